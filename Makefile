@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#
+# make            build bin/microsegd
+# make check      install what is missing, build, run every test (as root)
+# make demo       run microsegd on a veth pair with policies/default.yaml
+# make bench      benchmarks (BENCH_QUICK=1 for a short run)
+# V=1             show full commands
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD := build
+BIN := bin/microsegd
+VERSION := 0.1.0
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE -DMS_VERSION='"$(VERSION)"'
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) -MMD -MP
+LDLIBS := -lbpf -lelf -lz -lcjson -lyaml
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+SAN_OBJS := $(SRCS:src/%.c=$(BUILD)/san/%.o)
+SAN_LIB_OBJS := $(filter-out $(BUILD)/san/main.o,$(SAN_OBJS))
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJ := $(BUILD)/microsegd.bpf.o
+SKEL := $(BUILD)/microsegd.skel.h
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
+TESTLIB := tests/lib
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all bpf check test deps clean fmt lint install demo bench fuzz test-bins
+all: $(BIN)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+bpf: $(SKEL)
+
+$(BUILD)/vmlinux.h: Makefile
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)test -r $(VMLINUX_BTF) || { echo "no kernel BTF at $(VMLINUX_BTF)" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h Makefile
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN:-Wmissing-prototypes=) \
+		-Iinclude -Ibpf -I$(BUILD) -MMD -MP -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp
+	$(Q)rm -f $@.tmp
+
+$(SKEL): $(BPF_OBJ)
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name microsegd_bpf > $@
+
+# Only the loader includes the skeleton; everything else builds without BPF.
+$(BUILD)/obj/loader.o $(BUILD)/san/loader.o: $(SKEL)
+
+$(BUILD)/obj/%.o: src/%.c Makefile
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: src/%.c Makefile
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/testlib/%.o: tests/lib/%.c Makefile
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+TESTLIB_OBJS := $(patsubst tests/lib/%.c,$(BUILD)/testlib/%.o,$(wildcard tests/lib/*.c))
+
+$(BIN): $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $(SANFLAGS) $< $(SAN_LIB_OBJS) $(TESTLIB_OBJS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/bpf/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $(SANFLAGS) $< $(SAN_LIB_OBJS) $(TESTLIB_OBJS) $(LDLIBS) -o $@
+
+# The fuzzer links the policy front end and compiler, built by clang with
+# libFuzzer's coverage instrumentation; no BPF, no root.
+FUZZ_LIB_SRCS := $(filter-out src/main.c src/loader.c src/events.c src/stats.c src/daemon.c src/notify.c,$(SRCS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) Makefile
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(FUZZ_LIB_SRCS) $(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+
+test-bins: $(BIN) $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
+
+# CI and newcomers: everything from a fresh Debian 12 machine.
+check: deps
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
+
+test: test-bins
+	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_classifier
+	$(Q)BUILD=$(BUILD) tests/bench/run.sh
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) Makefile
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
+fmt:
+	$(Q)clang-format -i $(SRCS) $(wildcard src/*.h include/*.h bpf/*.c bpf/*.h tests/*/*.c tests/*/*.h)
+
+lint:
+	$(Q)clang-format --dry-run -Werror $(SRCS) $(wildcard src/*.h include/*.h bpf/*.c bpf/*.h tests/*/*.c tests/*/*.h)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/microsegd \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)/lib/systemd/system
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/microsegd
+	test -e $(DESTDIR)/etc/microsegd/policy.yaml || \
+		install -m 0644 policies/default.yaml $(DESTDIR)/etc/microsegd/policy.yaml
+	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+	[ ! -e scripts/microsegd.service ] || sed 's|@SBINDIR@|$(PREFIX)/sbin|' scripts/microsegd.service > $(DESTDIR)/lib/systemd/system/microsegd.service
+
+clean:
+	rm -rf $(BUILD) bin
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d $(BUILD)/*.d $(BUILD)/testlib/*.d $(BUILD)/tests/*.d)

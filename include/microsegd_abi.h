@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The ABI between the TC classifier (bpf/) and the daemon (src/): every map
+ * key, map value and event that crosses the boundary is defined here once.
+ * Fixed-width types, explicit padding and size assertions keep both compilers
+ * agreeing on the layout.
+ */
+#ifndef MICROSEGD_ABI_H
+#define MICROSEGD_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Action of a rule and verdict of a flow. */
+enum ms_action {
+	MS_ACT_ALLOW = 0,
+	MS_ACT_DENY = 1,
+	MS_ACT_LOG = 2, /* allow, and report every new flow */
+};
+
+enum ms_verdict {
+	MS_VERDICT_ALLOW = 0,
+	MS_VERDICT_DENY = 1,
+	MS_VERDICT_AUDIT = 2, /* would be denied, passed because of monitor mode */
+};
+
+/* Direction of the hook that saw a flow's first packet. */
+enum ms_dir {
+	MS_DIR_INGRESS = 0,
+	MS_DIR_EGRESS = 1,
+};
+
+enum ms_event_type {
+	MS_EV_FLOW_NEW = 1,     /* new flow matched by a log rule */
+	MS_EV_FLOW_DENY = 2,    /* denied flow (first packet, then every 10 s) */
+	MS_EV_FLOW_AUDIT = 3,   /* would-be deny in monitor mode */
+	MS_EV_FLOW_REVOKED = 4, /* allowed flow denied by a newer policy */
+	MS_EV_FLOW_END = 5,     /* session expired or closed */
+};
+
+/* Per-CPU counters, index into the `counters` map. */
+enum ms_counter {
+	MS_CNT_ALLOWED = 0,   /* packets passed by policy or session */
+	MS_CNT_DENIED,        /* packets dropped */
+	MS_CNT_AUDIT,         /* packets passed only because of monitor mode */
+	MS_CNT_NEW_FLOWS,     /* flows classified (first packet or reclassified) */
+	MS_CNT_EVENTS_LOST,   /* ring-buffer reservations that failed */
+	MS_CNT_MALFORMED,     /* IP packets that could not be parsed */
+	MS_CNT_PASSTHROUGH,   /* non-IP, NDP and non-first fragments */
+	MS_CNT_REVOKED,       /* flows revoked after a policy swap */
+	MS_CNT_SESSION_FAIL,  /* session inserts that failed */
+	MS_CNT_MAX,
+};
+
+#define MS_DENY_REPORT_NS (10ULL * 1000000000ULL)
+
+/* Session timeouts, in seconds since the last packet (Cilium's defaults). */
+#define MS_TIMEOUT_TCP_SYN 60
+#define MS_TIMEOUT_TCP_ESTABLISHED 21600
+#define MS_TIMEOUT_TCP_CLOSING 10
+#define MS_TIMEOUT_OTHER 60
+#define MS_TIMEOUT_DENY 60
+
+/* Session TCP state bits (ms_session.tcp_state). */
+#define MS_TCP_SEEN_REPLY 0x01 /* the responder has sent a packet */
+#define MS_TCP_FIN_INIT 0x02
+#define MS_TCP_FIN_RESP 0x04
+#define MS_TCP_RST 0x08
+
+/* IP protocol numbers, here so both sides can use them without libc. */
+#define MS_PROTO_ICMP 1
+#define MS_PROTO_TCP 6
+#define MS_PROTO_UDP 17
+#define MS_PROTO_ICMPV6 58
+#define MS_PROTO_SCTP 132
+
+#define MS_FAMILY_IPV4 4
+#define MS_FAMILY_IPV6 6
+
+/* Rule id 0 is the policy's default verdict; rules are numbered from 1. */
+#define MS_RULE_DEFAULT 0
+
+/*
+ * Session key. Orientation-free: the (address, port) pair that compares
+ * lower is stored first, so both directions of a flow find the entry with one
+ * lookup; ms_session.init_is_hi says which side started the flow. IPv4
+ * addresses are stored IPv4-mapped (::ffff:a.b.c.d).
+ */
+struct ms_session_key {
+	__u8 addr_lo[16];
+	__u8 addr_hi[16];
+	__be16 port_lo; /* ICMP echo: the identifier on both sides */
+	__be16 port_hi;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct ms_session_key) == 40, "session key layout");
+
+struct ms_session {
+	__u64 first_seen_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 last_seen_ns;
+	__u64 last_report_ns; /* last deny/audit event, for rate limiting */
+	__u64 generation;     /* policy generation that decided this session */
+	__u64 packets[2];     /* [0] initiator->responder, [1] replies */
+	__u64 bytes[2];
+	__u32 rule_id;
+	__u32 ifindex; /* interface of the first packet */
+	__u8 verdict;  /* enum ms_verdict */
+	__u8 init_is_hi;
+	__u8 direction; /* enum ms_dir of the first packet */
+	__u8 tcp_state;
+	__u8 pad[4];
+};
+_Static_assert(sizeof(struct ms_session) == 80, "session layout");
+
+/*
+ * Policy lookup structures. Two complete policies live side by side, told
+ * apart by `slot` (0 or 1) in every key; the classifier reads
+ * ms_config.active_slot and uses only that slot's entries, so writing the one
+ * 32-bit active_slot flips from one whole policy to the other.
+ */
+struct ms_addr_key { /* LPM_TRIE key: src_class and dst_class maps */
+	__u32 prefixlen;    /* 8 (slot) + address prefix length (IPv4 as ::ffff:0:0/96 + n) */
+	__u8 slot;
+	__u8 addr[16];
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct ms_addr_key) == 24, "addr key layout");
+#define MS_ADDR_KEY_DATA_BITS (8 + 128)
+
+struct ms_port_key { /* LPM_TRIE key: port_class map */
+	__u32 prefixlen; /* 8 (slot) + up to 32 */
+	__u8 slot;
+	__u8 dir;   /* enum ms_dir */
+	__u8 proto;
+	__u8 port[2]; /* big endian; ICMP: the type, then 0 */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct ms_port_key) == 12, "port key layout");
+#define MS_PORT_KEY_DATA_BITS (8 + 32)
+
+struct ms_decision_key { /* HASH key: decision map */
+	__u32 src_class;
+	__u32 dst_class;
+	__u32 port_class;
+	__u32 slot;
+};
+_Static_assert(sizeof(struct ms_decision_key) == 16, "decision key layout");
+
+struct ms_decision {
+	__u32 rule_id; /* 1-based index into the policy's rules in file order */
+	__u8 action;   /* enum ms_action */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct ms_decision) == 8, "decision layout");
+
+struct ms_slot_info { /* ARRAY[2], indexed by slot */
+	__u64 generation; /* increases with every policy installed */
+	__u8 default_action; /* MS_ACT_ALLOW or MS_ACT_DENY */
+	__u8 monitor;        /* 1: never drop, report would-be denies as audit */
+	__u8 pad[6];
+};
+_Static_assert(sizeof(struct ms_slot_info) == 16, "slot info layout");
+
+struct ms_config { /* ARRAY[1] */
+	__u32 active_slot;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ms_config) == 8, "config layout");
+
+/* Ring-buffer event. Addresses and ports are those of the initiator (src)
+ * and responder (dst). */
+struct ms_event {
+	__u64 time_ns; /* CLOCK_MONOTONIC */
+	__u64 generation;
+	__u64 packets[2]; /* flow_end: [0] initiator->responder, [1] replies */
+	__u64 bytes[2];
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 rule_id;
+	__u32 ifindex;
+	__be16 sport;
+	__be16 dport;
+	__u8 type;      /* enum ms_event_type */
+	__u8 verdict;   /* enum ms_verdict */
+	__u8 direction; /* enum ms_dir */
+	__u8 family;    /* MS_FAMILY_IPV4 or MS_FAMILY_IPV6 */
+	__u8 proto;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad[5];
+};
+_Static_assert(sizeof(struct ms_event) == 104, "event layout");
+
+#endif /* MICROSEGD_ABI_H */

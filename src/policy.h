@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The in-memory policy model. The YAML front end (policy_parse.c) produces
+ * it, the compiler (policy_compile.c) turns it into lookup tables, and the
+ * reference evaluator (policy_eval.c) evaluates it linearly for the tests.
+ *
+ * Addresses are 128-bit: IPv4 is held IPv4-mapped (::ffff:a.b.c.d), so an
+ * IPv4 /n is an IPv6 /(96 + n) and one address space serves both families.
+ */
+#ifndef MICROSEGD_POLICY_H
+#define MICROSEGD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "microsegd_abi.h"
+
+/* Rule direction, a bit mask of (1 << enum ms_dir). */
+#define MS_DIRMASK_INGRESS (1u << MS_DIR_INGRESS)
+#define MS_DIRMASK_EGRESS (1u << MS_DIR_EGRESS)
+#define MS_DIRMASK_ANY (MS_DIRMASK_INGRESS | MS_DIRMASK_EGRESS)
+
+#define MS_DEFAULT_PRIORITY 100
+
+/* A source position for diagnostics; line and column are 1-based, 0 = none. */
+struct ms_pos {
+	unsigned int line;
+	unsigned int col;
+};
+
+struct ms_cidr {
+	uint8_t addr[16]; /* network byte order, host bits zero */
+	uint8_t plen;     /* 0..128; IPv4 /n is 96 + n */
+};
+
+/* One term of a selector: every address of `cidrs` that is in no `except`. */
+struct ms_addr_term {
+	struct ms_cidr *cidrs;
+	size_t n_cidrs;
+	struct ms_cidr *except;
+	size_t n_except;
+};
+
+/* A selector: `any`, or the union of its terms (zero terms = no address). */
+struct ms_addrset {
+	bool any;
+	struct ms_addr_term *terms;
+	size_t n_terms;
+};
+
+/* Protocol and destination port range (ICMP: type range). */
+struct ms_portrange {
+	uint8_t proto;
+	uint16_t lo;
+	uint16_t hi;
+};
+
+struct ms_label {
+	char *key;
+	char *value;
+};
+
+struct ms_workload {
+	char *name;
+	struct ms_label *labels;
+	size_t n_labels;
+	struct ms_cidr *addrs;
+	size_t n_addrs;
+	struct ms_pos pos;
+};
+
+struct ms_rule {
+	char *name;
+	int priority;      /* lower first; ties keep file order */
+	uint8_t action;    /* enum ms_action */
+	uint8_t dirmask;   /* MS_DIRMASK_* */
+	struct ms_addrset from;
+	struct ms_addrset to;
+	bool any_port;     /* no `ports`: every protocol and port */
+	struct ms_portrange *ports;
+	size_t n_ports;
+	struct ms_pos pos;
+};
+
+struct ms_policy {
+	int version;
+	bool monitor;
+	uint8_t default_action; /* MS_ACT_ALLOW or MS_ACT_DENY */
+	struct ms_workload *workloads;
+	size_t n_workloads;
+	struct ms_rule *rules; /* in file order; rule id = index + 1 */
+	size_t n_rules;
+	char *path; /* file it came from, or NULL */
+};
+
+/* A packet's view for policy evaluation: the first packet of a flow. */
+struct ms_flow {
+	uint8_t dir; /* enum ms_dir */
+	uint8_t proto;
+	uint16_t port; /* destination port, or ICMP type; 0 when the protocol has none */
+	uint8_t src[16]; /* initiator, IPv4-mapped for IPv4 */
+	uint8_t dst[16]; /* responder */
+};
+
+/* Free everything a policy owns, and the policy; sets *p to NULL. */
+void ms_policy_free(struct ms_policy **p);
+
+/* Allocate an empty policy (version 1, enforce, default deny). */
+struct ms_policy *ms_policy_new(void);
+
+/* Append a zeroed rule/workload to the policy; NULL on allocation failure. */
+struct ms_rule *ms_policy_add_rule(struct ms_policy *p);
+struct ms_workload *ms_policy_add_workload(struct ms_policy *p);
+
+/* Append a term to a selector; NULL on allocation failure. */
+struct ms_addr_term *ms_addrset_add_term(struct ms_addrset *s);
+
+/* Append to a growable array of CIDRs / port ranges; -ENOMEM on failure. */
+int ms_cidr_push(struct ms_cidr **v, size_t *n, const struct ms_cidr *c);
+int ms_port_push(struct ms_portrange **v, size_t *n, const struct ms_portrange *r);
+
+/*
+ * Parse "198.18.0.0/15", "198.18.1.1", "2001:db8::/32" into c. Returns 0,
+ * -EINVAL for a malformed address or prefix length, or -ERANGE when host bits
+ * beyond the prefix are set (c is then filled with the bits cleared).
+ */
+int ms_cidr_parse(const char *s, struct ms_cidr *c);
+
+/* Format c as text ("198.18.0.0/15"); buf must hold MS_CIDR_STRLEN bytes. */
+#define MS_CIDR_STRLEN 64
+const char *ms_cidr_format(const struct ms_cidr *c, char *buf);
+
+/* True if addr (16 bytes) is inside c. */
+bool ms_cidr_contains(const struct ms_cidr *c, const uint8_t *addr);
+
+/* True if addr is in the selector. */
+bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr);
+
+/* Rule ids (1-based) sorted by (priority, file order). Caller frees. */
+uint32_t *ms_policy_order(const struct ms_policy *p);
+
+/*
+ * Reference evaluator: the obviously-correct linear evaluation of DESIGN.md
+ * section 3. Returns the winning rule id (1-based) or MS_RULE_DEFAULT, and
+ * the action in *action. Used by tests only; the data plane never loops over
+ * rules.
+ */
+uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f,
+			uint8_t *action);
+
+#endif /* MICROSEGD_POLICY_H */

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every test suite and prints one closing line, "N passed, N failed".
+# Each suite prints "PASS: name" / "FAIL: name" per test case; a suite that
+# exits non-zero without reporting a failure (a crash, a sanitizer report)
+# counts as one failed case of its own.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+passed=0
+failed=0
+failed_names=()
+log_dir=$BUILD/test-logs
+mkdir -p "$log_dir"
+
+run_suite() { # name, command...
+	local name=$1; shift
+	local log=$log_dir/$name.log
+	echo "=== $name"
+	"$@" >"$log" 2>&1
+	local rc=$?
+	local p f
+	p=$(grep -c '^PASS: ' "$log")
+	f=$(grep -c '^FAIL: ' "$log")
+	grep -E '^(PASS|FAIL): |^  ' "$log" | grep -v '^PASS: ' || true
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL: $name exited $rc without reporting a failure; last lines:"
+		tail -n 20 "$log" | sed 's/^/    /'
+		f=1
+	elif [ "$f" -gt 0 ]; then
+		tail -n 30 "$log" | grep -v '^PASS: ' | sed 's/^/    /'
+	fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL: $name ran no test case"
+		f=1
+	fi
+	echo "    $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$f" -eq 0 ] || failed_names+=("$name")
+}
+
+for t in "$BUILD"/tests/test_*; do
+	case $t in *.d) continue ;; esac
+	[ -x "$t" ] || continue
+	run_suite "$(basename "$t")" "$t"
+done
+
+for t in tests/e2e/test_*.sh; do
+	[ -e "$t" ] || continue
+	run_suite "$(basename "$t" .sh)" bash "$t"
+done
+
+for f in "$BUILD"/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	run_suite "$(basename "$f")" tests/fuzz/run.sh "$f" "$FUZZ_SECONDS"
+done
+
+echo
+[ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
