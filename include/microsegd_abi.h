@@ -111,7 +111,8 @@ struct ms_session {
 	__u8 init_is_hi;
 	__u8 direction; /* enum ms_dir of the first packet */
 	__u8 tcp_state;
-	__u8 pad[4];
+	__u16 cls_port; /* port (ICMP: type) the flow was classified with, host order */
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct ms_session) == 80, "session layout");
 
@@ -193,5 +194,52 @@ struct ms_event {
 	__u8 pad[5];
 };
 _Static_assert(sizeof(struct ms_event) == 104, "event layout");
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* Idle time after which a session expires; the classifier and the daemon's
+ * sweep use the same rule. */
+static __always_inline __u64 ms_session_timeout_ns(const struct ms_session *s,
+						   __u8 proto)
+{
+	__u64 sec = MS_TIMEOUT_OTHER;
+
+	if (s->verdict == MS_VERDICT_DENY)
+		sec = MS_TIMEOUT_DENY;
+	else if (proto == MS_PROTO_TCP) {
+		if ((s->tcp_state & MS_TCP_RST) ||
+		    (s->tcp_state & (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP)) ==
+			    (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP))
+			sec = MS_TIMEOUT_TCP_CLOSING;
+		else if (s->tcp_state & MS_TCP_SEEN_REPLY)
+			sec = MS_TIMEOUT_TCP_ESTABLISHED;
+		else
+			sec = MS_TIMEOUT_TCP_SYN;
+	}
+	return sec * 1000000000ULL;
+}
+
+/*
+ * Orientation of a session key: true when (a, pa) is to be stored as the
+ * "lo" side. Only determinism matters, so the addresses are compared as two
+ * native 64-bit words.
+ */
+static __always_inline int ms_tuple_is_lo(const __u8 *a, __be16 pa,
+					  const __u8 *b, __be16 pb)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	if (a0 != b0)
+		return a0 < b0;
+	if (a1 != b1)
+		return a1 < b1;
+	return pa <= pb;
+}
 
 #endif /* MICROSEGD_ABI_H */

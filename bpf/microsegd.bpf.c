@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * microsegd's TC classifier, attached at clsact ingress and egress.
+ *
+ * A packet of a known session is decided by one session lookup. The first
+ * packet of a flow is classified by four lookups whatever the number of rules
+ * (src class, dst class, port class, decision); see src/policy_compile.h.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "microsegd_abi.h"
+#include "parse.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+
+/* Set by the loader before load: rule_hits holds two slots of max_rules + 1. */
+const volatile __u32 max_rules = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ms_session_key);
+	__type(value, struct ms_session);
+} sessions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_addr_key);
+	__type(value, __u32);
+} src_class SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_addr_key);
+	__type(value, __u32);
+} dst_class SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ms_port_key);
+	__type(value, __u32);
+} port_class SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* sized for the limit, filled by use */
+	__type(key, struct ms_decision_key);
+	__type(value, struct ms_decision);
+} decisions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct ms_slot_info);
+} slot_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ms_config);
+} ms_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MS_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Flows decided per rule. Shared, not per-CPU: only a flow's first packet
+ * touches it, and per-CPU copies of 2 x max_rules counters would cost too
+ * much memory on large machines. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} rule_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline void count_rule(__u32 slot, __u32 rule_id)
+{
+	__u32 idx = slot * (max_rules + 1) + rule_id;
+	__u64 *c = bpf_map_lookup_elem(&rule_hits, &idx);
+
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+/* The initiator's side of a session: addresses and ports as it sent them. */
+struct flow_view {
+	const __u8 *src;
+	const __u8 *dst;
+	__be16 sport;
+	__be16 dport;
+};
+
+static __always_inline void session_view(const struct ms_session_key *k,
+					 const struct ms_session *s,
+					 struct flow_view *v)
+{
+	if (s->init_is_hi) {
+		v->src = k->addr_hi;
+		v->dst = k->addr_lo;
+		v->sport = k->port_hi;
+		v->dport = k->port_lo;
+	} else {
+		v->src = k->addr_lo;
+		v->dst = k->addr_hi;
+		v->sport = k->port_lo;
+		v->dport = k->port_hi;
+	}
+}
+
+static __always_inline void emit(__u8 type, const struct ms_session_key *k,
+				 const struct flow_view *v,
+				 const struct ms_session *s, __u64 now,
+				 __u8 icmp_type, __u8 icmp_code)
+{
+	struct ms_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(MS_CNT_EVENTS_LOST);
+		return;
+	}
+	e->time_ns = now;
+	e->generation = s->generation;
+	e->packets[0] = s->packets[0];
+	e->packets[1] = s->packets[1];
+	e->bytes[0] = s->bytes[0];
+	e->bytes[1] = s->bytes[1];
+	__builtin_memcpy(e->src, v->src, 16);
+	__builtin_memcpy(e->dst, v->dst, 16);
+	e->rule_id = s->rule_id;
+	e->ifindex = s->ifindex;
+	e->sport = v->sport;
+	e->dport = v->dport;
+	e->type = type;
+	e->verdict = s->verdict;
+	e->direction = s->direction;
+	e->family = k->family;
+	e->proto = k->proto;
+	e->icmp_type = icmp_type;
+	e->icmp_code = icmp_code;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Policy lookup for a flow's first packet: no loop over rules. A missing
+ * class entry can only mean no policy is installed in this slot yet.
+ */
+static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
+				     const __u8 *dst, __u8 proto, __u16 port,
+				     __u32 *rule_id, __u8 *action,
+				     __u8 default_action)
+{
+	struct ms_addr_key ak = { .prefixlen = MS_ADDR_KEY_DATA_BITS, .slot = slot };
+	struct ms_port_key pk = {
+		.prefixlen = MS_PORT_KEY_DATA_BITS,
+		.slot = slot,
+		.dir = dir,
+		.proto = proto,
+		.port = { port >> 8, port & 0xff },
+	};
+	struct ms_decision_key dk = { .slot = slot };
+	struct ms_decision *d;
+	__u32 *c;
+
+	*rule_id = MS_RULE_DEFAULT;
+	*action = default_action;
+	__builtin_memcpy(ak.addr, src, 16);
+	c = bpf_map_lookup_elem(&src_class, &ak);
+	if (!c)
+		return;
+	dk.src_class = *c;
+	__builtin_memcpy(ak.addr, dst, 16);
+	c = bpf_map_lookup_elem(&dst_class, &ak);
+	if (!c)
+		return;
+	dk.dst_class = *c;
+	c = bpf_map_lookup_elem(&port_class, &pk);
+	if (!c)
+		return;
+	dk.port_class = *c;
+	d = bpf_map_lookup_elem(&decisions, &dk);
+	if (!d)
+		return;
+	*rule_id = d->rule_id;
+	*action = d->action;
+}
+
+static __always_inline __u8 to_verdict(__u8 action, __u8 monitor)
+{
+	if (action != MS_ACT_DENY)
+		return MS_VERDICT_ALLOW;
+	return monitor ? MS_VERDICT_AUDIT : MS_VERDICT_DENY;
+}
+
+static __always_inline void track_tcp(struct ms_session *s, const struct pkt *p,
+				      int fwd)
+{
+	__u8 st = s->tcp_state;
+
+	if (p->proto != MS_PROTO_TCP)
+		return;
+	if (!fwd)
+		st |= MS_TCP_SEEN_REPLY;
+	if (p->tcp_flags & TCP_FLAG_RST)
+		st |= MS_TCP_RST;
+	if (p->tcp_flags & TCP_FLAG_FIN)
+		st |= fwd ? MS_TCP_FIN_INIT : MS_TCP_FIN_RESP;
+	if (st != s->tcp_state)
+		s->tcp_state = st;
+}
+
+/* Deny and audit events: once when decided, then at most every 10 s. */
+static __always_inline void report_repeat(const struct ms_session_key *k,
+					  struct ms_session *s,
+					  const struct pkt *p, __u64 now)
+{
+	struct flow_view v;
+
+	if (now - s->last_report_ns < MS_DENY_REPORT_NS)
+		return;
+	s->last_report_ns = now;
+	session_view(k, s, &v);
+	emit(s->verdict == MS_VERDICT_DENY ? MS_EV_FLOW_DENY : MS_EV_FLOW_AUDIT,
+	     k, &v, s, now, p->icmp_type, p->icmp_code);
+}
+
+static __always_inline int apply(const struct ms_session_key *k,
+				 struct ms_session *s, const struct pkt *p,
+				 __u64 now)
+{
+	switch (s->verdict) {
+	case MS_VERDICT_ALLOW:
+		count(MS_CNT_ALLOWED);
+		return TC_ACT_OK;
+	case MS_VERDICT_AUDIT:
+		count(MS_CNT_AUDIT);
+		report_repeat(k, s, p, now);
+		return TC_ACT_OK;
+	default:
+		count(MS_CNT_DENIED);
+		report_repeat(k, s, p, now);
+		return TC_ACT_SHOT;
+	}
+}
+
+static __always_inline void build_key(struct ms_session_key *k, const __u8 *src,
+				      __be16 sport, const __u8 *dst, __be16 dport,
+				      __u8 proto, __u8 family, int *src_is_lo)
+{
+	*src_is_lo = ms_tuple_is_lo(src, sport, dst, dport);
+	if (*src_is_lo) {
+		__builtin_memcpy(k->addr_lo, src, 16);
+		__builtin_memcpy(k->addr_hi, dst, 16);
+		k->port_lo = sport;
+		k->port_hi = dport;
+	} else {
+		__builtin_memcpy(k->addr_lo, dst, 16);
+		__builtin_memcpy(k->addr_hi, src, 16);
+		k->port_lo = dport;
+		k->port_hi = sport;
+	}
+	k->proto = proto;
+	k->family = family;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
+{
+	struct ms_session_key key = {};
+	struct ms_session *s, ns = {};
+	struct ms_slot_info *si;
+	struct ms_config *cfg;
+	struct flow_view v;
+	__u32 slot = 0, rule_id;
+	struct pkt p = {};
+	int r, src_is_lo, fwd;
+	__u8 action, verdict;
+	__u64 now;
+
+	r = parse_packet(skb, &p);
+	if (r == PARSE_PASS) {
+		count(MS_CNT_PASSTHROUGH);
+		return TC_ACT_OK;
+	}
+	cfg = bpf_map_lookup_elem(&ms_config, &slot);
+	if (cfg)
+		slot = cfg->active_slot & 1;
+	si = bpf_map_lookup_elem(&slot_info, &slot);
+	if (!si)
+		return TC_ACT_OK;
+	if (r == PARSE_BAD) {
+		count(MS_CNT_MALFORMED);
+		if (si->monitor) {
+			count(MS_CNT_AUDIT);
+			return TC_ACT_OK;
+		}
+		count(MS_CNT_DENIED);
+		return TC_ACT_SHOT;
+	}
+	now = bpf_ktime_get_ns();
+
+	if (p.has_inner) {
+		/* An ICMP error passes when it quotes a flow we let through. */
+		build_key(&key, p.inner_src, p.inner_sport, p.inner_dst,
+			  p.inner_dport, p.inner_proto, p.family, &src_is_lo);
+		s = bpf_map_lookup_elem(&sessions, &key);
+		if (s && s->verdict != MS_VERDICT_DENY &&
+		    now - s->last_seen_ns < ms_session_timeout_ns(s, key.proto)) {
+			count(MS_CNT_ALLOWED);
+			return TC_ACT_OK;
+		}
+		__builtin_memset(&key, 0, sizeof(key));
+	}
+
+	build_key(&key, p.src, p.sport, p.dst, p.dport, p.proto, p.family,
+		  &src_is_lo);
+	s = bpf_map_lookup_elem(&sessions, &key);
+	if (s) {
+		fwd = src_is_lo != s->init_is_hi;
+		if (now - s->last_seen_ns >= ms_session_timeout_ns(s, key.proto)) {
+			/* Expired but not yet swept: report its end, start anew. */
+			if (s->verdict != MS_VERDICT_DENY) {
+				session_view(&key, s, &v);
+				emit(MS_EV_FLOW_END, &key, &v, s, now, 0, 0);
+			}
+			s = NULL;
+		} else {
+			s->last_seen_ns = now;
+			s->packets[!fwd] += 1;
+			s->bytes[!fwd] += skb->len;
+			track_tcp(s, &p, fwd);
+			if (s->generation == si->generation)
+				return apply(&key, s, &p, now);
+
+			/* Decided by an older policy: classify it again as its
+			 * initiator sent it. */
+			__u8 old = s->verdict;
+			__u32 old_rule = s->rule_id;
+
+			session_view(&key, s, &v);
+			classify(slot, s->direction, v.src, v.dst, key.proto,
+				 s->cls_port, &rule_id, &action,
+				 si->default_action);
+			verdict = to_verdict(action, si->monitor);
+			s->generation = si->generation;
+			s->rule_id = rule_id;
+			s->verdict = verdict;
+			count(MS_CNT_NEW_FLOWS);
+			count_rule(slot, rule_id);
+			if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
+				count(MS_CNT_REVOKED);
+				s->last_report_ns = now;
+				emit(MS_EV_FLOW_REVOKED, &key, &v, s, now,
+				     p.icmp_type, p.icmp_code);
+			} else if (verdict == MS_VERDICT_AUDIT && old != MS_VERDICT_AUDIT) {
+				s->last_report_ns = now;
+				emit(MS_EV_FLOW_AUDIT, &key, &v, s, now,
+				     p.icmp_type, p.icmp_code);
+			} else if (action == MS_ACT_LOG && old_rule != rule_id) {
+				emit(MS_EV_FLOW_NEW, &key, &v, s, now,
+				     p.icmp_type, p.icmp_code);
+			}
+			return apply(&key, s, &p, now);
+		}
+	}
+
+	/* A new flow: the packet's sender is the initiator. */
+	classify(slot, dir, p.src, p.dst, p.proto, p.cls_port, &rule_id,
+		 &action, si->default_action);
+	verdict = to_verdict(action, si->monitor);
+	ns.first_seen_ns = now;
+	ns.last_seen_ns = now;
+	ns.generation = si->generation;
+	ns.packets[0] = 1;
+	ns.bytes[0] = skb->len;
+	ns.rule_id = rule_id;
+	ns.ifindex = skb->ifindex;
+	ns.verdict = verdict;
+	ns.init_is_hi = !src_is_lo;
+	ns.direction = dir;
+	ns.cls_port = p.cls_port;
+	track_tcp(&ns, &p, 1);
+	if (verdict != MS_VERDICT_ALLOW)
+		ns.last_report_ns = now;
+	if (bpf_map_update_elem(&sessions, &key, &ns, BPF_ANY))
+		count(MS_CNT_SESSION_FAIL);
+	count(MS_CNT_NEW_FLOWS);
+	count_rule(slot, rule_id);
+
+	v.src = p.src;
+	v.dst = p.dst;
+	v.sport = p.sport;
+	v.dport = p.dport;
+	if (verdict == MS_VERDICT_DENY)
+		emit(MS_EV_FLOW_DENY, &key, &v, &ns, now, p.icmp_type, p.icmp_code);
+	else if (verdict == MS_VERDICT_AUDIT)
+		emit(MS_EV_FLOW_AUDIT, &key, &v, &ns, now, p.icmp_type, p.icmp_code);
+	else if (action == MS_ACT_LOG)
+		emit(MS_EV_FLOW_NEW, &key, &v, &ns, now, p.icmp_type, p.icmp_code);
+
+	switch (verdict) {
+	case MS_VERDICT_ALLOW:
+		count(MS_CNT_ALLOWED);
+		return TC_ACT_OK;
+	case MS_VERDICT_AUDIT:
+		count(MS_CNT_AUDIT);
+		return TC_ACT_OK;
+	default:
+		count(MS_CNT_DENIED);
+		return TC_ACT_SHOT;
+	}
+}
+
+SEC("tc")
+int ms_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, MS_DIR_INGRESS);
+}
+
+SEC("tc")
+int ms_egress(struct __sk_buff *skb)
+{
+	return handle(skb, MS_DIR_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

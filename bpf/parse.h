@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Packet parsing for the classifier. Every read is bounds-checked against
+ * data_end. Outcomes:
+ *   PARSE_OK    an IP packet whose flow tuple is in struct pkt;
+ *   PARSE_PASS  not ours to police: non-IP (ARP...), IPv6 neighbour
+ *               discovery (ICMPv6 133-137), non-first fragments (their
+ *               first fragment carried the ports and was policed);
+ *   PARSE_BAD   an IP packet whose headers are truncated or inconsistent,
+ *               or more than MAX_EXT_HDRS IPv6 extension headers: dropped
+ *               (passed and counted in monitor mode).
+ */
+#ifndef MICROSEGD_BPF_PARSE_H
+#define MICROSEGD_BPF_PARSE_H
+
+enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD };
+
+#define ETH_HLEN_ 14
+#define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_RST 0x04
+
+#define MAX_EXT_HDRS 6
+/* Headers beyond this offset are not looked at; keeps offsets bounded for
+ * the verifier and covers Ethernet + 2 VLANs + IPv6 + 6 extension headers of
+ * any sane size. */
+#define MAX_L4_OFF 512
+#define PULL_LEN 256
+
+struct pkt {
+	__u8 src[16]; /* IPv4-mapped for IPv4 */
+	__u8 dst[16];
+	__u8 inner_src[16]; /* the flow an ICMP error quotes */
+	__u8 inner_dst[16];
+	__be16 sport; /* ICMP echo: the identifier */
+	__be16 dport;
+	__be16 inner_sport;
+	__be16 inner_dport;
+	__u16 cls_port; /* what policy matches: dport, ICMP type, or 0 */
+	__u8 proto;
+	__u8 family;
+	__u8 inner_proto;
+	__u8 has_inner;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 tcp_flags;
+};
+
+static __always_inline void map_v4(__u8 *dst, __be32 a)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &a, 4);
+}
+
+static __always_inline int is_echo(__u8 family, __u8 type)
+{
+	if (family == MS_FAMILY_IPV4)
+		return type == 8 || type == 0;
+	return type == 128 || type == 129;
+}
+
+static __always_inline int is_icmp_error(__u8 family, __u8 type)
+{
+	if (family == MS_FAMILY_IPV4)
+		return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+	return type >= 1 && type <= 4;
+}
+
+/* The quoted packet of an ICMP error: IP header and 8 bytes of L4. Failure
+ * only means the error is classified as a packet of its own. */
+static __always_inline void parse_inner(void *data, void *data_end, __u32 off,
+					struct pkt *p)
+{
+	__u8 proto, *l4;
+
+	if (off > MAX_L4_OFF)
+		return;
+	if (p->family == MS_FAMILY_IPV4) {
+		struct iphdr *ip = data + off;
+
+		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5)
+			return;
+		proto = ip->protocol;
+		l4 = (__u8 *)ip + ip->ihl * 4;
+		map_v4(p->inner_src, ip->saddr);
+		map_v4(p->inner_dst, ip->daddr);
+	} else {
+		struct ipv6hdr *ip6 = data + off;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+			return;
+		proto = ip6->nexthdr;
+		l4 = (__u8 *)(ip6 + 1);
+		__builtin_memcpy(p->inner_src, &ip6->saddr, 16);
+		__builtin_memcpy(p->inner_dst, &ip6->daddr, 16);
+	}
+	if ((void *)(l4 + 8) > data_end)
+		return;
+	if (proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP) {
+		__builtin_memcpy(&p->inner_sport, l4, 2);
+		__builtin_memcpy(&p->inner_dport, l4 + 2, 2);
+	} else if ((proto == MS_PROTO_ICMP && p->family == MS_FAMILY_IPV4) ||
+		   (proto == MS_PROTO_ICMPV6 && p->family == MS_FAMILY_IPV6)) {
+		if (!is_echo(p->family, l4[0]))
+			return;
+		__builtin_memcpy(&p->inner_sport, l4 + 4, 2);
+		p->inner_dport = p->inner_sport;
+	} else {
+		return;
+	}
+	p->inner_proto = proto;
+	p->has_inner = 1;
+}
+
+static __always_inline int parse_l4(void *data, void *data_end, __u32 off,
+				    struct pkt *p)
+{
+	__u8 *l4;
+
+	if (off > MAX_L4_OFF)
+		return PARSE_BAD;
+	l4 = data + off;
+	switch (p->proto) {
+	case MS_PROTO_TCP:
+		if ((void *)(l4 + 20) > data_end || (l4[12] >> 4) < 5)
+			return PARSE_BAD;
+		p->tcp_flags = l4[13];
+		goto ports;
+	case MS_PROTO_UDP:
+		if ((void *)(l4 + 8) > data_end)
+			return PARSE_BAD;
+		goto ports;
+	case MS_PROTO_SCTP:
+		if ((void *)(l4 + 12) > data_end)
+			return PARSE_BAD;
+		goto ports;
+	case MS_PROTO_ICMP:
+	case MS_PROTO_ICMPV6:
+		if ((p->proto == MS_PROTO_ICMP) != (p->family == MS_FAMILY_IPV4))
+			return PARSE_OK; /* ICMP in IPv6 or ICMPv6 in IPv4: no ports */
+		if ((void *)(l4 + 4) > data_end)
+			return PARSE_BAD;
+		p->icmp_type = l4[0];
+		p->icmp_code = l4[1];
+		p->cls_port = l4[0];
+		if (p->family == MS_FAMILY_IPV6 && l4[0] >= 133 && l4[0] <= 137)
+			return PARSE_PASS;
+		if (is_echo(p->family, l4[0])) {
+			if ((void *)(l4 + 8) > data_end)
+				return PARSE_BAD;
+			__builtin_memcpy(&p->sport, l4 + 4, 2);
+			p->dport = p->sport;
+		} else if (is_icmp_error(p->family, l4[0])) {
+			parse_inner(data, data_end, off + 8, p);
+		}
+		return PARSE_OK;
+	default:
+		return PARSE_OK;
+	}
+ports:
+	__builtin_memcpy(&p->sport, l4, 2);
+	__builtin_memcpy(&p->dport, l4 + 2, 2);
+	p->cls_port = bpf_ntohs(p->dport);
+	return PARSE_OK;
+}
+
+static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off,
+				      struct pkt *p)
+{
+	struct iphdr *ip = data + off;
+
+	if ((void *)(ip + 1) > data_end)
+		return PARSE_BAD;
+	if (ip->version != 4 || ip->ihl < 5 ||
+	    (bpf_ntohs(ip->tot_len) < ip->ihl * 4 && ip->tot_len != 0))
+		return PARSE_BAD; /* tot_len 0 is BIG TCP's GSO packet */
+	if (bpf_ntohs(ip->frag_off) & 0x1fff)
+		return PARSE_PASS;
+	p->family = MS_FAMILY_IPV4;
+	p->proto = ip->protocol;
+	map_v4(p->src, ip->saddr);
+	map_v4(p->dst, ip->daddr);
+	return parse_l4(data, data_end, off + ip->ihl * 4, p);
+}
+
+static __always_inline int is_ext_hdr(__u8 nh)
+{
+	return nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60;
+}
+
+static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off,
+				      struct pkt *p)
+{
+	struct ipv6hdr *ip6 = data + off;
+	__u8 nh;
+
+	if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+		return PARSE_BAD;
+	p->family = MS_FAMILY_IPV6;
+	__builtin_memcpy(p->src, &ip6->saddr, 16);
+	__builtin_memcpy(p->dst, &ip6->daddr, 16);
+	nh = ip6->nexthdr;
+	off += sizeof(*ip6);
+#pragma unroll
+	for (int i = 0; i < MAX_EXT_HDRS; i++) {
+		__u8 *h;
+
+		if (!is_ext_hdr(nh))
+			break;
+		if (off > MAX_L4_OFF)
+			return PARSE_BAD;
+		h = data + off;
+		if ((void *)(h + 8) > data_end)
+			return PARSE_BAD;
+		if (nh == 44) {
+			if (((h[2] << 8) | h[3]) & 0xfff8)
+				return PARSE_PASS;
+			off += 8;
+		} else if (nh == 51) {
+			off += (h[1] + 2) * 4;
+		} else {
+			off += (h[1] + 1) * 8;
+		}
+		nh = h[0];
+	}
+	if (is_ext_hdr(nh))
+		return PARSE_BAD;
+	p->proto = nh;
+	return parse_l4(data, data_end, off, p);
+}
+
+static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 off = ETH_HLEN_;
+	struct ethhdr *eth;
+	__be16 proto;
+
+	/* Headers of a non-linear skb may sit beyond the linear part. */
+	if (data + PULL_LEN > data_end && skb->len > data_end - data) {
+		bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN);
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+	}
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return PARSE_PASS;
+	proto = eth->h_proto;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		__be16 *vlan;
+
+		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
+			break;
+		vlan = data + off;
+		if ((void *)(vlan + 2) > data_end)
+			return PARSE_PASS;
+		proto = vlan[1];
+		off += 4;
+	}
+	if (proto == bpf_htons(ETH_P_IP_))
+		return parse_ipv4(data, data_end, off, p);
+	if (proto == bpf_htons(ETH_P_IPV6_))
+		return parse_ipv6(data, data_end, off, p);
+	return PARSE_PASS;
+}
+
+#endif /* MICROSEGD_BPF_PARSE_H */

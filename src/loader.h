@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The data plane: the loaded classifier, its maps, and the interfaces it is
+ * attached to.
+ */
+#ifndef MICROSEGD_LOADER_H
+#define MICROSEGD_LOADER_H
+
+#include <stdint.h>
+
+#include "policy_compile.h"
+
+struct ms_dp_opts {
+	uint32_t session_max;   /* session table entries */
+	uint32_t ringbuf_bytes; /* power of two, at least the page size */
+	struct ms_limits limits;
+};
+
+#define MS_DEFAULT_SESSION_MAX 131072
+#define MS_DEFAULT_RINGBUF_BYTES (4u << 20)
+
+void ms_dp_opts_default(struct ms_dp_opts *o);
+
+struct ms_dp;
+
+/*
+ * Open and load the classifier with maps sized from o. Nothing is attached
+ * and no policy is installed (every packet passes until one is). Returns 0,
+ * or -errno with the reason logged at error level (the verifier log at debug).
+ */
+int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out);
+
+/* Detach from every interface, remove the clsact qdiscs we created, free. */
+void ms_dp_close(struct ms_dp **dp);
+
+/*
+ * Install a compiled policy atomically: fill the inactive slot, then flip.
+ * Takes ownership of *c on success (sets it to NULL). On failure the old
+ * policy stays in force and the inactive slot is cleaned.
+ */
+int ms_dp_install(struct ms_dp *dp, struct ms_compiled **c);
+
+/* Generation of the installed policy; 0 before the first install. */
+uint64_t ms_dp_generation(const struct ms_dp *dp);
+
+/* Attach to ifname at clsact ingress and egress; -ENODEV if it does not exist. */
+int ms_dp_attach(struct ms_dp *dp, const char *ifname);
+
+/* Interface name for an ifindex seen in events ("if<N>" if unknown). */
+const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex);
+
+/* Sum the per-CPU counters into out[MS_CNT_MAX]. */
+int ms_dp_counters(const struct ms_dp *dp, uint64_t *out);
+
+/* Flows decided by each rule of the installed policy: out[0] = default,
+ * out[i] = rule id i, for n entries (n_rules + 1). */
+int ms_dp_rule_hits(const struct ms_dp *dp, uint64_t *out, uint32_t n);
+
+/* File descriptors for the daemon and the tests. */
+int ms_dp_events_fd(const struct ms_dp *dp);
+int ms_dp_sessions_fd(const struct ms_dp *dp);
+int ms_dp_prog_fd(const struct ms_dp *dp, int dir); /* enum ms_dir */
+uint32_t ms_dp_session_max(const struct ms_dp *dp);
+
+#endif /* MICROSEGD_LOADER_H */

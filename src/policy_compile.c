@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_compile.h"
+
+typedef unsigned __int128 u128;
+
+#define U128_MAX (~(u128)0)
+#define PORT_SPACE_MAX ((u128)0x01ffffff) /* dir (0..1) << 24 | proto << 16 | port */
+
+/* Work (class triples visited) allowed per decision entry the limit permits,
+ * so that heavily shadowed policies fail clearly instead of compiling for
+ * minutes. */
+#define WORK_PER_ENTRY 16
+
+struct ival {
+	u128 lo, hi; /* inclusive */
+};
+
+struct ivec {
+	struct ival *v;
+	size_t n, cap;
+};
+
+static int ivec_push(struct ivec *iv, u128 lo, u128 hi)
+{
+	if (iv->n == iv->cap) {
+		size_t ncap = iv->cap ? iv->cap * 2 : 8;
+		struct ival *nv = realloc(iv->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		iv->v = nv;
+		iv->cap = ncap;
+	}
+	iv->v[iv->n].lo = lo;
+	iv->v[iv->n].hi = hi;
+	iv->n++;
+	return 0;
+}
+
+static int cmp_ival(const void *a, const void *b)
+{
+	const struct ival *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return 0;
+}
+
+/* Sort and merge overlapping or adjacent intervals in place. */
+static void ivec_normalize(struct ivec *iv)
+{
+	size_t w = 0;
+
+	if (!iv->n)
+		return;
+	qsort(iv->v, iv->n, sizeof(*iv->v), cmp_ival);
+	for (size_t r = 1; r < iv->n; r++) {
+		struct ival *last = &iv->v[w];
+
+		if (last->hi == U128_MAX || iv->v[r].lo <= last->hi + 1) {
+			if (iv->v[r].hi > last->hi)
+				last->hi = iv->v[r].hi;
+		} else {
+			iv->v[++w] = iv->v[r];
+		}
+	}
+	iv->n = w + 1;
+}
+
+static u128 addr_to_u128(const uint8_t *a)
+{
+	u128 v = 0;
+
+	for (int i = 0; i < 16; i++)
+		v = (v << 8) | a[i];
+	return v;
+}
+
+static void u128_to_addr(u128 v, uint8_t *a)
+{
+	for (int i = 15; i >= 0; i--) {
+		a[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static struct ival cidr_ival(const struct ms_cidr *c)
+{
+	u128 lo = addr_to_u128(c->addr);
+	u128 host = c->plen == 0 ? U128_MAX : (((u128)1 << (128 - c->plen)) - 1);
+	struct ival r = { lo & ~host, (lo & ~host) | host };
+
+	return r;
+}
+
+/* out = normalized a minus normalized b. */
+static int ivec_subtract(const struct ivec *a, const struct ivec *b, struct ivec *out)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		u128 lo = a->v[i].lo, hi = a->v[i].hi;
+		bool done = false;
+
+		while (j < b->n && b->v[j].hi < lo)
+			j++;
+		for (size_t k = j; k < b->n && b->v[k].lo <= hi; k++) {
+			if (b->v[k].lo > lo && ivec_push(out, lo, b->v[k].lo - 1))
+				return -ENOMEM;
+			if (b->v[k].hi >= hi) {
+				done = true;
+				break;
+			}
+			lo = b->v[k].hi + 1;
+		}
+		if (!done && ivec_push(out, lo, hi))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int addrset_ivals(const struct ms_addrset *s, struct ivec *out)
+{
+	int err = 0;
+
+	if (s->any)
+		return ivec_push(out, 0, U128_MAX);
+	for (size_t t = 0; t < s->n_terms && !err; t++) {
+		const struct ms_addr_term *term = &s->terms[t];
+		struct ivec inc = { 0 }, exc = { 0 };
+
+		for (size_t i = 0; i < term->n_cidrs && !err; i++) {
+			struct ival r = cidr_ival(&term->cidrs[i]);
+
+			err = ivec_push(&inc, r.lo, r.hi);
+		}
+		for (size_t i = 0; i < term->n_except && !err; i++) {
+			struct ival r = cidr_ival(&term->except[i]);
+
+			err = ivec_push(&exc, r.lo, r.hi);
+		}
+		if (!err) {
+			ivec_normalize(&inc);
+			ivec_normalize(&exc);
+			err = ivec_subtract(&inc, &exc, out);
+		}
+		free(inc.v);
+		free(exc.v);
+	}
+	ivec_normalize(out);
+	return err;
+}
+
+static int ports_ivals(const struct ms_rule *r, struct ivec *out)
+{
+	int err = 0;
+
+	for (u128 dir = 0; dir < 2 && !err; dir++) {
+		if (!(r->dirmask & (1u << dir)))
+			continue;
+		if (r->any_port) {
+			err = ivec_push(out, dir << 24, (dir << 24) | 0xffffff);
+			continue;
+		}
+		for (size_t i = 0; i < r->n_ports && !err; i++) {
+			const struct ms_portrange *pr = &r->ports[i];
+			u128 base = (dir << 24) | ((u128)pr->proto << 16);
+
+			err = ivec_push(out, base | pr->lo, base | pr->hi);
+		}
+	}
+	ivec_normalize(out);
+	return err;
+}
+
+/*
+ * One dimension (src addresses, dst addresses or ports): the space cut into
+ * segments at every interval boundary of every rule's set, and segments
+ * grouped into classes of equal membership.
+ */
+struct dim {
+	u128 space_max;
+	struct ivec *sets; /* per rule */
+	bool *any;         /* per rule: covers the whole space, sets[r] empty */
+	size_t n_sets;
+	u128 *starts; /* segment i = [starts[i], starts[i+1] - 1] */
+	size_t n_seg;
+	uint32_t *seg_class;
+	uint32_t n_class;
+	/* per rule: the classes its set covers */
+	uint32_t **rule_classes;
+	uint32_t *rule_n_classes;
+};
+
+static int cmp_u128(const void *a, const void *b)
+{
+	u128 x = *(const u128 *)a, y = *(const u128 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t seg_index(const struct dim *d, u128 v)
+{
+	size_t lo = 0, hi = d->n_seg; /* first start > v, minus one */
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->starts[mid] <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo - 1;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Segments get the XOR of a random 128-bit key per set covering them
+ * (Zobrist hashing), built with a difference array in O(intervals +
+ * segments); equal hashes mean equal membership except with probability
+ * about segments^2 / 2^128.
+ */
+static int dim_classify(struct dim *d)
+{
+	size_t nb = 1, cap = 1, tcap;
+	u128 *hash = NULL;
+	uint32_t *tab = NULL;
+	uint64_t seed = 0x6d6963726f736567ULL; /* fixed: compiles are reproducible */
+	int err = -ENOMEM;
+
+	for (size_t r = 0; r < d->n_sets; r++)
+		cap += 2 * d->sets[r].n;
+	d->starts = malloc(cap * sizeof(*d->starts));
+	if (!d->starts)
+		return -ENOMEM;
+	d->starts[0] = 0;
+	for (size_t r = 0; r < d->n_sets; r++) {
+		for (size_t i = 0; i < d->sets[r].n; i++) {
+			d->starts[nb++] = d->sets[r].v[i].lo;
+			if (d->sets[r].v[i].hi < d->space_max)
+				d->starts[nb++] = d->sets[r].v[i].hi + 1;
+		}
+	}
+	qsort(d->starts, nb, sizeof(*d->starts), cmp_u128);
+	d->n_seg = 0;
+	for (size_t i = 0; i < nb; i++)
+		if (!d->n_seg || d->starts[i] != d->starts[d->n_seg - 1])
+			d->starts[d->n_seg++] = d->starts[i];
+
+	hash = calloc(d->n_seg + 1, sizeof(*hash));
+	d->seg_class = malloc(d->n_seg * sizeof(*d->seg_class));
+	if (!hash || !d->seg_class)
+		goto out;
+	for (size_t r = 0; r < d->n_sets; r++) {
+		u128 key = ((u128)splitmix64(&seed) << 64) | splitmix64(&seed);
+
+		for (size_t i = 0; i < d->sets[r].n; i++) {
+			const struct ival *iv = &d->sets[r].v[i];
+
+			hash[seg_index(d, iv->lo)] ^= key;
+			if (iv->hi < d->space_max)
+				hash[seg_index(d, iv->hi + 1)] ^= key;
+		}
+	}
+	for (tcap = 16; tcap < 2 * d->n_seg; tcap <<= 1)
+		;
+	tab = calloc(tcap, sizeof(*tab)); /* segment index + 1 of the class's first segment */
+	if (!tab)
+		goto out;
+	d->n_class = 0;
+	for (size_t i = 0; i < d->n_seg; i++) {
+		size_t h;
+
+		if (i)
+			hash[i] ^= hash[i - 1];
+		h = (size_t)(hash[i] ^ (hash[i] >> 64)) & (tcap - 1);
+		while (tab[h] && hash[tab[h] - 1] != hash[i])
+			h = (h + 1) & (tcap - 1);
+		if (tab[h]) {
+			d->seg_class[i] = d->seg_class[tab[h] - 1];
+		} else {
+			tab[h] = (uint32_t)i + 1;
+			d->seg_class[i] = d->n_class++;
+		}
+	}
+	err = 0;
+out:
+	free(tab);
+	free(hash);
+	return err;
+}
+
+/* For each rule, the list of classes its set covers. */
+static int dim_rule_classes(struct dim *d)
+{
+	uint32_t *stamp = calloc(d->n_class ? d->n_class : 1, sizeof(*stamp));
+
+	d->rule_classes = calloc(d->n_sets, sizeof(*d->rule_classes));
+	d->rule_n_classes = calloc(d->n_sets, sizeof(*d->rule_n_classes));
+	if (!stamp || !d->rule_classes || !d->rule_n_classes) {
+		free(stamp);
+		return -ENOMEM;
+	}
+	for (size_t r = 0; r < d->n_sets; r++) {
+		size_t n = 0, cap = 0;
+		uint32_t *v = NULL;
+
+		for (size_t i = 0; i < d->sets[r].n; i++) {
+			size_t s0 = seg_index(d, d->sets[r].v[i].lo);
+			size_t s1 = seg_index(d, d->sets[r].v[i].hi);
+
+			for (size_t s = s0; s <= s1; s++) {
+				uint32_t c = d->seg_class[s];
+
+				if (stamp[c] == r + 1)
+					continue;
+				stamp[c] = (uint32_t)r + 1;
+				if (n == cap) {
+					uint32_t *nv;
+
+					cap = cap ? cap * 2 : 8;
+					nv = realloc(v, cap * sizeof(*v));
+					if (!nv) {
+						free(v);
+						free(stamp);
+						return -ENOMEM;
+					}
+					v = nv;
+				}
+				v[n++] = c;
+			}
+		}
+		d->rule_classes[r] = v;
+		d->rule_n_classes[r] = (uint32_t)n;
+	}
+	free(stamp);
+	return 0;
+}
+
+static void dim_free(struct dim *d)
+{
+	for (size_t r = 0; d->sets && r < d->n_sets; r++) {
+		free(d->sets[r].v);
+		if (d->rule_classes)
+			free(d->rule_classes[r]);
+	}
+	free(d->sets);
+	free(d->any);
+	free(d->rule_classes);
+	free(d->rule_n_classes);
+	free(d->starts);
+	free(d->seg_class);
+}
+
+static int ctz128(u128 v)
+{
+	uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
+
+	if (lo)
+		return __builtin_ctzll(lo);
+	if (hi)
+		return 64 + __builtin_ctzll(hi);
+	return 128;
+}
+
+/* Callback receives (prefix value, prefix length within width bits, class). */
+typedef int (*emit_fn)(void *ctx, u128 value, unsigned int plen, uint32_t cls);
+
+/* Cover [lo, hi] of a width-bit space with the fewest aligned prefixes. */
+static int emit_range(u128 lo, u128 hi, unsigned int width, uint32_t cls,
+		      emit_fn emit, void *ctx)
+{
+	for (;;) {
+		int k = ctz128(lo);
+		u128 span;
+		int err;
+
+		if (k > (int)width)
+			k = (int)width;
+		for (;;) {
+			span = k == 128 ? U128_MAX : (((u128)1 << k) - 1);
+			if (hi - lo >= span)
+				break;
+			k--;
+		}
+		err = emit(ctx, lo, width - (unsigned int)k, cls);
+		if (err)
+			return err;
+		if (hi - lo == span)
+			return 0;
+		lo += span + 1;
+	}
+}
+
+/*
+ * LPM entries for a dimension: one zero-length entry for the class with the
+ * most runs of segments, then exact covers of every other run.
+ */
+static int dim_emit(const struct dim *d, unsigned int width, emit_fn emit, void *ctx)
+{
+	uint32_t *runs = calloc(d->n_class ? d->n_class : 1, sizeof(*runs));
+	uint32_t def = 0;
+	int err;
+
+	if (!runs)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_seg; i++)
+		if (!i || d->seg_class[i] != d->seg_class[i - 1])
+			runs[d->seg_class[i]]++;
+	for (uint32_t c = 1; c < d->n_class; c++)
+		if (runs[c] > runs[def])
+			def = c;
+	free(runs);
+	err = emit(ctx, 0, 0, def);
+	for (size_t i = 0; i < d->n_seg && !err;) {
+		size_t j = i + 1;
+		u128 hi;
+
+		while (j < d->n_seg && d->seg_class[j] == d->seg_class[i])
+			j++;
+		hi = j < d->n_seg ? d->starts[j] - 1 : d->space_max;
+		if (d->seg_class[i] != def)
+			err = emit_range(d->starts[i], hi, width, d->seg_class[i], emit, ctx);
+		i = j;
+	}
+	return err;
+}
+
+struct emit_ctx {
+	struct ms_compiled *c;
+	size_t cap;
+	uint32_t limit;
+	bool overflow;
+	int which; /* 0 src, 1 dst, 2 port */
+};
+
+static int emit_entry(void *vctx, u128 value, unsigned int plen, uint32_t cls)
+{
+	struct emit_ctx *e = vctx;
+	size_t *n = e->which == 0 ? &e->c->n_src : e->which == 1 ? &e->c->n_dst : &e->c->n_port;
+	void **arr = e->which == 0 ? (void **)&e->c->src :
+		     e->which == 1 ? (void **)&e->c->dst : (void **)&e->c->port;
+	size_t sz = e->which == 2 ? sizeof(struct ms_port_entry) : sizeof(struct ms_addr_entry);
+
+	if (*n >= e->limit) {
+		e->overflow = true;
+		return -E2BIG;
+	}
+	if (*n == e->cap) {
+		size_t ncap = e->cap ? e->cap * 2 : 64;
+		void *nv = realloc(*arr, ncap * sz);
+
+		if (!nv)
+			return -ENOMEM;
+		*arr = nv;
+		e->cap = ncap;
+	}
+	if (e->which == 2) {
+		struct ms_port_entry *pe = &e->c->port[*n];
+
+		pe->value = (uint32_t)value;
+		pe->plen = (uint8_t)plen;
+		pe->cls = cls;
+	} else {
+		struct ms_addr_entry *ae = e->which == 0 ? &e->c->src[*n] : &e->c->dst[*n];
+
+		u128_to_addr(value, ae->addr);
+		ae->plen = (uint8_t)plen;
+		ae->cls = cls;
+	}
+	(*n)++;
+	return 0;
+}
+
+/* Open-addressing set of class triples, mapping to decision indexes. */
+struct dtab {
+	uint32_t *slot; /* decision index + 1, 0 = empty */
+	size_t cap;
+};
+
+static size_t dhash(uint32_t s, uint32_t d, uint32_t p)
+{
+	uint64_t h = ((uint64_t)s * 0x9e3779b97f4a7c15ULL) ^
+		     ((uint64_t)d * 0xc2b2ae3d27d4eb4fULL) ^
+		     ((uint64_t)p * 0x165667b19e3779f9ULL);
+
+	return (size_t)(h ^ (h >> 29));
+}
+
+static int dtab_grow(struct dtab *t, const struct ms_decision_entry *dec, size_t n)
+{
+	size_t ncap = t->cap ? t->cap * 2 : 1024;
+	uint32_t *ns = calloc(ncap, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		size_t h = dhash(dec[i].src_class, dec[i].dst_class, dec[i].port_class) & (ncap - 1);
+
+		while (ns[h])
+			h = (h + 1) & (ncap - 1);
+		ns[h] = (uint32_t)i + 1;
+	}
+	free(t->slot);
+	t->slot = ns;
+	t->cap = ncap;
+	return 0;
+}
+
+static __attribute__((format(printf, 2, 3))) int set_err(char **errmsg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(errmsg, fmt, ap) < 0)
+		*errmsg = NULL;
+	va_end(ap);
+	return -E2BIG;
+}
+
+static const uint32_t *classes_of(const struct dim *d, size_t r, uint32_t *n,
+				  const uint32_t *all)
+{
+	if (d->any[r]) {
+		*n = d->n_class;
+		return all;
+	}
+	*n = d->rule_n_classes[r];
+	return d->rule_classes[r];
+}
+
+static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
+			  struct dim dims[3], struct ms_compiled *c, char **errmsg)
+{
+	uint32_t maxc = dims[0].n_class, *all, *ord;
+	uint64_t work = 0, work_limit = (uint64_t)l->max_decision_entries * WORK_PER_ENTRY;
+	struct dtab t = { 0 };
+	size_t cap = 0;
+	int err = 0;
+
+	for (int i = 1; i < 3; i++)
+		if (dims[i].n_class > maxc)
+			maxc = dims[i].n_class;
+	all = malloc((maxc ? maxc : 1) * sizeof(*all));
+	ord = ms_policy_order(p);
+	if (!all || !ord) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < maxc; i++)
+		all[i] = i;
+	for (size_t oi = 0; oi < p->n_rules && !err; oi++) {
+		size_t r = ord[oi] - 1;
+		const struct ms_rule *rule = &p->rules[r];
+		uint32_t ns, nd, np;
+		const uint32_t *S = classes_of(&dims[0], r, &ns, all);
+		const uint32_t *D = classes_of(&dims[1], r, &nd, all);
+		const uint32_t *P = classes_of(&dims[2], r, &np, all);
+
+		work += (uint64_t)ns * nd * np;
+		if (work > work_limit) {
+			err = set_err(errmsg,
+				      "policy too complex to compile: rule '%s' brings the class triples to examine past %llu "
+				      "(%u src x %u dst x %u port classes); narrow broad selectors or port ranges, or raise the decision table limit",
+				      rule->name ? rule->name : "?", (unsigned long long)work_limit, ns, nd, np);
+			break;
+		}
+		for (uint32_t a = 0; a < ns && !err; a++)
+			for (uint32_t b = 0; b < nd && !err; b++)
+				for (uint32_t q = 0; q < np && !err; q++) {
+					size_t h;
+
+					if (c->n_dec * 2 >= t.cap && (err = dtab_grow(&t, c->dec, c->n_dec)))
+						break;
+					h = dhash(S[a], D[b], P[q]) & (t.cap - 1);
+					while (t.slot[h]) {
+						const struct ms_decision_entry *e = &c->dec[t.slot[h] - 1];
+
+						if (e->src_class == S[a] && e->dst_class == D[b] &&
+						    e->port_class == P[q])
+							break;
+						h = (h + 1) & (t.cap - 1);
+					}
+					if (t.slot[h])
+						continue; /* an earlier rule wins */
+					if (c->n_dec >= l->max_decision_entries) {
+						err = set_err(errmsg,
+							      "decision table overflow: more than %u entries needed when adding rule '%s'; "
+							      "rules combining broad selectors with many ports multiply, raise the limit or split the policy",
+							      l->max_decision_entries, rule->name ? rule->name : "?");
+						break;
+					}
+					if (c->n_dec == cap) {
+						size_t ncap = cap ? cap * 2 : 256;
+						struct ms_decision_entry *nv = realloc(c->dec, ncap * sizeof(*nv));
+
+						if (!nv) {
+							err = -ENOMEM;
+							break;
+						}
+						c->dec = nv;
+						cap = ncap;
+					}
+					c->dec[c->n_dec].src_class = S[a];
+					c->dec[c->n_dec].dst_class = D[b];
+					c->dec[c->n_dec].port_class = P[q];
+					c->dec[c->n_dec].rule_id = (uint32_t)r + 1;
+					c->dec[c->n_dec].action = rule->action;
+					t.slot[h] = (uint32_t)++c->n_dec;
+				}
+	}
+out:
+	free(t.slot);
+	free(all);
+	free(ord);
+	return err;
+}
+
+void ms_limits_default(struct ms_limits *l)
+{
+	l->max_rules = MS_DEFAULT_MAX_RULES;
+	l->max_addr_entries = MS_DEFAULT_MAX_ADDR_ENTRIES;
+	l->max_port_entries = MS_DEFAULT_MAX_PORT_ENTRIES;
+	l->max_decision_entries = MS_DEFAULT_MAX_DECISION_ENTRIES;
+}
+
+static const char *const dim_names[3] = { "source address", "destination address", "port" };
+
+int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
+	       struct ms_compiled **out, char **errmsg)
+{
+	struct ms_compiled *c = calloc(1, sizeof(*c));
+	struct dim dims[3] = { { .space_max = U128_MAX }, { .space_max = U128_MAX },
+			       { .space_max = PORT_SPACE_MAX } };
+	int err = -ENOMEM;
+
+	*errmsg = NULL;
+	if (!c)
+		return -ENOMEM;
+	if (p->n_rules > l->max_rules) {
+		err = set_err(errmsg, "%zu rules, more than the limit of %u", p->n_rules, l->max_rules);
+		goto out;
+	}
+	c->n_rules = (uint32_t)p->n_rules;
+	c->default_action = p->default_action;
+	c->monitor = p->monitor;
+	for (int i = 0; i < 3; i++) {
+		dims[i].n_sets = p->n_rules;
+		dims[i].sets = calloc(p->n_rules ? p->n_rules : 1, sizeof(struct ivec));
+		dims[i].any = calloc(p->n_rules ? p->n_rules : 1, sizeof(bool));
+		if (!dims[i].sets || !dims[i].any)
+			goto out;
+	}
+	for (size_t r = 0; r < p->n_rules; r++) {
+		const struct ms_rule *rule = &p->rules[r];
+
+		/* An `any` selector stays out of the segmentation: it covers
+		 * every class, and leaving it out keeps class counts low. */
+		dims[0].any[r] = rule->from.any;
+		dims[1].any[r] = rule->to.any;
+		if ((!rule->from.any && addrset_ivals(&rule->from, &dims[0].sets[r])) ||
+		    (!rule->to.any && addrset_ivals(&rule->to, &dims[1].sets[r])) ||
+		    ports_ivals(rule, &dims[2].sets[r]))
+			goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		err = dim_classify(&dims[i]);
+		if (!err)
+			err = dim_rule_classes(&dims[i]);
+		if (err)
+			goto out;
+	}
+	c->n_src_classes = dims[0].n_class;
+	c->n_dst_classes = dims[1].n_class;
+	c->n_port_classes = dims[2].n_class;
+	for (int i = 0; i < 3; i++) {
+		struct emit_ctx e = {
+			.c = c,
+			.which = i,
+			.limit = i == 2 ? l->max_port_entries : l->max_addr_entries,
+		};
+
+		err = dim_emit(&dims[i], i == 2 ? 32 : 128, emit_entry, &e);
+		if (e.overflow) {
+			err = set_err(errmsg, "%s table overflow: more than %u entries needed; the policy has too many distinct %s ranges",
+				      dim_names[i], e.limit, i == 2 ? "port" : "address");
+		}
+		if (err)
+			goto out;
+	}
+	err = fill_decisions(p, l, dims, c, errmsg);
+out:
+	for (int i = 0; i < 3; i++)
+		dim_free(&dims[i]);
+	if (err) {
+		if (err == -ENOMEM && !*errmsg)
+			*errmsg = strdup("out of memory");
+		ms_compiled_free(&c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+void ms_compiled_free(struct ms_compiled **cp)
+{
+	struct ms_compiled *c = *cp;
+
+	if (!c)
+		return;
+	free(c->src);
+	free(c->dst);
+	free(c->port);
+	free(c->dec);
+	free(c);
+	*cp = NULL;
+}
+
+/* Rough kernel cost per entry: an LPM trie node (rcu head, two children,
+ * prefix length, flags, key data, value) with about as many intermediate
+ * nodes as leaves; a hash element with its bucket share. */
+#define LPM_ADDR_ENTRY_BYTES (2 * (40 + 17 + 4))
+#define LPM_PORT_ENTRY_BYTES (2 * (40 + 5 + 4))
+#define HASH_ENTRY_BYTES (48 + 16 + 8 + 8)
+
+uint64_t ms_compiled_bytes(const struct ms_compiled *c)
+{
+	return (uint64_t)(c->n_src + c->n_dst) * LPM_ADDR_ENTRY_BYTES +
+	       (uint64_t)c->n_port * LPM_PORT_ENTRY_BYTES + (uint64_t)c->n_dec * HASH_ENTRY_BYTES;
+}
+
+static bool prefix_match(u128 prefix, unsigned int plen, unsigned int width, u128 v)
+{
+	u128 host;
+
+	if (plen == 0)
+		return true;
+	host = plen == width ? 0 : ((((u128)1) << (width - plen)) - 1);
+	return (prefix & ~host) == (v & ~host);
+}
+
+uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
+			  uint8_t *action)
+{
+	u128 s = addr_to_u128(f->src), d = addr_to_u128(f->dst);
+	u128 pv = ((u128)f->dir << 24) | ((u128)f->proto << 16) | f->port;
+	int best;
+	uint32_t sc = 0, dc = 0, pc = 0;
+
+	best = -1;
+	for (size_t i = 0; i < c->n_src; i++)
+		if ((int)c->src[i].plen > best &&
+		    prefix_match(addr_to_u128(c->src[i].addr), c->src[i].plen, 128, s)) {
+			best = c->src[i].plen;
+			sc = c->src[i].cls;
+		}
+	best = -1;
+	for (size_t i = 0; i < c->n_dst; i++)
+		if ((int)c->dst[i].plen > best &&
+		    prefix_match(addr_to_u128(c->dst[i].addr), c->dst[i].plen, 128, d)) {
+			best = c->dst[i].plen;
+			dc = c->dst[i].cls;
+		}
+	best = -1;
+	for (size_t i = 0; i < c->n_port; i++)
+		if ((int)c->port[i].plen > best &&
+		    prefix_match(c->port[i].value, c->port[i].plen, 32, pv)) {
+			best = c->port[i].plen;
+			pc = c->port[i].cls;
+		}
+	for (size_t i = 0; i < c->n_dec; i++)
+		if (c->dec[i].src_class == sc && c->dec[i].dst_class == dc &&
+		    c->dec[i].port_class == pc) {
+			*action = c->dec[i].action;
+			return c->dec[i].rule_id;
+		}
+	*action = c->default_action;
+	return MS_RULE_DEFAULT;
+}

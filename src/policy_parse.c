@@ -1,0 +1,1593 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "policy_lint.h"
+#include "policy_parse.h"
+
+/* ---------------------------------------------------------------------- */
+/* Diagnostics */
+
+/* Arrays grow at powers of two, like policy.c's, so n alone implies the
+ * capacity and a failed realloc of one array leaves the others consistent. */
+static void *grow_to(void *v, size_t n, size_t sz)
+{
+	size_t ncap = n ? n * 2 : 1;
+
+	return realloc(v, ncap * sz);
+}
+
+static int diag_push(struct ms_diag *d, struct ms_pos pos, bool is_error, char *msg)
+{
+	if ((d->n & (d->n - 1)) == 0) {
+		void *m, *e, *p;
+
+		m = grow_to(d->msgs, d->n, sizeof(*d->msgs));
+		if (m)
+			d->msgs = m;
+		e = grow_to(d->is_error, d->n, sizeof(*d->is_error));
+		if (e)
+			d->is_error = e;
+		p = grow_to(d->pos, d->n, sizeof(*d->pos));
+		if (p)
+			d->pos = p;
+		if (!m || !e || !p) {
+			free(msg);
+			return -ENOMEM;
+		}
+	}
+	d->msgs[d->n] = msg;
+	d->is_error[d->n] = is_error;
+	d->pos[d->n] = pos;
+	d->n++;
+	if (is_error)
+		d->n_errors++;
+	else
+		d->n_warnings++;
+	return 0;
+}
+
+__attribute__((format(printf, 5, 0))) static int
+diag_vadd(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
+	  const char *fmt, va_list ap)
+{
+	const char *kind = is_error ? "error" : "warning";
+	char *body, *msg;
+	int r;
+
+	if (vasprintf(&body, fmt, ap) < 0)
+		return -ENOMEM;
+	if (pos.line && file)
+		r = asprintf(&msg, "%s:%u:%u: %s: %s", file, pos.line, pos.col, kind, body);
+	else if (pos.line)
+		r = asprintf(&msg, "%u:%u: %s: %s", pos.line, pos.col, kind, body);
+	else if (file)
+		r = asprintf(&msg, "%s: %s: %s", file, kind, body);
+	else
+		r = asprintf(&msg, "%s: %s", kind, body);
+	free(body);
+	if (r < 0)
+		return -ENOMEM;
+	return diag_push(d, pos, is_error, msg);
+}
+
+int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos,
+		bool is_error, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = diag_vadd(d, file, pos, is_error, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void ms_diag_free(struct ms_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->msgs[i]);
+	free(d->msgs);
+	free(d->is_error);
+	free(d->pos);
+	memset(d, 0, sizeof(*d));
+}
+
+struct diag_order {
+	struct ms_pos pos;
+	size_t idx;
+};
+
+static int cmp_diag_order(const void *a, const void *b)
+{
+	const struct diag_order *x = a, *y = b;
+
+	if (x->pos.line != y->pos.line)
+		return x->pos.line < y->pos.line ? -1 : 1;
+	if (x->pos.col != y->pos.col)
+		return x->pos.col < y->pos.col ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+void ms_diag_sort(struct ms_diag *d)
+{
+	struct diag_order *o;
+	char **msgs;
+	bool *is_err;
+
+	if (d->n < 2)
+		return;
+	o = malloc(d->n * sizeof(*o));
+	msgs = malloc(d->n * sizeof(*msgs));
+	is_err = malloc(d->n * sizeof(*is_err));
+	/* Ordering is a nicety: without memory the messages keep their order. */
+	if (o && msgs && is_err) {
+		for (size_t i = 0; i < d->n; i++)
+			o[i] = (struct diag_order){ d->pos[i], i };
+		qsort(o, d->n, sizeof(*o), cmp_diag_order);
+		for (size_t i = 0; i < d->n; i++) {
+			msgs[i] = d->msgs[o[i].idx];
+			is_err[i] = d->is_error[o[i].idx];
+		}
+		for (size_t i = 0; i < d->n; i++) {
+			d->msgs[i] = msgs[i];
+			d->is_error[i] = is_err[i];
+			d->pos[i] = o[i].pos;
+		}
+	}
+	free(o);
+	free(msgs);
+	free(is_err);
+}
+
+void ms_diag_print(const struct ms_diag *d, FILE *f)
+{
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(f, "%s\n", d->msgs[i]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* YAML to a small node tree */
+
+/*
+ * The tree is built from libyaml events rather than with yaml_parser_load()
+ * because the document API resolves aliases silently, sharing nodes, which
+ * lets a few bytes of "billion laughs" expand into an exponential walk. With
+ * events, an alias is one node we can reject with its position.
+ */
+enum ykind { Y_SCALAR, Y_SEQ, Y_MAP, Y_BAD /* already reported; stay quiet */ };
+
+struct ynode {
+	enum ykind kind;
+	struct ms_pos pos;
+	char *str;   /* scalar value */
+	char *disp;  /* scalar value made printable and short, for messages */
+	bool plain;  /* plain and untagged: may be null or a number */
+	bool skip;   /* mapping key already reported (duplicate, not a scalar) */
+	struct ynode **kids; /* sequence items; mapping: key, value, key, value... */
+	size_t n_kids;
+};
+
+/* Policies nest about seven levels deep; this only stops runaway input
+ * from exhausting the stack of the recursive builder. */
+#define MAX_DEPTH 64
+#define DISP_MAX 60
+#define NAME_MAX_LEN 128
+
+struct pctx {
+	const char *file;
+	struct ms_diag *d;
+	struct ms_policy *p;
+	const unsigned char *buf;
+	size_t len;
+	int err; /* -ENOMEM once memory ran out: stop trusting anything */
+	yaml_parser_t yp;
+};
+
+__attribute__((format(printf, 3, 4))) static void
+perr(struct pctx *c, struct ms_pos pos, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (diag_vadd(c->d, c->file, pos, true, fmt, ap))
+		c->err = -ENOMEM;
+	va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+pwarn(struct pctx *c, struct ms_pos pos, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (diag_vadd(c->d, c->file, pos, false, fmt, ap))
+		c->err = -ENOMEM;
+	va_end(ap);
+}
+
+static void *xcalloc(struct pctx *c, size_t n, size_t sz)
+{
+	void *p = calloc(n, sz);
+
+	if (!p)
+		c->err = -ENOMEM;
+	return p;
+}
+
+static char *xstrdup(struct pctx *c, const char *s)
+{
+	char *r = strdup(s);
+
+	if (!r)
+		c->err = -ENOMEM;
+	return r;
+}
+
+static struct ms_pos mark_pos(yaml_mark_t m)
+{
+	struct ms_pos p;
+
+	p.line = m.line >= UINT32_MAX ? UINT32_MAX : (unsigned int)m.line + 1;
+	p.col = m.column >= UINT32_MAX ? UINT32_MAX : (unsigned int)m.column + 1;
+	return p;
+}
+
+static void node_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n_kids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->str);
+	free(n->disp);
+	free(n);
+}
+
+static char *make_disp(const char *s, size_t len)
+{
+	size_t cap = DISP_MAX * 4 + 4, o = 0;
+	char *r = malloc(cap + 1);
+
+	if (!r)
+		return NULL;
+	size_t i;
+
+	for (i = 0; i < len && o < DISP_MAX; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			r[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(r + o, cap + 1 - o, "\\x%02x", ch);
+	}
+	if (i < len) {
+		memcpy(r + o, "...", 3);
+		o += 3;
+	}
+	r[o] = '\0';
+	return r;
+}
+
+/* Convert a byte offset into a position, for reader errors (bad encoding),
+ * which libyaml reports by offset only. Counting newlines is not parsing. */
+static struct ms_pos offset_pos(const struct pctx *c, size_t off)
+{
+	struct ms_pos p = { 1, 1 };
+
+	for (size_t i = 0; i < off && i < c->len; i++) {
+		if (c->buf[i] == '\n') {
+			p.line++;
+			p.col = 1;
+		} else if ((c->buf[i] & 0xc0) != 0x80) {
+			p.col++;
+		}
+	}
+	return p;
+}
+
+static int next_event(struct pctx *c, yaml_event_t *ev)
+{
+	const yaml_parser_t *y = &c->yp;
+	struct ms_pos pos;
+
+	if (yaml_parser_parse(&c->yp, ev))
+		return 0;
+	if (y->error == YAML_MEMORY_ERROR)
+		return c->err = -ENOMEM;
+	pos = y->error == YAML_READER_ERROR ? offset_pos(c, y->problem_offset)
+					    : mark_pos(y->problem_mark);
+	if (y->context) {
+		struct ms_pos cp = mark_pos(y->context_mark);
+
+		perr(c, pos, "invalid YAML: %s (%s at line %u)",
+		     y->problem ? y->problem : "syntax error", y->context, cp.line);
+	} else {
+		perr(c, pos, "invalid YAML: %s", y->problem ? y->problem : "syntax error");
+	}
+	return -EINVAL;
+}
+
+static int push_kid(struct ynode *n, struct ynode *kid)
+{
+	if ((n->n_kids & (n->n_kids - 1)) == 0) {
+		struct ynode **k = grow_to(n->kids, n->n_kids, sizeof(*k));
+
+		if (!k)
+			return -ENOMEM;
+		n->kids = k;
+	}
+	n->kids[n->n_kids++] = kid;
+	return 0;
+}
+
+struct key_order {
+	const struct ynode *key;
+	size_t idx;
+};
+
+static int cmp_key_order(const void *a, const void *b)
+{
+	const struct key_order *x = a, *y = b;
+	int r = strcmp(x->key->str, y->key->str);
+
+	if (r)
+		return r;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Flag and report non-scalar and duplicate keys of a mapping. Sorting keeps
+ * this O(n log n) for mappings as large as a workloads list can be. */
+static void check_keys(struct pctx *c, struct ynode *m)
+{
+	size_t n = m->n_kids / 2, k = 0;
+	struct key_order *o;
+
+	o = xcalloc(c, n ? n : 1, sizeof(*o));
+	if (!o)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct ynode *key = m->kids[2 * i];
+
+		if (key->kind == Y_BAD) {
+			key->skip = true;
+		} else if (key->kind != Y_SCALAR) {
+			perr(c, key->pos, "a mapping key must be a plain string, not a %s",
+			     key->kind == Y_MAP ? "mapping" : "list");
+			key->skip = true;
+		} else {
+			o[k++] = (struct key_order){ key, i };
+		}
+	}
+	qsort(o, k, sizeof(*o), cmp_key_order);
+	for (size_t i = 1; i < k; i++) {
+		size_t first = i - 1;
+
+		while (i < k && !strcmp(o[i].key->str, o[first].key->str)) {
+			struct ynode *dup = m->kids[2 * o[i].idx];
+
+			perr(c, dup->pos, "duplicate key '%s' (first at line %u)",
+			     dup->disp, o[first].key->pos.line);
+			dup->skip = true;
+			i++;
+		}
+	}
+	free(o);
+}
+
+static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
+		     struct ynode **out);
+
+static int load_children(struct pctx *c, struct ynode *n, yaml_event_type_t end,
+			 unsigned int depth)
+{
+	for (;;) {
+		yaml_event_t ev;
+		struct ynode *kid = NULL;
+		int r;
+
+		r = next_event(c, &ev);
+		if (r)
+			return r;
+		if (ev.type == end) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		r = load_node(c, &ev, depth + 1, &kid);
+		yaml_event_delete(&ev);
+		if (!r && push_kid(n, kid))
+			r = c->err = -ENOMEM;
+		if (r) {
+			node_free(kid);
+			return r;
+		}
+	}
+}
+
+static void check_tag(struct pctx *c, struct ms_pos pos, const yaml_char_t *tag,
+		      const char *allowed)
+{
+	if (tag && strcmp((const char *)tag, allowed)) {
+		char *t = make_disp((const char *)tag, strlen((const char *)tag));
+
+		perr(c, pos, "unsupported YAML tag '%s'", t ? t : "?");
+		free(t);
+	}
+}
+
+static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
+		     struct ynode **out)
+{
+	struct ynode *n = xcalloc(c, 1, sizeof(*n));
+	const yaml_char_t *anchor = NULL;
+	int r = 0;
+
+	if (!n)
+		return -ENOMEM;
+	n->pos = mark_pos(ev->start_mark);
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		perr(c, n->pos, "YAML aliases are not supported; write the value out");
+		n->kind = Y_BAD;
+		break;
+	case YAML_SCALAR_EVENT: {
+		const char *v = (const char *)ev->data.scalar.value;
+		size_t len = ev->data.scalar.length;
+
+		n->kind = Y_SCALAR;
+		anchor = ev->data.scalar.anchor;
+		n->str = malloc(len + 1);
+		n->disp = make_disp(v, len);
+		if (!n->str || !n->disp) {
+			r = c->err = -ENOMEM;
+			break;
+		}
+		memcpy(n->str, v, len);
+		n->str[len] = '\0';
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+			   !ev->data.scalar.tag;
+		check_tag(c, n->pos, ev->data.scalar.tag, YAML_STR_TAG);
+		if (memchr(v, '\0', len))
+			perr(c, n->pos, "NUL character in '%s'", n->disp);
+		break;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+
+		n->kind = seq ? Y_SEQ : Y_MAP;
+		anchor = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
+		check_tag(c, n->pos,
+			  seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag,
+			  seq ? YAML_SEQ_TAG : YAML_MAP_TAG);
+		if (depth >= MAX_DEPTH) {
+			perr(c, n->pos, "nested more than %d levels deep", MAX_DEPTH);
+			r = -EINVAL;
+			break;
+		}
+		r = load_children(c, n, seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT,
+				  depth);
+		if (!r && !seq)
+			check_keys(c, n);
+		break;
+	}
+	default:
+		perr(c, n->pos, "invalid YAML: unexpected event");
+		r = -EINVAL;
+		break;
+	}
+	if (anchor)
+		perr(c, n->pos, "YAML anchors are not supported");
+	if (!r && c->err)
+		r = c->err;
+	if (r) {
+		node_free(n);
+		return r;
+	}
+	*out = n;
+	return 0;
+}
+
+/* Load the single document of the stream; *root stays NULL for an empty
+ * stream. Returns 0, -EINVAL after a reported syntax error, or -ENOMEM. */
+static int load_stream(struct pctx *c, struct ynode **root)
+{
+	yaml_event_t ev;
+	int r;
+
+	r = next_event(c, &ev); /* STREAM-START */
+	if (r)
+		return r;
+	yaml_event_delete(&ev);
+	r = next_event(c, &ev);
+	if (r)
+		return r;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		return 0;
+	}
+	yaml_event_delete(&ev); /* DOCUMENT-START */
+	r = next_event(c, &ev);
+	if (r)
+		return r;
+	r = load_node(c, &ev, 0, root);
+	yaml_event_delete(&ev);
+	if (r)
+		return r;
+	r = next_event(c, &ev); /* DOCUMENT-END */
+	if (r)
+		return r;
+	yaml_event_delete(&ev);
+	r = next_event(c, &ev);
+	if (r)
+		return r;
+	if (ev.type != YAML_STREAM_END_EVENT) {
+		perr(c, mark_pos(ev.start_mark),
+		     "a policy file holds one YAML document; found a second one");
+		r = -EINVAL;
+	}
+	yaml_event_delete(&ev);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Node helpers */
+
+static bool is_null(const struct ynode *n)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+	if (n->kind != Y_SCALAR || !n->plain)
+		return false;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (!strcmp(n->str, nulls[i]))
+			return true;
+	return false;
+}
+
+static const char *kind_desc(enum ykind k)
+{
+	switch (k) {
+	case Y_MAP:
+		return "a mapping";
+	case Y_SEQ:
+		return "a list";
+	default:
+		return "a string";
+	}
+}
+
+/* Check that n is a k (a non-null scalar for Y_SCALAR); report otherwise. */
+static bool want(struct pctx *c, const struct ynode *n, enum ykind k, const char *what)
+{
+	if (n->kind == Y_BAD)
+		return false;
+	if (n->kind == k && !is_null(n))
+		return true;
+	if (is_null(n))
+		perr(c, n->pos, "%s is empty: expected %s", what, kind_desc(k));
+	else if (n->kind == Y_SCALAR)
+		perr(c, n->pos, "%s must be %s, not the value '%s'", what, kind_desc(k),
+		     n->disp);
+	else
+		perr(c, n->pos, "%s must be %s, not %s", what, kind_desc(k),
+		     kind_desc(n->kind));
+	return false;
+}
+
+/* A plain decimal integer; anything else (quoted, 0x.., 1e3) is a type error
+ * so that "1" and 010 (octal in YAML 1.1) never mean something surprising. */
+static bool want_int(struct pctx *c, const struct ynode *n, const char *what,
+		     long min, long max, long *out)
+{
+	const char *s;
+	char *end;
+	long v;
+
+	if (!want(c, n, Y_SCALAR, what))
+		return false;
+	s = n->str;
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!n->plain || !isdigit((unsigned char)*s) || (s[0] == '0' && s[1])) {
+		perr(c, n->pos, "%s must be an integer, not '%s'%s", what, n->disp,
+		     n->plain ? "" : " (a quoted string)");
+		return false;
+	}
+	errno = 0;
+	v = strtol(n->str, &end, 10);
+	if (*end) {
+		perr(c, n->pos, "%s must be an integer, not '%s'", what, n->disp);
+		return false;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		perr(c, n->pos, "%s %s is out of range (%ld-%ld)", what, n->disp, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), *row, r;
+
+	if (la > NAME_MAX_LEN || lb > NAME_MAX_LEN)
+		return SIZE_MAX;
+	row = malloc((lb + 1) * sizeof(*row));
+	if (!row)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t sub = diag + (tolower((unsigned char)a[i - 1]) !=
+					     tolower((unsigned char)b[j - 1]));
+			size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+
+			row[j] = sub < best ? sub : best;
+			diag = up;
+		}
+	}
+	r = row[lb];
+	free(row);
+	return r;
+}
+
+/* The candidate closest to s, if close enough to be a likely typo. */
+static const char *suggest(const char *s, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(s, cands[i]);
+		size_t lim = strlen(cands[i]) <= 4 ? 1 : 2;
+
+		if (d <= lim && d < best_d) {
+			best = cands[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static int find_str(const char *s, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, v[i]))
+			return (int)i;
+	return -1;
+}
+
+static void unknown_key(struct pctx *c, const struct ynode *key, const char *where,
+			const char *const *known, size_t n)
+{
+	const char *s = suggest(key->str, known, n);
+
+	if (s) {
+		perr(c, key->pos, "unknown key '%s' in %s; did you mean '%s'?", key->disp,
+		     where, s);
+		return;
+	}
+	/* Listing the keys turns a dead end into a fix. */
+	char *list = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&list, &len);
+
+	if (!f) {
+		c->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? (i + 1 == n ? " or " : ", ") : "", known[i]);
+	if (fclose(f)) {
+		free(list);
+		c->err = -ENOMEM;
+		return;
+	}
+	perr(c, key->pos, "unknown key '%s' in %s (expected %s)", key->disp, where, list);
+	free(list);
+}
+
+/*
+ * Sort the pairs of mapping m into vals[]/keys[] by their index in known[],
+ * reporting unknown keys. Duplicates were reported and flagged at load time.
+ */
+static void map_fields(struct pctx *c, const struct ynode *m, const char *where,
+		       const char *const *known, size_t n, struct ynode **keys,
+		       struct ynode **vals)
+{
+	for (size_t i = 0; i < n; i++)
+		keys[i] = vals[i] = NULL;
+	for (size_t i = 0; i + 1 < m->n_kids; i += 2) {
+		struct ynode *k = m->kids[i];
+		int idx;
+
+		if (k->skip)
+			continue;
+		idx = find_str(k->str, known, n);
+		if (idx < 0) {
+			unknown_key(c, k, where, known, n);
+			continue;
+		}
+		keys[idx] = k;
+		vals[idx] = m->kids[i + 1];
+	}
+}
+
+/* One of known[] as a non-null scalar; -1 (reported) otherwise. */
+static int want_enum(struct pctx *c, const struct ynode *n, const char *what,
+		     const char *const *known, size_t nk)
+{
+	const char *s;
+	int idx;
+
+	if (!want(c, n, Y_SCALAR, what))
+		return -1;
+	idx = find_str(n->str, known, nk);
+	if (idx >= 0)
+		return idx;
+	s = suggest(n->str, known, nk);
+	if (s)
+		perr(c, n->pos, "invalid %s '%s'; did you mean '%s'?", what, n->disp, s);
+	else if (nk == 2)
+		perr(c, n->pos, "invalid %s '%s' (expected %s or %s)", what, n->disp,
+		     known[0], known[1]);
+	else
+		perr(c, n->pos, "invalid %s '%s' (expected %s, %s or %s)", what, n->disp,
+		     known[0], known[1], known[2]);
+	return -1;
+}
+
+/* Names appear in logs and flow events; keep them to a safe alphabet. */
+static bool valid_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len > NAME_MAX_LEN)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
+}
+
+static bool want_name(struct pctx *c, const struct ynode *n, const char *what)
+{
+	if (!want(c, n, Y_SCALAR, what))
+		return false;
+	if (!valid_name(n->str)) {
+		perr(c, n->pos,
+		     "invalid %s '%s': use 1-%d letters, digits, '-', '_' or '.'", what,
+		     n->disp, NAME_MAX_LEN);
+		return false;
+	}
+	return true;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Addresses */
+
+static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *what,
+			    struct ms_cidr *out)
+{
+	char buf[MS_CIDR_STRLEN];
+	const char *slash;
+	int r;
+
+	if (n->kind == Y_MAP && n->n_kids == 2 && n->kids[0]->kind == Y_SCALAR &&
+	    n->kids[0]->str[0] && strchr(n->kids[0]->str, ':')) {
+		/* "- 2001:db8::" reads as a mapping of "2001:db8:" to null. */
+		perr(c, n->pos, "%s must be an address, not a mapping (quote IPv6 addresses: \"%s:\")",
+		     what, n->kids[0]->disp);
+		return false;
+	}
+	if (!want(c, n, Y_SCALAR, what))
+		return false;
+	r = ms_cidr_parse(n->str, out);
+	if (r == -ERANGE) {
+		perr(c, n->pos, "'%s' has bits set beyond its prefix length; did you mean %s?",
+		     n->disp, ms_cidr_format(out, buf));
+		return false;
+	}
+	if (!r)
+		return true;
+	slash = strchr(n->str, '/');
+	if (slash) {
+		/* Tell a bad prefix length from a bad address: the fix differs. */
+		char *a = strndup(n->str, (size_t)(slash - n->str));
+		struct ms_cidr tmp;
+
+		if (!a) {
+			c->err = -ENOMEM;
+			return false;
+		}
+		r = ms_cidr_parse(a, &tmp);
+		free(a);
+		if (!r) {
+			bool v4 = tmp.plen == 128 && !strchr(n->str, ':');
+
+			perr(c, n->pos, "invalid prefix length in '%s' (%s)", n->disp,
+			     v4 ? "IPv4: 0-32" : "IPv6: 0-128");
+			return false;
+		}
+	}
+	perr(c, n->pos, "invalid address '%s' (expected an IPv4 or IPv6 address or CIDR)",
+	     n->disp);
+	return false;
+}
+
+/* Parse a list of addresses into (*v, *nv). Returns true when every entry
+ * parsed, so entry i of the result is kid i of n. */
+static bool parse_addr_list(struct pctx *c, const struct ynode *n, const char *what,
+			    struct ms_cidr **v, size_t *nv)
+{
+	bool ok = true;
+
+	if (!want(c, n, Y_SEQ, what))
+		return false;
+	if (!n->n_kids) {
+		perr(c, n->pos, "%s is an empty list", what);
+		return false;
+	}
+	for (size_t i = 0; i < n->n_kids; i++) {
+		struct ms_cidr cidr;
+
+		if (!parse_cidr_node(c, n->kids[i], "an address", &cidr)) {
+			ok = false;
+			continue;
+		}
+		if (ms_cidr_push(v, nv, &cidr)) {
+			c->err = -ENOMEM;
+			return false;
+		}
+	}
+	return ok;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Top level: version, mode, default */
+
+enum { K_VERSION, K_MODE, K_DEFAULT, K_WORKLOADS, K_RULES, K_NTOP };
+static const char *const top_keys[] = { "version", "mode", "default", "workloads",
+					"rules" };
+
+static void do_header(struct pctx *c, const struct ynode *root, struct ynode **v)
+{
+	static const char *const modes[] = { "enforce", "monitor" };
+	static const char *const defaults[] = { "allow", "deny" };
+	long ver;
+	int i;
+
+	if (!v[K_VERSION])
+		perr(c, root->pos, "missing 'version' (this microsegd reads version 1)");
+	else if (want_int(c, v[K_VERSION], "version", LONG_MIN, LONG_MAX, &ver) &&
+		 ver != 1)
+		perr(c, v[K_VERSION]->pos,
+		     "unsupported policy version %ld (this microsegd reads version 1)", ver);
+	if (v[K_MODE] && (i = want_enum(c, v[K_MODE], "mode", modes, 2)) >= 0)
+		c->p->monitor = i == 1;
+	if (v[K_DEFAULT] && (i = want_enum(c, v[K_DEFAULT], "default", defaults, 2)) >= 0)
+		c->p->default_action = i == 0 ? MS_ACT_ALLOW : MS_ACT_DENY;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Workloads */
+
+static void do_labels(struct pctx *c, const struct ynode *n, struct ms_workload *w)
+{
+	if (!want(c, n, Y_MAP, "labels"))
+		return;
+	for (size_t i = 0; i + 1 < n->n_kids; i += 2) {
+		const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
+		struct ms_label *l, *nl;
+
+		if (k->skip || !want(c, k, Y_SCALAR, "a label key") ||
+		    !want(c, v, Y_SCALAR, "a label value"))
+			continue;
+		if (!printable(k->str) || !printable(v->str)) {
+			perr(c, k->pos, "label '%s: %s' holds control characters", k->disp,
+			     v->disp);
+			continue;
+		}
+		nl = realloc(w->labels, (w->n_labels + 1) * sizeof(*nl));
+		if (!nl) {
+			c->err = -ENOMEM;
+			return;
+		}
+		w->labels = nl;
+		l = &w->labels[w->n_labels];
+		l->key = xstrdup(c, k->str);
+		l->value = xstrdup(c, v->str);
+		w->n_labels++;
+	}
+}
+
+static void do_workloads(struct pctx *c, const struct ynode *n)
+{
+	static const char *const keys[] = { "labels", "addresses" };
+
+	if (!want(c, n, Y_MAP, "workloads"))
+		return;
+	for (size_t i = 0; i + 1 < n->n_kids && !c->err; i += 2) {
+		const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
+		struct ynode *fk[2], *fv[2];
+		struct ms_workload *w;
+
+		if (k->skip || !want_name(c, k, "workload name"))
+			continue;
+		w = ms_policy_add_workload(c->p);
+		if (!w) {
+			c->err = -ENOMEM;
+			return;
+		}
+		w->name = xstrdup(c, k->str);
+		w->pos = k->pos;
+		if (!want(c, v, Y_MAP, "a workload"))
+			continue;
+		map_fields(c, v, "a workload", keys, 2, fk, fv);
+		if (fv[0])
+			do_labels(c, fv[0], w);
+		if (fv[1])
+			parse_addr_list(c, fv[1], "addresses", &w->addrs, &w->n_addrs);
+		else
+			perr(c, k->pos, "workload '%s' has no 'addresses'", k->disp);
+	}
+}
+
+static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
+{
+	struct ms_policy *p = c->p;
+	const char **names;
+	const char *s;
+
+	for (size_t i = 0; i < p->n_workloads; i++)
+		if (p->workloads[i].name && !strcmp(p->workloads[i].name, n->str))
+			return &p->workloads[i];
+	names = xcalloc(c, p->n_workloads + 1, sizeof(*names));
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < p->n_workloads; i++)
+		names[i] = p->workloads[i].name ? p->workloads[i].name : "";
+	s = suggest(n->str, names, p->n_workloads);
+	if (s)
+		perr(c, n->pos, "unknown workload '%s'; did you mean '%s'?", n->disp, s);
+	else
+		perr(c, n->pos, "unknown workload '%s'", n->disp);
+	free(names);
+	return NULL;
+}
+
+static void add_workload_addrs(struct pctx *c, struct ms_addr_term *t,
+			       const struct ms_workload *w)
+{
+	for (size_t i = 0; i < w->n_addrs; i++)
+		if (ms_cidr_push(&t->cidrs, &t->n_cidrs, &w->addrs[i]))
+			c->err = -ENOMEM;
+}
+
+static bool has_label(const struct ms_workload *w, const char *k, const char *v)
+{
+	for (size_t i = 0; i < w->n_labels; i++)
+		if (w->labels[i].key && w->labels[i].value && !strcmp(w->labels[i].key, k) &&
+		    !strcmp(w->labels[i].value, v))
+			return true;
+	return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Selectors */
+
+enum { S_CIDR, S_EXCEPT, S_WORKLOAD, S_WORKLOADS, S_LABELS, S_N };
+static const char *const sel_keys[] = { "cidr", "except", "workload", "workloads",
+					"labels" };
+
+static void sel_cidr(struct pctx *c, struct ms_addr_term *t, const struct ynode *cidr,
+		     const struct ynode *except)
+{
+	bool ok = parse_addr_list(c, cidr, "cidr", &t->cidrs, &t->n_cidrs);
+
+	if (!except)
+		return;
+	if (!parse_addr_list(c, except, "except", &t->except, &t->n_except) || !ok)
+		return;
+	/* An except outside every cidr excludes nothing: almost surely a typo. */
+	for (size_t i = 0; i < t->n_except; i++) {
+		const struct ms_cidr *e = &t->except[i];
+		bool inside = false;
+
+		for (size_t j = 0; j < t->n_cidrs && !inside; j++)
+			inside = e->plen >= t->cidrs[j].plen &&
+				 ms_cidr_contains(&t->cidrs[j], e->addr);
+		if (!inside)
+			perr(c, except->kids[i]->pos,
+			     "except '%s' is not inside any cidr of this selector",
+			     except->kids[i]->disp);
+	}
+}
+
+static void sel_labels(struct pctx *c, struct ms_addr_term *t, const struct ynode *n)
+{
+	const struct ms_policy *p = c->p;
+	size_t matched = 0;
+	bool ok = true;
+
+	if (!want(c, n, Y_MAP, "labels"))
+		return;
+	if (!n->n_kids) {
+		perr(c, n->pos, "labels selector is empty; name at least one label");
+		return;
+	}
+	for (size_t i = 0; i + 1 < n->n_kids; i += 2)
+		if (!n->kids[i]->skip && (!want(c, n->kids[i], Y_SCALAR, "a label key") ||
+					  !want(c, n->kids[i + 1], Y_SCALAR, "a label value")))
+			ok = false;
+	if (!ok)
+		return;
+	for (size_t w = 0; w < p->n_workloads; w++) {
+		bool all = true;
+
+		for (size_t i = 0; i + 1 < n->n_kids && all; i += 2)
+			all = has_label(&p->workloads[w], n->kids[i]->str, n->kids[i + 1]->str);
+		if (all) {
+			add_workload_addrs(c, t, &p->workloads[w]);
+			matched++;
+		}
+	}
+	if (!matched)
+		perr(c, n->pos, "labels selector matches no workload");
+}
+
+static void do_selector_map(struct pctx *c, const struct ynode *m, struct ms_addrset *s)
+{
+	struct ynode *k[S_N], *v[S_N];
+	struct ms_addr_term *t;
+	const struct ynode *first = NULL;
+	int kind = -1, nkinds = 0;
+
+	map_fields(c, m, "a selector", sel_keys, S_N, k, v);
+	for (size_t i = 0; i + 1 < m->n_kids; i += 2) {
+		int idx;
+
+		if (m->kids[i]->skip)
+			continue;
+		idx = find_str(m->kids[i]->str, sel_keys, S_N);
+		if (idx < 0 || idx == S_EXCEPT)
+			continue;
+		if (++nkinds == 1) {
+			first = m->kids[i];
+			kind = idx;
+		} else {
+			perr(c, m->kids[i]->pos,
+			     "a selector holds exactly one of cidr, workload, workloads or labels, "
+			     "not both '%s' and '%s'; use a list of selectors for a union",
+			     first->str, m->kids[i]->str);
+		}
+	}
+	if (!nkinds) {
+		perr(c, m->pos, "a selector needs one of cidr, workload, workloads or labels%s",
+		     k[S_EXCEPT] ? " ('except' only refines 'cidr')" : "");
+		return;
+	}
+	if (k[S_EXCEPT] && kind != S_CIDR && !k[S_CIDR])
+		perr(c, k[S_EXCEPT]->pos, "'except' only refines 'cidr'");
+	if (nkinds > 1)
+		return;
+	t = ms_addrset_add_term(s);
+	if (!t) {
+		c->err = -ENOMEM;
+		return;
+	}
+	switch (kind) {
+	case S_CIDR:
+		sel_cidr(c, t, v[S_CIDR], v[S_EXCEPT]);
+		break;
+	case S_WORKLOAD: {
+		const struct ms_workload *w;
+
+		if (want(c, v[S_WORKLOAD], Y_SCALAR, "workload") &&
+		    (w = find_workload(c, v[S_WORKLOAD])))
+			add_workload_addrs(c, t, w);
+		break;
+	}
+	case S_WORKLOADS: {
+		const struct ynode *n = v[S_WORKLOADS];
+
+		if (!want(c, n, Y_SEQ, "workloads"))
+			break;
+		if (!n->n_kids)
+			perr(c, n->pos, "workloads is an empty list");
+		for (size_t i = 0; i < n->n_kids; i++) {
+			const struct ms_workload *w;
+
+			if (want(c, n->kids[i], Y_SCALAR, "a workload name") &&
+			    (w = find_workload(c, n->kids[i])))
+				add_workload_addrs(c, t, w);
+		}
+		break;
+	}
+	case S_LABELS:
+		sel_labels(c, t, v[S_LABELS]);
+		break;
+	}
+}
+
+static void do_selector(struct pctx *c, const struct ynode *n, const char *what,
+			struct ms_addrset *s)
+{
+	if (n->kind == Y_BAD)
+		return;
+	s->any = false;
+	if (is_null(n)) {
+		perr(c, n->pos, "'%s' is empty; omit it to match any address", what);
+		return;
+	}
+	if (n->kind == Y_MAP) {
+		do_selector_map(c, n, s);
+		return;
+	}
+	if (n->kind != Y_SEQ) {
+		perr(c, n->pos, "'%s' must be a selector mapping or a list of them, not '%s'",
+		     what, n->disp);
+		return;
+	}
+	if (!n->n_kids) {
+		perr(c, n->pos, "'%s' is an empty list, which matches nothing; omit it to "
+				"match any address", what);
+		return;
+	}
+	for (size_t i = 0; i < n->n_kids && !c->err; i++)
+		if (want(c, n->kids[i], Y_MAP, "a selector"))
+			do_selector_map(c, n->kids[i], s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ports */
+
+struct proto_name {
+	const char *name;
+	uint8_t proto;
+};
+
+static const struct proto_name protos[] = {
+	{ "tcp", MS_PROTO_TCP },   { "udp", MS_PROTO_UDP },	  { "sctp", MS_PROTO_SCTP },
+	{ "icmp", MS_PROTO_ICMP }, { "icmpv6", MS_PROTO_ICMPV6 },
+};
+
+/* Names for the ICMP types people write policy for; numbers work for all. */
+static const struct proto_name icmp_types[] = {
+	{ "echo-reply", 0 },	 { "destination-unreachable", 3 },
+	{ "redirect", 5 },	 { "echo-request", 8 },
+	{ "time-exceeded", 11 }, { "parameter-problem", 12 },
+};
+
+static const struct proto_name icmp6_types[] = {
+	{ "destination-unreachable", 1 }, { "packet-too-big", 2 },
+	{ "time-exceeded", 3 },		  { "parameter-problem", 4 },
+	{ "echo-request", 128 },	  { "echo-reply", 129 },
+};
+
+static int lookup_name(const char *s, const struct proto_name *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, v[i].name))
+			return v[i].proto;
+	return -1;
+}
+
+static bool has_ports(uint8_t proto)
+{
+	return proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP;
+}
+
+static bool is_icmp(uint8_t proto)
+{
+	return proto == MS_PROTO_ICMP || proto == MS_PROTO_ICMPV6;
+}
+
+/* Decimal digits only, at most max; -1 when malformed, -2 when too big. */
+static long parse_num(const char *s, size_t len, long max)
+{
+	long v = 0;
+
+	if (!len)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		if (v <= max)
+			v = v * 10 + (s[i] - '0');
+	}
+	return v > max ? -2 : v;
+}
+
+static void proto_desc(uint8_t proto, char *buf, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
+		if (protos[i].proto == proto) {
+			snprintf(buf, len, "%s", protos[i].name);
+			return;
+		}
+	snprintf(buf, len, "%u", proto);
+}
+
+static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_portrange *out)
+{
+	const char *s = n->str, *slash = strchr(s, '/'), *rest, *dash;
+	size_t plen = slash ? (size_t)(slash - s) : strlen(s);
+	long proto = -1, lo, hi, max;
+	char pname[16];
+	char *pstr = strndup(s, plen);
+
+	if (!pstr) {
+		c->err = -ENOMEM;
+		return false;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
+		if (!strcmp(pstr, protos[i].name))
+			proto = protos[i].proto;
+	if (proto < 0)
+		proto = parse_num(pstr, plen, 255);
+	if (proto < 0) {
+		static const char *const names[] = { "tcp", "udp", "sctp", "icmp", "icmpv6" };
+		const char *sug = suggest(pstr, names, ARRAY_SIZE(names));
+
+		if (parse_num(pstr, plen, LONG_MAX / 10) >= 0)
+			perr(c, n->pos, "protocol number in '%s' is out of range (0-255)",
+			     n->disp);
+		else if (sug)
+			perr(c, n->pos, "unknown protocol in '%s'; did you mean '%s'?", n->disp,
+			     sug);
+		else
+			perr(c, n->pos,
+			     "unknown protocol in '%s' (expected tcp, udp, sctp, icmp, icmpv6 "
+			     "or a number 0-255)", n->disp);
+		free(pstr);
+		return false;
+	}
+	free(pstr);
+	out->proto = (uint8_t)proto;
+	max = has_ports(out->proto) ? 65535 : is_icmp(out->proto) ? 255 : 0;
+	proto_desc(out->proto, pname, sizeof(pname));
+	if (!slash) {
+		if (n->plain && !has_ports(out->proto) && !is_icmp(out->proto))
+			pwarn(c, n->pos, "'%s' means every packet of IP protocol %s; for a "
+					 "port write tcp/%s or udp/%s (quote it to keep the "
+					 "protocol and silence this)",
+			      n->disp, pname, n->disp, n->disp);
+		out->lo = 0;
+		out->hi = (uint16_t)max;
+		return true;
+	}
+	rest = slash + 1;
+	if (!max) {
+		perr(c, n->pos, "protocol %s has no ports, in '%s'", pname, n->disp);
+		return false;
+	}
+	if (out->proto == MS_PROTO_ICMP || out->proto == MS_PROTO_ICMPV6) {
+		int t = out->proto == MS_PROTO_ICMP
+				? lookup_name(rest, icmp_types, ARRAY_SIZE(icmp_types))
+				: lookup_name(rest, icmp6_types, ARRAY_SIZE(icmp6_types));
+
+		if (t >= 0) {
+			out->lo = out->hi = (uint16_t)t;
+			return true;
+		}
+	} else if (lookup_name(rest, icmp_types, ARRAY_SIZE(icmp_types)) >= 0 ||
+		   lookup_name(rest, icmp6_types, ARRAY_SIZE(icmp6_types)) >= 0) {
+		perr(c, n->pos, "ICMP type in '%s', but %s is not icmp or icmpv6", n->disp,
+		     pname);
+		return false;
+	}
+	dash = strchr(rest, '-');
+	lo = parse_num(rest, dash ? (size_t)(dash - rest) : strlen(rest), max);
+	hi = dash ? parse_num(dash + 1, strlen(dash + 1), max) : lo;
+	if (lo == -1 || hi == -1) {
+		if (is_icmp(out->proto))
+			perr(c, n->pos, "invalid ICMP type in '%s' (expected a number 0-255, a "
+					"range or a type name such as echo-request)", n->disp);
+		else
+			perr(c, n->pos, "invalid port in '%s' (expected PORT or PORT-PORT)",
+			     n->disp);
+		return false;
+	}
+	if (lo == -2 || hi == -2) {
+		perr(c, n->pos, "%s out of range in '%s' (0-%ld)",
+		     is_icmp(out->proto) ? "ICMP type" : "port", n->disp, max);
+		return false;
+	}
+	if (lo > hi) {
+		perr(c, n->pos, "reversed range in '%s'; did you mean %s/%ld-%ld?", n->disp,
+		     pname, hi, lo);
+		return false;
+	}
+	out->lo = (uint16_t)lo;
+	out->hi = (uint16_t)hi;
+	return true;
+}
+
+static void do_ports(struct pctx *c, const struct ynode *n, struct ms_rule *r)
+{
+	r->any_port = false;
+	if (n->kind == Y_BAD)
+		return;
+	if (is_null(n)) {
+		perr(c, n->pos, "'ports' is empty; omit it to match every protocol and port");
+		return;
+	}
+	if (!want(c, n, Y_SEQ, "ports"))
+		return;
+	if (!n->n_kids) {
+		perr(c, n->pos, "'ports' is an empty list, which matches nothing; omit it to "
+				"match every protocol and port");
+		return;
+	}
+	for (size_t i = 0; i < n->n_kids; i++) {
+		struct ms_portrange pr;
+
+		if (!want(c, n->kids[i], Y_SCALAR, "a ports entry") ||
+		    !parse_port_spec(c, n->kids[i], &pr))
+			continue;
+		if (ms_port_push(&r->ports, &r->n_ports, &pr)) {
+			c->err = -ENOMEM;
+			return;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rules */
+
+enum { R_NAME, R_PRIORITY, R_ACTION, R_DIRECTION, R_FROM, R_TO, R_PORTS, R_N };
+static const char *const rule_keys[] = { "name", "priority", "action", "direction",
+					 "from", "to", "ports" };
+
+struct rule_name {
+	const char *name;
+	struct ms_pos pos;
+	size_t idx;
+};
+
+static int cmp_rule_name(const void *a, const void *b)
+{
+	const struct rule_name *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	if (r)
+		return r;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void check_rule_names(struct pctx *c, struct rule_name *names, size_t n)
+{
+	qsort(names, n, sizeof(*names), cmp_rule_name);
+	for (size_t i = 1; i < n; i++) {
+		size_t first = i - 1;
+
+		while (i < n && !strcmp(names[i].name, names[first].name)) {
+			perr(c, names[i].pos, "duplicate rule name '%s' (first at line %u)",
+			     names[i].name, names[first].pos.line);
+			i++;
+		}
+	}
+}
+
+static void do_rule(struct pctx *c, const struct ynode *m, struct ms_rule *r,
+		    struct rule_name *name)
+{
+	static const char *const actions[] = { "allow", "deny", "log" };
+	static const uint8_t action_val[] = { MS_ACT_ALLOW, MS_ACT_DENY, MS_ACT_LOG };
+	static const char *const dirs[] = { "ingress", "egress", "any" };
+	static const uint8_t dir_val[] = { MS_DIRMASK_INGRESS, MS_DIRMASK_EGRESS,
+					   MS_DIRMASK_ANY };
+	struct ynode *k[R_N], *v[R_N];
+	long prio;
+	int i;
+
+	map_fields(c, m, "a rule", rule_keys, R_N, k, v);
+	if (!v[R_NAME])
+		perr(c, m->pos, "rule has no 'name'");
+	else if (want_name(c, v[R_NAME], "rule name")) {
+		r->name = xstrdup(c, v[R_NAME]->str);
+		name->name = r->name;
+		name->pos = v[R_NAME]->pos;
+	}
+	if (v[R_PRIORITY] && want_int(c, v[R_PRIORITY], "priority", 0, 65535, &prio))
+		r->priority = (int)prio;
+	if (!v[R_ACTION])
+		perr(c, m->pos, "rule has no 'action' (allow, deny or log)");
+	else if ((i = want_enum(c, v[R_ACTION], "action", actions, 3)) >= 0)
+		r->action = action_val[i];
+	if (v[R_DIRECTION] && (i = want_enum(c, v[R_DIRECTION], "direction", dirs, 3)) >= 0)
+		r->dirmask = dir_val[i];
+	if (v[R_FROM])
+		do_selector(c, v[R_FROM], "from", &r->from);
+	if (v[R_TO])
+		do_selector(c, v[R_TO], "to", &r->to);
+	if (v[R_PORTS])
+		do_ports(c, v[R_PORTS], r);
+}
+
+static void do_rules(struct pctx *c, const struct ynode *n)
+{
+	struct rule_name *names;
+	size_t nn = 0;
+
+	if (!want(c, n, Y_SEQ, "rules"))
+		return;
+	names = xcalloc(c, n->n_kids + 1, sizeof(*names));
+	if (!names)
+		return;
+	for (size_t i = 0; i < n->n_kids && !c->err; i++) {
+		const struct ynode *m = n->kids[i];
+		struct ms_rule *r;
+
+		if (!want(c, m, Y_MAP, "a rule"))
+			continue;
+		r = ms_policy_add_rule(c->p);
+		if (!r) {
+			c->err = -ENOMEM;
+			break;
+		}
+		r->pos = m->pos;
+		names[nn].idx = nn;
+		do_rule(c, m, r, &names[nn]);
+		if (names[nn].name)
+			nn++;
+	}
+	if (!c->err)
+		check_rule_names(c, names, nn);
+	free(names);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Entry points */
+
+static void do_root(struct pctx *c, const struct ynode *root)
+{
+	struct ynode *k[K_NTOP], *v[K_NTOP];
+
+	if (!root || is_null(root)) {
+		perr(c, (struct ms_pos){ 1, 1 },
+		     "empty policy: expected a mapping starting with 'version: 1'");
+		return;
+	}
+	if (!want(c, root, Y_MAP, "a policy"))
+		return;
+	map_fields(c, root, "the policy", top_keys, K_NTOP, k, v);
+	do_header(c, root, v);
+	/* Workloads first: rules may name workloads defined further down. */
+	if (v[K_WORKLOADS])
+		do_workloads(c, v[K_WORKLOADS]);
+	if (v[K_RULES] && !c->err)
+		do_rules(c, v[K_RULES]);
+}
+
+int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
+			struct ms_policy **out, struct ms_diag *d)
+{
+	struct pctx c = { .file = name, .d = d, .buf = buf, .len = len };
+	size_t errors_before = d->n_errors;
+	struct ynode *root = NULL;
+	int r;
+
+	c.p = ms_policy_new();
+	if (!c.p)
+		return -ENOMEM;
+	if (!yaml_parser_initialize(&c.yp)) {
+		ms_policy_free(&c.p);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&c.yp, buf, len);
+	r = load_stream(&c, &root);
+	yaml_parser_delete(&c.yp);
+	if (!r)
+		do_root(&c, root);
+	node_free(root);
+	if (!r && !c.err && d->n_errors == errors_before) {
+		c.p->path = name ? strdup(name) : NULL;
+		if (name && !c.p->path)
+			c.err = -ENOMEM;
+		else if (ms_policy_lint(c.p, name, d))
+			c.err = -ENOMEM;
+	}
+	ms_diag_sort(d);
+	if (c.err)
+		r = c.err;
+	else if (!r && d->n_errors != errors_before)
+		r = -EINVAL;
+	if (r) {
+		ms_policy_free(&c.p);
+		return r;
+	}
+	*out = c.p;
+	return 0;
+}
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 0, n = 0;
+	char *b = NULL;
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= MS_POLICY_MAX_BYTES) {
+				err = -EFBIG;
+				break;
+			}
+			cap = cap ? cap * 2 : 4096;
+			nb = realloc(b, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			b = nb;
+		}
+		got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f))
+				err = errno ? -errno : -EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (err) {
+		free(b);
+		return err;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_diag *d)
+{
+	char *buf = NULL, *msg;
+	size_t len = 0;
+	int r;
+
+	r = read_file(path, &buf, &len);
+	if (r) {
+		if (asprintf(&msg, "%s: cannot open: %s", path, strerror(-r)) < 0)
+			return -ENOMEM;
+		if (diag_push(d, (struct ms_pos){ 0, 0 }, true, msg))
+			return -ENOMEM;
+		return r;
+	}
+	r = ms_policy_parse_mem(path, buf ? buf : "", len, out, d);
+	free(buf);
+	return r;
+}

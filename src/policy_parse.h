@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The YAML v1 policy front end: reads a policy file (DESIGN.md section 3)
+ * through libyaml's event API, validates it and produces the in-memory model
+ * of policy.h. Selectors come out resolved to address terms: `workload`,
+ * `workloads` and `labels` become the addresses of the workloads they name,
+ * `cidr` with `except` becomes one term, an omitted selector is `any`.
+ *
+ * Every problem of a file is collected, not just the first, as one line
+ * "FILE:LINE:COL: error: message" (or "warning:") with the 1-based position
+ * of the offending YAML node.
+ */
+#ifndef MICROSEGD_POLICY_PARSE_H
+#define MICROSEGD_POLICY_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "policy.h"
+
+/* Collected diagnostics, in file order. Zero-initialise before first use. */
+struct ms_diag {
+	char **msgs;   /* "FILE:LINE:COL: error: ..." or "FILE:LINE:COL: warning: ..." */
+	bool *is_error;
+	size_t n, n_errors, n_warnings;
+	struct ms_pos *pos; /* position of each message ({0, 0}: none), for ordering */
+};
+
+/* Free every message; leaves d zeroed and reusable. */
+void ms_diag_free(struct ms_diag *d);
+
+/*
+ * Append one diagnostic "FILE:LINE:COL: error|warning: MESSAGE" (without the
+ * position when pos.line is 0, and without "FILE:" when file is NULL).
+ * Returns 0 or -ENOMEM.
+ */
+int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos,
+		bool is_error, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Sort d's messages by position, keeping insertion order among equals. */
+void ms_diag_sort(struct ms_diag *d);
+
+/* Write every message of d to f, one per line. */
+void ms_diag_print(const struct ms_diag *d, FILE *f);
+
+/*
+ * Parse and validate the policy in path. Returns 0 and sets *out, or -EINVAL
+ * (the errors are in d), or -errno if the file cannot be read (the message
+ * "FILE: cannot open: strerror" is in d). Warnings (shadowed rules) are
+ * appended to d also on success. *out is untouched on failure; on success
+ * (*out)->path is a copy of path.
+ */
+int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_diag *d);
+
+/* Like ms_policy_parse_file, for a policy held in memory; name is used in
+ * diagnostics and as the policy's path. */
+int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
+			struct ms_policy **out, struct ms_diag *d);
+
+/* Largest policy file accepted, to bound memory on a mistaken path. */
+#define MS_POLICY_MAX_BYTES (64u << 20)
+
+#endif /* MICROSEGD_POLICY_PARSE_H */
