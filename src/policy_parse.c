@@ -617,33 +617,40 @@ static bool want_int(struct pctx *c, const struct ynode *n, const char *what,
 	return true;
 }
 
+/* Optimal string alignment distance: edits plus adjacent transpositions,
+ * the typos people make ("tpc"). Case-insensitive: "TCP" suggests "tcp". */
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), *row, r;
+	size_t la = strlen(a), lb = strlen(b), w = lb + 1, *d, r;
 
 	if (la > NAME_MAX_LEN || lb > NAME_MAX_LEN)
 		return SIZE_MAX;
-	row = malloc((lb + 1) * sizeof(*row));
-	if (!row)
+	d = malloc((la + 1) * w * sizeof(*d));
+	if (!d)
 		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i * w] = i;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
+		d[j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t sub = diag + (tolower((unsigned char)a[i - 1]) !=
-					     tolower((unsigned char)b[j - 1]));
-			size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+			int ca = tolower((unsigned char)a[i - 1]);
+			int cb = tolower((unsigned char)b[j - 1]);
+			size_t v = d[(i - 1) * w + j - 1] + (ca != cb);
 
-			row[j] = sub < best ? sub : best;
-			diag = up;
+			if (d[(i - 1) * w + j] + 1 < v)
+				v = d[(i - 1) * w + j] + 1;
+			if (d[i * w + j - 1] + 1 < v)
+				v = d[i * w + j - 1] + 1;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb &&
+			    d[(i - 2) * w + j - 2] + 1 < v)
+				v = d[(i - 2) * w + j - 2] + 1;
+			d[i * w + j] = v;
 		}
 	}
-	r = row[lb];
-	free(row);
+	r = d[la * w + lb];
+	free(d);
 	return r;
 }
 
