@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * The real classifier, loaded into the kernel, on crafted well-formed frames
+ * through BPF_PROG_TEST_RUN: one test per semantic rule of DESIGN.md
+ * section 3 and per parsing case of section 6.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "dptest.h"
+#include "log.h"
+#include "polbuild.h"
+#include "testlib.h"
+
+#define IN MS_DIR_INGRESS
+#define EG MS_DIR_EGRESS
+#define PEER "198.18.0.2"
+#define HOST "198.18.0.1"
+#define PEER6 "2001:db8::2"
+#define HOST6 "2001:db8::1"
+
+static struct pkt_spec l4(uint8_t proto, const char *src, uint16_t sport, const char *dst,
+			  uint16_t dport)
+{
+	struct pkt_spec s = { .proto = proto, .sport = sport, .dport = dport };
+
+	pkt_addr(s.src, src);
+	pkt_addr(s.dst, dst);
+	return s;
+}
+
+static struct pkt_spec tcp(const char *src, uint16_t sport, const char *dst, uint16_t dport)
+{
+	return l4(MS_PROTO_TCP, src, sport, dst, dport);
+}
+
+static struct pkt_spec udp(const char *src, uint16_t sport, const char *dst, uint16_t dport)
+{
+	return l4(MS_PROTO_UDP, src, sport, dst, dport);
+}
+
+static struct pkt_spec icmp(const char *src, const char *dst, uint8_t type, uint16_t id)
+{
+	struct pkt_spec s = { .icmp_type = type, .icmp_id = id };
+
+	pkt_addr(s.src, src);
+	pkt_addr(s.dst, dst);
+	s.proto = pkt_is_v4(s.src) ? MS_PROTO_ICMP : MS_PROTO_ICMPV6;
+	return s;
+}
+
+static struct pkt_spec reply(const struct pkt_spec *s)
+{
+	struct pkt_spec r = *s;
+
+	memcpy(r.src, s->dst, 16);
+	memcpy(r.dst, s->src, 16);
+	r.sport = s->dport;
+	r.dport = s->sport;
+	r.tcp_flags = 0x12; /* SYN-ACK */
+	r.tcp_flags_set = true;
+	return r;
+}
+
+/* A fresh data plane with policy p installed (p is freed). */
+static struct ms_dp *setup(struct ms_policy *p)
+{
+	struct ms_dp *dp = dpt_open();
+	int err = dpt_install(dp, p);
+
+	CHECK(err == 0, "install: %d", err);
+	ms_policy_free(&p);
+	return dp;
+}
+
+static struct ms_policy *policy(uint8_t def)
+{
+	struct ms_policy *p = ms_policy_new();
+
+	p->default_action = def;
+	return p;
+}
+
+static void t_default_deny(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
+	struct pkt_spec s = tcp(PEER, 40000, HOST, 80);
+	struct ms_event ev[4];
+	size_t n;
+
+	CHECK(dpt_run(dp, IN, &s) == DPT_DROP, "default deny drops");
+	n = dpt_events(dp, ev, 4);
+	REQUIRE(n == 1, "one deny event, got %zu", n);
+	CHECK(ev[0].type == MS_EV_FLOW_DENY && ev[0].rule_id == MS_RULE_DEFAULT &&
+		      ev[0].verdict == MS_VERDICT_DENY, "flow_deny by default");
+	CHECK(ntohs(ev[0].sport) == 40000 && ntohs(ev[0].dport) == 80, "ports in event");
+	CHECK(!memcmp(ev[0].src, s.src, 16) && !memcmp(ev[0].dst, s.dst, 16), "addresses in event");
+	CHECK(ev[0].family == MS_FAMILY_IPV4 && ev[0].proto == MS_PROTO_TCP &&
+		      ev[0].direction == MS_DIR_INGRESS, "family/proto/direction");
+	CHECK(dpt_counter(dp, MS_CNT_DENIED) == 1, "denied counter");
+	ms_dp_close(&dp);
+}
+
+static void t_default_allow(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_ALLOW));
+	struct pkt_spec s = tcp(PEER, 40000, HOST, 80);
+	struct ms_event ev[4];
+
+	CHECK(dpt_run(dp, IN, &s) == DPT_OK, "default allow passes");
+	CHECK(dpt_events(dp, ev, 4) == 0, "an allowed flow is not reported");
+	CHECK(dpt_counter(dp, MS_CNT_ALLOWED) == 1, "allowed counter");
+	CHECK(dpt_counter(dp, MS_CNT_NEW_FLOWS) == 1, "new flow counter");
+	ms_dp_close(&dp);
+}
+
+static void t_priority(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r;
+	struct ms_session se;
+	struct ms_dp *dp;
+
+	r = pb_rule(p, "deny-web", MS_ACT_DENY); /* file order first, priority 100 */
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	r = pb_rule(p, "allow-web", MS_ACT_ALLOW);
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	r->priority = 10; /* evaluated first */
+	r = pb_rule(p, "allow-ssh-a", MS_ACT_ALLOW);
+	pb_port(r, MS_PROTO_TCP, 22, 22);
+	r = pb_rule(p, "deny-ssh-b", MS_ACT_DENY); /* same priority: file order */
+	pb_port(r, MS_PROTO_TCP, 22, 22);
+	dp = setup(p);
+
+	struct pkt_spec web = tcp(PEER, 40000, HOST, 80), ssh = tcp(PEER, 40001, HOST, 22);
+
+	CHECK(dpt_run(dp, IN, &web) == DPT_OK, "lower priority number wins");
+	CHECK(dpt_session(dp, &web, &se) == 0 && se.rule_id == 2, "decided by rule 2 (allow-web)");
+	CHECK(dpt_run(dp, IN, &ssh) == DPT_OK, "ties keep file order");
+	CHECK(dpt_session(dp, &ssh, &se) == 0 && se.rule_id == 3, "decided by rule 3");
+	ms_dp_close(&dp);
+}
+
+static void t_except(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "lan", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_cidrs(&r->from, "198.18.0.0/16,2001:db8::/48", "198.18.5.0/24,2001:db8:0:5::/64");
+	dp = setup(p);
+	struct {
+		const char *src, *dst;
+		int want;
+	} cases[] = {
+		{ "198.18.4.255", HOST, DPT_OK },    { "198.18.5.0", HOST, DPT_DROP },
+		{ "198.18.5.255", HOST, DPT_DROP },  { "198.18.6.0", HOST, DPT_OK },
+		{ "198.19.0.1", HOST, DPT_DROP },    { "2001:db8:0:4::9", HOST6, DPT_OK },
+		{ "2001:db8:0:5::9", HOST6, DPT_DROP }, { "2001:db8:1::9", HOST6, DPT_DROP },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pkt_spec s = tcp(cases[i].src, 1000, cases[i].dst, 80);
+
+		CHECK(dpt_run(dp, IN, &s) == cases[i].want, "%s", cases[i].src);
+	}
+	ms_dp_close(&dp);
+}
+
+static void t_port_range_edges(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "range", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_TCP, 1000, 2000);
+	pb_port(r, MS_PROTO_UDP, 0, 0);
+	pb_port(r, MS_PROTO_SCTP, 65535, 65535);
+	dp = setup(p);
+	struct {
+		uint8_t proto;
+		uint16_t port;
+		int want;
+	} cases[] = {
+		{ MS_PROTO_TCP, 999, DPT_DROP },    { MS_PROTO_TCP, 1000, DPT_OK },
+		{ MS_PROTO_TCP, 2000, DPT_OK },     { MS_PROTO_TCP, 2001, DPT_DROP },
+		{ MS_PROTO_UDP, 0, DPT_OK },        { MS_PROTO_UDP, 1, DPT_DROP },
+		{ MS_PROTO_SCTP, 65535, DPT_OK },   { MS_PROTO_SCTP, 65534, DPT_DROP },
+		{ MS_PROTO_UDP, 1500, DPT_DROP },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pkt_spec s = l4(cases[i].proto, PEER, (uint16_t)(3000 + i), HOST, cases[i].port);
+
+		CHECK(dpt_run(dp, IN, &s) == cases[i].want, "proto %u port %u", cases[i].proto,
+		      cases[i].port);
+	}
+	ms_dp_close(&dp);
+}
+
+static void t_protocol(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "dns", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_UDP, 53, 53);
+	r = pb_rule(p, "gre", MS_ACT_ALLOW);
+	pb_port(r, 47, 0, 65535);
+	dp = setup(p);
+	struct pkt_spec u = udp(PEER, 5000, HOST, 53), t = tcp(PEER, 5000, HOST, 53),
+			sc = l4(MS_PROTO_SCTP, PEER, 5000, HOST, 53), gre = l4(47, PEER, 0, HOST, 0),
+			ipip = l4(4, PEER, 0, HOST, 0);
+
+	CHECK(dpt_run(dp, IN, &u) == DPT_OK, "udp/53 allowed");
+	CHECK(dpt_run(dp, IN, &t) == DPT_DROP, "tcp/53 is another protocol");
+	CHECK(dpt_run(dp, IN, &sc) == DPT_DROP, "sctp/53 is another protocol");
+	CHECK(dpt_run(dp, IN, &gre) == DPT_OK, "protocol 47 by number");
+	CHECK(dpt_run(dp, IN, &ipip) == DPT_DROP, "protocol 4 not allowed");
+	ms_dp_close(&dp);
+}
+
+static void t_icmp_type(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "ping", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_ICMP, 8, 8);
+	pb_port(r, MS_PROTO_ICMPV6, 128, 128);
+	dp = setup(p);
+	struct pkt_spec e4 = icmp(PEER, HOST, 8, 7), ts = icmp(PEER, HOST, 13, 7),
+			e6 = icmp(PEER6, HOST6, 128, 7), r6 = icmp(PEER6, HOST6, 129, 9);
+
+	CHECK(dpt_run(dp, IN, &e4) == DPT_OK, "icmp/8 allowed");
+	CHECK(dpt_run(dp, IN, &ts) == DPT_DROP, "icmp/13 denied");
+	CHECK(dpt_run(dp, IN, &e6) == DPT_OK, "icmpv6/128 allowed");
+	CHECK(dpt_run(dp, IN, &r6) == DPT_DROP, "unsolicited echo reply denied");
+	ms_dp_close(&dp);
+}
+
+static void t_direction(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "ssh-in", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	r->dirmask = MS_DIRMASK_INGRESS;
+	pb_port(r, MS_PROTO_TCP, 22, 22);
+	r = pb_rule(p, "https-out", MS_ACT_ALLOW);
+	r->dirmask = MS_DIRMASK_EGRESS;
+	pb_port(r, MS_PROTO_TCP, 443, 443);
+	dp = setup(p);
+	struct pkt_spec in22 = tcp(PEER, 40000, HOST, 22), out22 = tcp(HOST, 40000, PEER, 22),
+			out443 = tcp(HOST, 40001, PEER, 443), in443 = tcp(PEER, 40001, HOST, 443);
+
+	CHECK(dpt_run(dp, IN, &in22) == DPT_OK, "ingress rule, ingress flow");
+	CHECK(dpt_run(dp, EG, &out22) == DPT_DROP, "ingress rule, egress flow");
+	CHECK(dpt_run(dp, EG, &out443) == DPT_OK, "egress rule, egress flow");
+	CHECK(dpt_run(dp, IN, &in443) == DPT_DROP, "egress rule, ingress flow");
+	ms_dp_close(&dp);
+}
+
+static void t_replies(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+	struct ms_session se;
+
+	r->dirmask = MS_DIRMASK_INGRESS;
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	pb_port(r, MS_PROTO_ICMP, 8, 8);
+	pb_port(r, MS_PROTO_ICMPV6, 128, 128);
+	dp = setup(p);
+	struct pkt_spec syn = tcp(PEER, 40000, HOST, 80), sa = reply(&syn);
+	struct pkt_spec other = tcp(HOST, 80, PEER, 40001);
+	struct pkt_spec ping = icmp(PEER, HOST, 8, 77), pong = icmp(HOST, PEER, 0, 77);
+	struct pkt_spec ping6 = icmp(PEER6, HOST6, 128, 78), pong6 = icmp(HOST6, PEER6, 129, 78);
+
+	CHECK(dpt_run(dp, IN, &syn) == DPT_OK, "SYN allowed");
+	CHECK(dpt_run(dp, EG, &sa) == DPT_OK, "reply of an allowed flow passes");
+	CHECK(dpt_run(dp, EG, &other) == DPT_DROP, "a look-alike of another flow does not");
+	CHECK(dpt_run(dp, IN, &ping) == DPT_OK && dpt_run(dp, EG, &pong) == DPT_OK,
+	      "echo reply of an allowed ping passes");
+	CHECK(dpt_run(dp, IN, &ping6) == DPT_OK && dpt_run(dp, EG, &pong6) == DPT_OK,
+	      "ICMPv6 echo reply of an allowed ping passes");
+	REQUIRE(dpt_session(dp, &syn, &se) == 0, "session exists");
+	CHECK(se.packets[0] == 1 && se.packets[1] == 1, "packets per direction %llu/%llu",
+	      (unsigned long long)se.packets[0], (unsigned long long)se.packets[1]);
+	CHECK(se.bytes[0] > 0 && se.bytes[1] > 0, "bytes per direction");
+	CHECK(se.tcp_state & MS_TCP_SEEN_REPLY, "reply seen");
+	ms_dp_close(&dp);
+}
+
+static void icmp_error_case(const char *peer, const char *host, uint8_t err_type)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "dns-out", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	r->dirmask = MS_DIRMASK_EGRESS;
+	pb_port(r, MS_PROTO_UDP, 53, 53);
+	dp = setup(p);
+	struct pkt_spec q = udp(host, 33000, peer, 53);
+	struct pkt_spec err = icmp(peer, host, err_type, 0);
+	struct pkt_spec unrelated_q = udp(host, 33001, peer, 54);
+	struct pkt_spec err2 = icmp(peer, host, err_type, 0);
+
+	err.icmp_code = 3;
+	err.inner = &q;
+	err2.inner = &unrelated_q;
+	CHECK(dpt_run(dp, EG, &q) == DPT_OK, "query allowed");
+	CHECK(dpt_run(dp, IN, &err) == DPT_OK, "ICMP error quoting the allowed flow passes");
+	CHECK(dpt_run(dp, IN, &err2) == DPT_DROP, "ICMP error quoting an unknown flow is policed");
+	ms_dp_close(&dp);
+}
+
+static void t_icmp_error_v4(void)
+{
+	icmp_error_case(PEER, HOST, 3);
+}
+
+static void t_icmp_error_v6(void)
+{
+	icmp_error_case(PEER6, HOST6, 1);
+}
+
+static void t_ndp_arp(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
+	struct pkt_spec ns = icmp("fe80::2", "ff02::1:ff00:1", 135, 0), na = icmp("fe80::2", "fe80::1", 136, 0),
+			rs = icmp("fe80::2", "ff02::2", 133, 0), ping6 = icmp(PEER6, HOST6, 128, 1);
+	struct pkt_spec arp = { .ethertype = 0x0806 };
+	uint64_t before = dpt_counter(dp, MS_CNT_PASSTHROUGH);
+
+	CHECK(dpt_run(dp, IN, &ns) == DPT_OK, "neighbour solicitation passes default deny");
+	CHECK(dpt_run(dp, EG, &na) == DPT_OK, "neighbour advertisement passes");
+	CHECK(dpt_run(dp, EG, &rs) == DPT_OK, "router solicitation passes");
+	CHECK(dpt_run(dp, IN, &ping6) == DPT_DROP, "other ICMPv6 is policed");
+	CHECK(dpt_run(dp, IN, &arp) == DPT_OK && dpt_run(dp, EG, &arp) == DPT_OK, "ARP passes");
+	CHECK(dpt_counter(dp, MS_CNT_PASSTHROUGH) == before + 5, "counted as passthrough");
+	ms_dp_close(&dp);
+}
+
+static void t_ipv4_options(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	dp = setup(p);
+	struct pkt_spec a = tcp(PEER, 1000, HOST, 80), b = tcp(PEER, 1001, HOST, 81);
+
+	a.ip_opts = 40;
+	b.ip_opts = 40;
+	CHECK(dpt_run(dp, IN, &a) == DPT_OK, "ports found after 40 bytes of options");
+	CHECK(dpt_run(dp, IN, &b) == DPT_DROP, "and policed");
+	a.ip_opts = 4;
+	a.sport = 1002;
+	CHECK(dpt_run(dp, IN, &a) == DPT_OK, "4 bytes of options");
+	ms_dp_close(&dp);
+}
+
+static void t_ipv6_ext_headers(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	dp = setup(p);
+	struct pkt_spec a = tcp(PEER6, 1000, HOST6, 80), b = tcp(PEER6, 1001, HOST6, 81);
+
+	a.ext_hdrs = 3;
+	b.ext_hdrs = 3;
+	CHECK(dpt_run(dp, IN, &a) == DPT_OK, "ports found after 3 extension headers");
+	CHECK(dpt_run(dp, IN, &b) == DPT_DROP, "and policed");
+	a.ext_hdrs = 6;
+	a.sport = 1002;
+	CHECK(dpt_run(dp, IN, &a) == DPT_OK, "6 extension headers (the bound)");
+	a.ext_hdrs = 7;
+	a.sport = 1003;
+	uint64_t bad = dpt_counter(dp, MS_CNT_MALFORMED);
+
+	CHECK(dpt_run(dp, IN, &a) == DPT_DROP, "7 extension headers exceed the walk: dropped");
+	CHECK(dpt_counter(dp, MS_CNT_MALFORMED) == bad + 1, "counted malformed");
+	ms_dp_close(&dp);
+}
+
+static void t_truncated_malformed(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_ALLOW));
+	struct pkt_spec s = tcp(PEER, 1000, HOST, 80);
+	uint8_t frame[256];
+	size_t n;
+	int r;
+
+	s.truncate = 14 + 20 + 10; /* half a TCP header */
+	CHECK(dpt_run(dp, IN, &s) == DPT_DROP, "truncated TCP header dropped");
+	s = tcp(PEER6, 1000, HOST6, 80);
+	/* (BPF_PROG_TEST_RUN itself refuses frames shorter than an IPv6
+	 * header, so the IPv6 cases cut later.) */
+	s.truncate = 14 + 40 + 12; /* IPv6, half a TCP header */
+	r = dpt_run(dp, IN, &s);
+	CHECK(r == DPT_DROP, "truncated TCP header after IPv6 dropped: %d", r);
+	s.ext_hdrs = 2;
+	s.truncate = 14 + 40 + 8 + 4; /* the second extension header cut */
+	r = dpt_run(dp, IN, &s);
+	CHECK(r == DPT_DROP, "truncated extension header dropped: %d", r);
+	s = udp(PEER, 1000, HOST, 53);
+	s.truncate = 14 + 20 + 4;
+	CHECK(dpt_run(dp, IN, &s) == DPT_DROP, "truncated UDP header dropped");
+	s = tcp(PEER, 1000, HOST, 80);
+	n = pkt_build(&s, frame, sizeof(frame));
+	frame[14] = 0x43; /* IHL 3 < 5 */
+	CHECK(dpt_run_raw(dp, IN, frame, n) == DPT_DROP, "IHL below 5 dropped");
+	frame[14] = 0x55; /* version 5 */
+	CHECK(dpt_run_raw(dp, IN, frame, n) == DPT_DROP, "IPv4 ethertype, version 5 dropped");
+	frame[14] = 0x4f; /* IHL 15: options beyond the packet */
+	CHECK(dpt_run_raw(dp, IN, frame, n) == DPT_DROP, "header length beyond data dropped");
+	CHECK(dpt_counter(dp, MS_CNT_MALFORMED) == 7, "malformed counted: %llu",
+	      (unsigned long long)dpt_counter(dp, MS_CNT_MALFORMED));
+	ms_dp_close(&dp);
+}
+
+static void t_fragments(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
+	struct pkt_spec later = udp(PEER, 1000, HOST, 53), first = udp(PEER, 1000, HOST, 53);
+	struct pkt_spec later6 = udp(PEER6, 1000, HOST6, 53);
+
+	later.frag_later = true;
+	first.frag_first = true;
+	later6.frag_later = true;
+	CHECK(dpt_run(dp, IN, &first) == DPT_DROP, "first fragment carries ports: policed");
+	CHECK(dpt_run(dp, IN, &later) == DPT_OK, "non-first IPv4 fragment passes (no ports)");
+	CHECK(dpt_run(dp, IN, &later6) == DPT_OK, "non-first IPv6 fragment passes");
+	ms_dp_close(&dp);
+}
+
+static void t_vlan(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+	uint8_t frame[256];
+	size_t n;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	dp = setup(p);
+	for (int port = 80; port <= 81; port++) {
+		struct pkt_spec s = tcp(PEER, 1000, HOST, (uint16_t)port);
+
+		n = pkt_build(&s, frame + 4, sizeof(frame) - 4);
+		memmove(frame, frame + 4, 12);
+		frame[12] = 0x81; /* 802.1Q, VLAN 5, then the IPv4 ethertype */
+		frame[13] = 0x00;
+		frame[14] = 0x00;
+		frame[15] = 0x05;
+		CHECK(dpt_run_raw(dp, IN, frame, n + 4) == (port == 80 ? DPT_OK : DPT_DROP),
+		      "VLAN-tagged tcp/%d", port);
+	}
+	ms_dp_close(&dp);
+}
+
+static void t_revocation(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+	struct ms_event ev[8];
+	size_t n;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	r = pb_rule(p, "tls", MS_ACT_ALLOW);
+	pb_port(r, MS_PROTO_TCP, 443, 443);
+	dp = setup(p);
+	struct pkt_spec web = tcp(PEER, 40000, HOST, 80), tls = tcp(PEER, 40001, HOST, 443);
+	struct pkt_spec web_r = reply(&web);
+
+	CHECK(dpt_run(dp, IN, &web) == DPT_OK && dpt_run(dp, IN, &tls) == DPT_OK, "both allowed");
+	CHECK(dpt_run(dp, EG, &web_r) == DPT_OK, "reply allowed");
+
+	p = policy(MS_ACT_DENY);
+	r = pb_rule(p, "tls", MS_ACT_ALLOW);
+	pb_port(r, MS_PROTO_TCP, 443, 443);
+	REQUIRE(dpt_install(dp, p) == 0, "second policy installed");
+	ms_policy_free(&p);
+	CHECK(ms_dp_generation(dp) == 2, "generation 2");
+
+	CHECK(dpt_run(dp, EG, &web_r) == DPT_DROP, "revoked at its next packet (a reply)");
+	CHECK(dpt_run(dp, IN, &web) == DPT_DROP, "and stays denied");
+	CHECK(dpt_run(dp, IN, &tls) == DPT_OK, "a flow the new policy allows continues");
+	n = dpt_events(dp, ev, 8);
+	REQUIRE(n >= 1, "events after revocation: %zu", n);
+	CHECK(ev[0].type == MS_EV_FLOW_REVOKED && ev[0].generation == 2, "flow_revoked event");
+	CHECK(!memcmp(ev[0].src, web.src, 16) && ntohs(ev[0].dport) == 80,
+	      "revoked event names the initiator's view");
+	CHECK(n == 1, "exactly one event (the revocation), got %zu", n);
+	CHECK(dpt_counter(dp, MS_CNT_REVOKED) == 1, "revoked counter");
+	ms_dp_close(&dp);
+}
+
+static void t_swap_allows_denied(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
+	struct pkt_spec s = tcp(PEER, 40000, HOST, 8080);
+
+	CHECK(dpt_run(dp, IN, &s) == DPT_DROP, "denied under the first policy");
+	struct ms_policy *p = policy(MS_ACT_ALLOW);
+
+	REQUIRE(dpt_install(dp, p) == 0, "install");
+	ms_policy_free(&p);
+	CHECK(dpt_run(dp, IN, &s) == DPT_OK, "a remembered deny is re-decided after a swap");
+	ms_dp_close(&dp);
+}
+
+static void t_monitor(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_dp *dp;
+	struct ms_event ev[8];
+	size_t n;
+
+	p->monitor = true;
+	dp = setup(p);
+	struct pkt_spec s = tcp(PEER, 40000, HOST, 23), bad = tcp(PEER, 1, HOST, 2);
+
+	bad.truncate = 14 + 20 + 8;
+	for (int i = 0; i < 5; i++)
+		CHECK(dpt_run(dp, IN, &s) == DPT_OK, "monitor mode never drops");
+	CHECK(dpt_run(dp, IN, &bad) == DPT_OK, "not even malformed packets");
+	n = dpt_events(dp, ev, 8);
+	REQUIRE(n == 1, "one audit event, got %zu", n);
+	CHECK(ev[0].type == MS_EV_FLOW_AUDIT && ev[0].verdict == MS_VERDICT_AUDIT, "flow_audit");
+	CHECK(dpt_counter(dp, MS_CNT_AUDIT) == 6, "audit packets counted");
+	CHECK(dpt_counter(dp, MS_CNT_DENIED) == 0, "nothing denied");
+	ms_dp_close(&dp);
+}
+
+static void t_log_action(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "watch-ssh", MS_ACT_LOG);
+	struct ms_dp *dp;
+	struct ms_event ev[8];
+	size_t n;
+
+	pb_port(r, MS_PROTO_TCP, 22, 22);
+	r = pb_rule(p, "web", MS_ACT_ALLOW);
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	dp = setup(p);
+	struct pkt_spec ssh = tcp(PEER6, 40000, HOST6, 22), web = tcp(PEER6, 40001, HOST6, 80);
+	struct pkt_spec ssh_r = reply(&ssh);
+
+	CHECK(dpt_run(dp, IN, &ssh) == DPT_OK, "log = allow");
+	CHECK(dpt_run(dp, EG, &ssh_r) == DPT_OK, "reply passes");
+	CHECK(dpt_run(dp, IN, &web) == DPT_OK, "plain allow");
+	n = dpt_events(dp, ev, 8);
+	REQUIRE(n == 1, "one event (the log rule's new flow), got %zu", n);
+	CHECK(ev[0].type == MS_EV_FLOW_NEW && ev[0].rule_id == 1 && ev[0].family == MS_FAMILY_IPV6,
+	      "flow_new by rule 1");
+	ms_dp_close(&dp);
+}
+
+static void t_deny_flood(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
+	struct pkt_spec s = udp(PEER, 5000, HOST, 9999);
+	struct ms_event ev[8];
+	int dropped = 0;
+
+	for (int i = 0; i < 1000; i++)
+		dropped += dpt_run(dp, IN, &s) == DPT_DROP;
+	CHECK(dropped == 1000, "every packet dropped (%d)", dropped);
+	CHECK(dpt_events(dp, ev, 8) == 1, "one event for the whole flood");
+	CHECK(dpt_counter(dp, MS_CNT_NEW_FLOWS) == 1, "classified once");
+	CHECK(dpt_counter(dp, MS_CNT_DENIED) == 1000, "1000 denied packets counted");
+	ms_dp_close(&dp);
+}
+
+static void t_tcp_state(void)
+{
+	struct ms_dp *dp = setup(policy(MS_ACT_ALLOW));
+	struct pkt_spec syn = tcp(PEER, 40000, HOST, 80), sa = reply(&syn);
+	struct pkt_spec fin = syn, fin_r = sa, rst = tcp(PEER, 40002, HOST, 80);
+	struct ms_session se;
+
+	CHECK(dpt_run(dp, IN, &syn) == DPT_OK, "syn");
+	REQUIRE(dpt_session(dp, &syn, &se) == 0, "session");
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_SYN * 1000000000ULL,
+	      "half-open: SYN timeout");
+	dpt_run(dp, EG, &sa);
+	dpt_session(dp, &syn, &se);
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_ESTABLISHED * 1000000000ULL,
+	      "established timeout");
+	fin.tcp_flags = 0x11;
+	fin.tcp_flags_set = true;
+	fin_r.tcp_flags = 0x11;
+	dpt_run(dp, IN, &fin);
+	dpt_session(dp, &syn, &se);
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_ESTABLISHED * 1000000000ULL,
+	      "one FIN: still established");
+	dpt_run(dp, EG, &fin_r);
+	dpt_session(dp, &syn, &se);
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_CLOSING * 1000000000ULL,
+	      "FIN both ways: closing timeout");
+	dpt_run(dp, IN, &rst);
+	rst.tcp_flags = 0x04;
+	rst.tcp_flags_set = true;
+	dpt_run(dp, IN, &rst);
+	REQUIRE(dpt_session(dp, &rst, &se) == 0, "session 2");
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_CLOSING * 1000000000ULL,
+	      "RST: closing timeout");
+	ms_dp_close(&dp);
+}
+
+static void t_rule_hits(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	uint64_t hits[2];
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	dp = setup(p);
+	for (uint16_t i = 0; i < 3; i++) {
+		struct pkt_spec s = tcp(PEER, (uint16_t)(1000 + i), HOST, 80);
+
+		dpt_run(dp, IN, &s);
+		dpt_run(dp, IN, &s); /* same flow: not a new hit */
+	}
+	struct pkt_spec d = tcp(PEER, 1000, HOST, 81);
+
+	dpt_run(dp, IN, &d);
+	REQUIRE(ms_dp_rule_hits(dp, hits, 2) == 0, "read hits");
+	CHECK(hits[1] == 3 && hits[0] == 1, "rule hits %llu, default %llu",
+	      (unsigned long long)hits[1], (unsigned long long)hits[0]);
+	ms_dp_close(&dp);
+}
+
+int main(void)
+{
+	ms_log_set_level(MS_LOG_WARN);
+	RUN(t_default_deny);
+	RUN(t_default_allow);
+	RUN(t_priority);
+	RUN(t_except);
+	RUN(t_port_range_edges);
+	RUN(t_protocol);
+	RUN(t_icmp_type);
+	RUN(t_direction);
+	RUN(t_replies);
+	RUN(t_icmp_error_v4);
+	RUN(t_icmp_error_v6);
+	RUN(t_ndp_arp);
+	RUN(t_ipv4_options);
+	RUN(t_ipv6_ext_headers);
+	RUN(t_truncated_malformed);
+	RUN(t_fragments);
+	RUN(t_vlan);
+	RUN(t_revocation);
+	RUN(t_swap_allows_denied);
+	RUN(t_monitor);
+	RUN(t_log_action);
+	RUN(t_deny_flood);
+	RUN(t_tcp_state);
+	RUN(t_rule_hits);
+	return t_done();
+}
