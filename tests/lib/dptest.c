@@ -132,7 +132,7 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct ev_sink *s = ctx;
 
-	if (size >= sizeof(struct ms_event) && s->n < s->max)
+	if (s->out && size >= sizeof(struct ms_event) && s->n < s->max)
 		memcpy(&s->out[s->n++], data, sizeof(struct ms_event));
 	return 0;
 }
