@@ -190,6 +190,8 @@ struct pctx {
 	size_t len;
 	int err; /* -ENOMEM once memory ran out: stop trusting anything */
 	yaml_parser_t yp;
+	struct ms_workload **by_name; /* workloads sorted by name, for lookups */
+	size_t n_by_name;
 };
 
 __attribute__((format(printf, 3, 4))) static void
@@ -660,10 +662,17 @@ static const char *suggest(const char *s, const char *const *cands, size_t n)
 	const char *best = NULL;
 	size_t best_d = SIZE_MAX;
 
-	for (size_t i = 0; i < n; i++) {
-		size_t d = edit_distance(s, cands[i]);
-		size_t lim = strlen(cands[i]) <= 4 ? 1 : 2;
+	size_t ls = strlen(s);
 
+	for (size_t i = 0; i < n; i++) {
+		size_t lc = strlen(cands[i]);
+		size_t lim = lc <= 4 ? 1 : 2;
+		size_t d;
+
+		/* The distance is at least the length difference: skip early. */
+		if ((ls > lc ? ls - lc : lc - ls) > lim)
+			continue;
+		d = edit_distance(s, cands[i]);
 		if (d <= lim && d < best_d) {
 			best = cands[i];
 			best_d = d;
@@ -966,21 +975,44 @@ static void do_workloads(struct pctx *c, const struct ynode *n)
 	}
 }
 
-static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
+static int cmp_workload_name(const void *a, const void *b)
+{
+	const struct ms_workload *x = *(struct ms_workload *const *)a;
+	const struct ms_workload *y = *(struct ms_workload *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* Index the workloads by name: rules may reference them many thousand
+ * times, and a linear search per reference would be quadratic. */
+static void index_workloads(struct pctx *c)
 {
 	struct ms_policy *p = c->p;
+
+	c->by_name = xcalloc(c, p->n_workloads + 1, sizeof(*c->by_name));
+	if (!c->by_name)
+		return;
+	for (size_t i = 0; i < p->n_workloads; i++)
+		if (p->workloads[i].name)
+			c->by_name[c->n_by_name++] = &p->workloads[i];
+	qsort(c->by_name, c->n_by_name, sizeof(*c->by_name), cmp_workload_name);
+}
+
+static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
+{
+	struct ms_workload key = { .name = n->str }, *kp = &key, **hit;
 	const char **names;
 	const char *s;
 
-	for (size_t i = 0; i < p->n_workloads; i++)
-		if (p->workloads[i].name && !strcmp(p->workloads[i].name, n->str))
-			return &p->workloads[i];
-	names = xcalloc(c, p->n_workloads + 1, sizeof(*names));
+	hit = bsearch(&kp, c->by_name, c->n_by_name, sizeof(*c->by_name), cmp_workload_name);
+	if (hit)
+		return *hit;
+	names = xcalloc(c, c->n_by_name + 1, sizeof(*names));
 	if (!names)
 		return NULL;
-	for (size_t i = 0; i < p->n_workloads; i++)
-		names[i] = p->workloads[i].name ? p->workloads[i].name : "";
-	s = suggest(n->str, names, p->n_workloads);
+	for (size_t i = 0; i < c->n_by_name; i++)
+		names[i] = c->by_name[i]->name;
+	s = suggest(n->str, names, c->n_by_name);
 	if (s)
 		perr(c, n->pos, "unknown workload '%s'; did you mean '%s'?", n->disp, s);
 	else
@@ -1263,7 +1295,7 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 		static const char *const names[] = { "tcp", "udp", "sctp", "icmp", "icmpv6" };
 		const char *sug = suggest(pstr, names, ARRAY_SIZE(names));
 
-		if (parse_num(pstr, plen, LONG_MAX / 10) >= 0)
+		if (proto == -2)
 			perr(c, n->pos, "protocol number in '%s' is out of range (0-255)",
 			     n->disp);
 		else if (sug)
@@ -1490,6 +1522,8 @@ static void do_root(struct pctx *c, const struct ynode *root)
 	/* Workloads first: rules may name workloads defined further down. */
 	if (v[K_WORKLOADS])
 		do_workloads(c, v[K_WORKLOADS]);
+	if (!c->err)
+		index_workloads(c);
 	if (v[K_RULES] && !c->err)
 		do_rules(c, v[K_RULES]);
 }
@@ -1515,6 +1549,7 @@ int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
 	if (!r)
 		do_root(&c, root);
 	node_free(root);
+	free(c.by_name);
 	if (!r && !c.err && d->n_errors == errors_before) {
 		c.p->path = name ? strdup(name) : NULL;
 		if (name && !c.p->path)
