@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "policy_compile.h"
+#include "policy_parse.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void log_diag(const struct ms_diag *diag)
+{
+	for (size_t i = 0; i < diag->n; i++) {
+		if (diag->is_error[i])
+			log_error("%s", diag->msgs[i]);
+		else
+			log_warn("%s", diag->msgs[i]);
+	}
+}
+
+void ms_loaded_clear(struct ms_loaded *l)
+{
+	ms_policy_free(&l->p);
+	ms_compiled_free(&l->c);
+}
+
+int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l)
+{
+	struct ms_diag diag = { 0 };
+	struct ms_policy *p = NULL;
+	struct ms_compiled *c = NULL;
+	char *errmsg = NULL;
+	double t0 = now_ms();
+	int err;
+
+	err = ms_policy_parse_file(d->policy_path, &p, &diag);
+	log_diag(&diag);
+	if (err) {
+		if (!diag.n_errors)
+			log_error("%s: %s", d->policy_path, strerror(-err));
+		goto out;
+	}
+	if (d->mode)
+		p->monitor = !strcmp(d->mode, "monitor");
+	err = ms_compile(p, &d->dp_opts.limits, &c, &errmsg);
+	if (err) {
+		log_error("%s: error: %s", d->policy_path, errmsg ? errmsg : strerror(-err));
+		goto out;
+	}
+	l->p = p;
+	l->c = c;
+	l->t0_ms = t0;
+	p = NULL;
+	c = NULL;
+out:
+	free(errmsg);
+	ms_compiled_free(&c);
+	ms_policy_free(&p);
+	ms_diag_free(&diag);
+	return err;
+}
+
+int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
+{
+	size_t n_rules = l->p->n_rules;
+	bool monitor = l->p->monitor;
+	uint64_t gen;
+	int err;
+
+	err = ms_dp_install(d->dp, &l->c);
+	if (err)
+		goto out;
+	gen = ms_dp_generation(d->dp);
+	/* Failing to index workload names only makes events less readable;
+	 * set_policy warns and the policy stays installed. */
+	ms_events_set_policy(d->ev, &l->p, gen);
+	log_info("policy %s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms",
+		 reload ? "reloaded" : "loaded", d->policy_path, n_rules, gen,
+		 monitor ? "monitor" : "enforce", now_ms() - l->t0_ms);
+out:
+	ms_loaded_clear(l);
+	return err;
+}
+
+int ms_daemon_reload(struct ms_daemon *d)
+{
+	struct ms_loaded l = { 0 };
+	int err;
+
+	log_info("reloading %s", d->policy_path);
+	err = ms_daemon_prepare(d, &l);
+	if (!err)
+		err = ms_daemon_install(d, &l, true);
+	if (err)
+		log_error("policy reload failed: the previous policy stays in force (generation %" PRIu64 ")",
+			  ms_dp_generation(d->dp));
+	return err;
+}

@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cjson/cJSON.h>
+
+#include "events.h"
+#include "log.h"
+
+/*
+ * Workload lookup: one sorted array of masked addresses per prefix length,
+ * longest first, so a lookup costs (distinct prefix lengths) binary searches
+ * instead of a scan of every workload address.
+ */
+struct wl_entry {
+	uint8_t addr[16];
+	uint32_t wl; /* index into the policy's workloads */
+};
+
+struct wl_level {
+	uint8_t plen;
+	struct wl_entry *e;
+	size_t n;
+};
+
+struct polref {
+	struct ms_policy *p;
+	uint64_t gen;
+	struct wl_level *lv;
+	size_t n_lv;
+	struct wl_entry *entries; /* storage of every level */
+};
+
+/* A session the sweep found expired, deleted only after a fresh look. */
+struct expired {
+	struct ms_session_key k;
+	uint64_t last_seen_ns;
+};
+
+struct ms_events {
+	int fd;
+	char *path; /* NULL: stdout */
+	struct ms_dp *dp;
+	struct ring_buffer *rb;
+	struct polref hist[MS_POLICY_HISTORY]; /* [0] is the current policy */
+	size_t n_hist;
+	int64_t mono_to_real_ns;
+	uint64_t lost;
+	uint64_t sessions;
+	bool write_failing; /* warned about a failing flow log, not yet recovered */
+};
+
+static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
+{
+	for (unsigned int i = 0; i < 16; i++) {
+		unsigned int bits = plen > i * 8 ? plen - i * 8 : 0;
+
+		out[i] = bits >= 8 ? in[i] : (uint8_t)(in[i] & (0xff00 >> bits));
+	}
+}
+
+struct wl_sort {
+	struct wl_entry e;
+	uint8_t plen;
+};
+
+static int wl_sort_cmp(const void *a, const void *b)
+{
+	const struct wl_sort *x = a, *y = b;
+	int c;
+
+	if (x->plen != y->plen)
+		return x->plen > y->plen ? -1 : 1;
+	c = memcmp(x->e.addr, y->e.addr, 16);
+	if (c)
+		return c;
+	return x->e.wl < y->e.wl ? -1 : x->e.wl > y->e.wl;
+}
+
+static int wl_entry_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct wl_entry *)a)->addr,
+		      ((const struct wl_entry *)b)->addr, 16);
+}
+
+static void polref_clear(struct polref *r)
+{
+	ms_policy_free(&r->p);
+	free(r->lv);
+	free(r->entries);
+	memset(r, 0, sizeof(*r));
+}
+
+static int polref_index(struct polref *r)
+{
+	const struct ms_policy *p = r->p;
+	struct wl_sort *s = NULL;
+	size_t n = 0, m = 0, nl = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < p->n_workloads; i++)
+		n += p->workloads[i].n_addrs;
+	if (!n)
+		return 0;
+	s = calloc(n, sizeof(*s));
+	r->entries = calloc(n, sizeof(*r->entries));
+	if (!s || !r->entries) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->n_workloads; i++)
+		for (size_t j = 0; j < p->workloads[i].n_addrs; j++) {
+			const struct ms_cidr *c = &p->workloads[i].addrs[j];
+
+			mask_addr(s[m].e.addr, c->addr, c->plen);
+			s[m].e.wl = (uint32_t)i;
+			s[m].plen = c->plen;
+			m++;
+		}
+	qsort(s, n, sizeof(*s), wl_sort_cmp);
+	/* Keep the first workload (in file order) of equal prefixes. */
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i && s[i].plen == s[i - 1].plen &&
+		    !memcmp(s[i].e.addr, s[i - 1].e.addr, 16))
+			continue;
+		if (!m || s[i].plen != s[i - 1].plen)
+			nl++;
+		s[m++] = s[i];
+	}
+	r->lv = calloc(nl, sizeof(*r->lv));
+	if (!r->lv) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < m; i++) {
+		if (!i || s[i].plen != s[i - 1].plen) {
+			r->lv[r->n_lv].plen = s[i].plen;
+			r->lv[r->n_lv].e = &r->entries[i];
+			r->n_lv++;
+		}
+		r->entries[i] = s[i].e;
+		r->lv[r->n_lv - 1].n++;
+	}
+out:
+	free(s);
+	if (err) {
+		free(r->entries);
+		r->entries = NULL;
+		free(r->lv);
+		r->lv = NULL;
+		r->n_lv = 0;
+	}
+	return err;
+}
+
+static const struct polref *polref_find(const struct ms_events *ev, uint64_t gen)
+{
+	for (size_t i = 0; i < ev->n_hist; i++)
+		if (ev->hist[i].gen == gen)
+			return &ev->hist[i];
+	return NULL;
+}
+
+const char *ms_events_workload(const struct ms_events *ev, uint64_t gen,
+			       const uint8_t *addr)
+{
+	const struct polref *r = polref_find(ev, gen);
+	struct wl_entry key;
+
+	if (!r)
+		r = ev->n_hist ? &ev->hist[0] : NULL;
+	if (!r || !r->p)
+		return NULL;
+	for (size_t i = 0; i < r->n_lv; i++) {
+		const struct wl_level *l = &r->lv[i];
+		const struct wl_entry *e;
+
+		mask_addr(key.addr, addr, l->plen);
+		e = bsearch(&key, l->e, l->n, sizeof(*l->e), wl_entry_cmp);
+		if (e)
+			return r->p->workloads[e->wl].name;
+	}
+	return NULL;
+}
+
+int ms_events_set_policy(struct ms_events *ev, struct ms_policy **p, uint64_t gen)
+{
+	struct polref r = { .p = *p, .gen = gen };
+	int err;
+
+	*p = NULL;
+	err = polref_index(&r);
+	if (err) {
+		polref_clear(&r);
+		log_warn("out of memory indexing the policy's workloads: events of generation %" PRIu64
+			 " will show rule ids and no workloads", gen);
+	}
+	if (ev->n_hist == MS_POLICY_HISTORY)
+		polref_clear(&ev->hist[--ev->n_hist]);
+	memmove(&ev->hist[1], &ev->hist[0], ev->n_hist * sizeof(ev->hist[0]));
+	ev->hist[0] = r;
+	ev->n_hist++;
+	return err;
+}
+
+const struct ms_policy *ms_events_policy(const struct ms_events *ev)
+{
+	return ev->n_hist ? ev->hist[0].p : NULL;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void ms_events_sync_clock(struct ms_events *ev)
+{
+	/* Bracket the realtime read with two monotonic ones; the midpoint is
+	 * within half the (tiny) interval of the true offset. */
+	uint64_t m0 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t r = clock_ns(CLOCK_REALTIME);
+	uint64_t m1 = clock_ns(CLOCK_MONOTONIC);
+
+	ev->mono_to_real_ns = (int64_t)(r - (m0 + (m1 - m0) / 2));
+}
+
+int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
+{
+	struct ms_events *ev = calloc(1, sizeof(*ev));
+	int err;
+
+	if (!ev)
+		return -ENOMEM;
+	ev->dp = dp;
+	ev->fd = -1;
+	if (!path || !strcmp(path, "-")) {
+		ev->fd = STDOUT_FILENO;
+	} else {
+		ev->path = strdup(path);
+		if (!ev->path) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		ev->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (ev->fd < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	ms_events_sync_clock(ev);
+	*out = ev;
+	return 0;
+fail:
+	free(ev->path);
+	free(ev);
+	return err;
+}
+
+void ms_events_free(struct ms_events **evp)
+{
+	struct ms_events *ev = *evp;
+
+	if (!ev)
+		return;
+	ring_buffer__free(ev->rb);
+	if (ev->path && ev->fd >= 0)
+		close(ev->fd);
+	free(ev->path);
+	for (size_t i = 0; i < ev->n_hist; i++)
+		polref_clear(&ev->hist[i]);
+	free(ev);
+	*evp = NULL;
+}
+
+int ms_events_reopen(struct ms_events *ev)
+{
+	int fd;
+
+	if (!ev->path)
+		return 0;
+	fd = open(ev->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	close(ev->fd);
+	ev->fd = fd;
+	return 0;
+}
+
+static const char *event_name(uint8_t t)
+{
+	switch (t) {
+	case MS_EV_FLOW_NEW: return "flow_new";
+	case MS_EV_FLOW_DENY: return "flow_deny";
+	case MS_EV_FLOW_AUDIT: return "flow_audit";
+	case MS_EV_FLOW_REVOKED: return "flow_revoked";
+	case MS_EV_FLOW_END: return "flow_end";
+	default: return NULL;
+	}
+}
+
+static const char *verdict_name(uint8_t v)
+{
+	switch (v) {
+	case MS_VERDICT_ALLOW: return "allow";
+	case MS_VERDICT_DENY: return "deny";
+	case MS_VERDICT_AUDIT: return "audit";
+	default: return NULL;
+	}
+}
+
+static const char *proto_name(uint8_t p)
+{
+	switch (p) {
+	case MS_PROTO_TCP: return "tcp";
+	case MS_PROTO_UDP: return "udp";
+	case MS_PROTO_SCTP: return "sctp";
+	case MS_PROTO_ICMP: return "icmp";
+	case MS_PROTO_ICMPV6: return "icmpv6";
+	default: return NULL;
+	}
+}
+
+/* cJSON holds numbers as doubles; counters are printed exactly instead. */
+static bool add_u64(cJSON *o, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+static bool add_str(cJSON *o, const char *key, const char *v)
+{
+	return cJSON_AddStringToObject(o, key, v) != NULL;
+}
+
+static void format_time(char *buf, size_t len, uint64_t real_ns)
+{
+	time_t sec = (time_t)(real_ns / 1000000000ULL);
+	unsigned int ms = (unsigned int)(real_ns % 1000000000ULL / 1000000ULL);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm)) {
+		snprintf(buf, len, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+static void format_addr(char *buf, uint8_t family, const uint8_t *a)
+{
+	if (family == MS_FAMILY_IPV4)
+		inet_ntop(AF_INET, a + 12, buf, INET6_ADDRSTRLEN);
+	else
+		inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN);
+}
+
+static bool has_ports(uint8_t proto)
+{
+	return proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP;
+}
+
+char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
+{
+	const char *name = event_name(e->type), *s;
+	const struct polref *r = polref_find(ev, e->generation);
+	char tbuf[64], abuf[INET6_ADDRSTRLEN], ifbuf[24], rbuf[32];
+	const char *rule = rbuf, *ifname = ifbuf;
+	char *out = NULL;
+	bool ok = true;
+	cJSON *o;
+
+	if (!name)
+		return NULL;
+	o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	format_time(tbuf, sizeof(tbuf), e->time_ns + (uint64_t)ev->mono_to_real_ns);
+	if (e->rule_id == MS_RULE_DEFAULT)
+		rule = "default";
+	else if (r && r->p && e->rule_id <= r->p->n_rules)
+		rule = r->p->rules[e->rule_id - 1].name;
+	else
+		snprintf(rbuf, sizeof(rbuf), "#%" PRIu32, e->rule_id);
+	if (ev->dp)
+		ifname = ms_dp_ifname(ev->dp, e->ifindex);
+	else
+		snprintf(ifbuf, sizeof(ifbuf), "if%" PRIu32, e->ifindex);
+
+	ok &= add_str(o, "time", tbuf);
+	ok &= add_str(o, "event", name);
+	s = verdict_name(e->verdict);
+	ok &= s ? add_str(o, "verdict", s) : add_u64(o, "verdict", e->verdict);
+	ok &= add_str(o, "rule", rule);
+	ok &= add_str(o, "direction", e->direction == MS_DIR_EGRESS ? "egress" : "ingress");
+	ok &= add_str(o, "interface", ifname);
+	ok &= add_str(o, "family", e->family == MS_FAMILY_IPV4 ? "ipv4" : "ipv6");
+	s = proto_name(e->proto);
+	ok &= s ? add_str(o, "proto", s) : add_u64(o, "proto", e->proto);
+	format_addr(abuf, e->family, e->src);
+	ok &= add_str(o, "src", abuf);
+	format_addr(abuf, e->family, e->dst);
+	ok &= add_str(o, "dst", abuf);
+	if (has_ports(e->proto)) {
+		ok &= add_u64(o, "sport", ntohs(e->sport));
+		ok &= add_u64(o, "dport", ntohs(e->dport));
+	} else if (e->proto == MS_PROTO_ICMP || e->proto == MS_PROTO_ICMPV6) {
+		ok &= add_u64(o, "icmp_type", e->icmp_type);
+		ok &= add_u64(o, "icmp_code", e->icmp_code);
+	}
+	s = ms_events_workload(ev, e->generation, e->src);
+	if (s)
+		ok &= add_str(o, "src_workload", s);
+	s = ms_events_workload(ev, e->generation, e->dst);
+	if (s)
+		ok &= add_str(o, "dst_workload", s);
+	if (e->type == MS_EV_FLOW_END) {
+		/* [0] flows from the initiator: inbound for a flow begun at ingress. */
+		int in = e->direction == MS_DIR_EGRESS ? 1 : 0;
+
+		ok &= add_u64(o, "packets", e->packets[0] + e->packets[1]);
+		ok &= add_u64(o, "bytes", e->bytes[0] + e->bytes[1]);
+		ok &= add_u64(o, "packets_in", e->packets[in]);
+		ok &= add_u64(o, "packets_out", e->packets[!in]);
+		ok &= add_u64(o, "bytes_in", e->bytes[in]);
+		ok &= add_u64(o, "bytes_out", e->bytes[!in]);
+	}
+	ok &= add_u64(o, "generation", e->generation);
+	if (ok)
+		out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return out;
+}
+
+void ms_events_write(struct ms_events *ev, const struct ms_event *e)
+{
+	char *line = ms_event_json(ev, e);
+	size_t len, off = 0;
+	int err = 0;
+
+	if (!line) {
+		ev->lost++;
+		return;
+	}
+	len = strlen(line);
+	line[len++] = '\n'; /* replaces the terminator: written by length */
+	/* One write per line, so readers never see half a line and logrotate's
+	 * copytruncate loses whole lines at worst. */
+	while (off < len) {
+		ssize_t n = write(ev->fd, line + off, len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(line);
+	if (err) {
+		ev->lost++;
+		if (!ev->write_failing)
+			log_warn("cannot write the flow log: %s; events are counted as lost",
+				 strerror(-err));
+		ev->write_failing = true;
+	} else if (ev->write_failing) {
+		log_info("flow log writable again");
+		ev->write_failing = false;
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct ms_events *ev = ctx;
+	struct ms_event e;
+
+	if (size < sizeof(e)) {
+		ev->lost++;
+		return 0;
+	}
+	memcpy(&e, data, sizeof(e)); /* ring-buffer records are only 8-aligned */
+	ms_events_write(ev, &e);
+	return 0;
+}
+
+int ms_events_ringbuf_fd(struct ms_events *ev)
+{
+	if (!ev->dp)
+		return -EINVAL;
+	if (!ev->rb) {
+		ev->rb = ring_buffer__new(ms_dp_events_fd(ev->dp), on_event, ev, NULL);
+		if (!ev->rb)
+			return -errno;
+	}
+	return ring_buffer__epoll_fd(ev->rb);
+}
+
+int ms_events_drain(struct ms_events *ev)
+{
+	if (!ev->rb)
+		return 0;
+	return ring_buffer__consume(ev->rb);
+}
+
+uint64_t ms_events_sessions(const struct ms_events *ev)
+{
+	return ev->sessions;
+}
+
+uint64_t ms_events_lost(const struct ms_events *ev)
+{
+	return ev->lost;
+}
+
+static void report_end(struct ms_events *ev, const struct ms_session_key *k,
+		       const struct ms_session *s, uint64_t now)
+{
+	struct ms_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.time_ns = now;
+	e.generation = s->generation;
+	memcpy(e.packets, s->packets, sizeof(e.packets));
+	memcpy(e.bytes, s->bytes, sizeof(e.bytes));
+	memcpy(e.src, s->init_is_hi ? k->addr_hi : k->addr_lo, 16);
+	memcpy(e.dst, s->init_is_hi ? k->addr_lo : k->addr_hi, 16);
+	e.sport = s->init_is_hi ? k->port_hi : k->port_lo;
+	e.dport = s->init_is_hi ? k->port_lo : k->port_hi;
+	e.rule_id = s->rule_id;
+	e.ifindex = s->ifindex;
+	e.type = MS_EV_FLOW_END;
+	e.verdict = s->verdict;
+	e.direction = s->direction;
+	e.family = k->family;
+	e.proto = k->proto;
+	if (k->proto == MS_PROTO_ICMP || k->proto == MS_PROTO_ICMPV6)
+		e.icmp_type = (uint8_t)s->cls_port;
+	ms_events_write(ev, &e);
+}
+
+static bool expired(const struct ms_session_key *k, const struct ms_session *s,
+		    uint64_t now)
+{
+	/* A packet may have stamped the session after we read the clock. */
+	return now > s->last_seen_ns &&
+	       now - s->last_seen_ns >= ms_session_timeout_ns(s, k->proto);
+}
+
+struct sweep {
+	uint64_t now;
+	bool final;
+	uint64_t seen;
+	struct expired *x;
+	size_t n_x, cap_x;
+};
+
+static int sweep_one(struct ms_events *ev, struct sweep *sw,
+		     const struct ms_session_key *k, const struct ms_session *s)
+{
+	sw->seen++;
+	if (sw->final) {
+		if (s->verdict != MS_VERDICT_DENY)
+			report_end(ev, k, s, sw->now);
+		return 0;
+	}
+	if (!expired(k, s, sw->now))
+		return 0;
+	if (sw->n_x == sw->cap_x) {
+		size_t ncap = sw->cap_x ? 2 * sw->cap_x : 64;
+		struct expired *nx = realloc(sw->x, ncap * sizeof(*nx));
+
+		if (!nx)
+			return -ENOMEM;
+		sw->x = nx;
+		sw->cap_x = ncap;
+	}
+	sw->x[sw->n_x].k = *k;
+	sw->x[sw->n_x].last_seen_ns = s->last_seen_ns;
+	sw->n_x++;
+	return 0;
+}
+
+#define SWEEP_BATCH 1024
+/* The kernel's internal ENOTSUPP, which leaks out of some bpf() commands. */
+#define KERNEL_ENOTSUPP 524
+
+/* Read the table in batches: two syscalls per entry would cost too much
+ * CPU every second on a full table. */
+static int sweep_batch(struct ms_events *ev, int fd, struct sweep *sw)
+{
+	struct ms_session_key *keys = calloc(SWEEP_BATCH, sizeof(*keys));
+	struct ms_session *vals = calloc(SWEEP_BATCH, sizeof(*vals));
+	struct ms_session_key in_batch, out_batch; /* opaque cursor, key-sized */
+	bool first = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = SWEEP_BATCH;
+		int r = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch,
+					     keys, vals, &n, NULL);
+
+		if (r < 0)
+			r = -errno;
+		if (r && r != -ENOENT) {
+			err = r;
+			goto out;
+		}
+		for (__u32 i = 0; i < n && !err; i++)
+			err = sweep_one(ev, sw, &keys[i], &vals[i]);
+		if (err || r == -ENOENT)
+			goto out;
+		in_batch = out_batch;
+		first = false;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* For kernels without batch operations on this map type. */
+static int sweep_iter(struct ms_events *ev, int fd, struct sweep *sw)
+{
+	struct ms_session_key k, next;
+	struct ms_session s;
+	bool first = true;
+	int err = 0;
+
+	while (!err && !bpf_map_get_next_key(fd, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (bpf_map_lookup_elem(fd, &k, &s))
+			continue; /* evicted meanwhile */
+		err = sweep_one(ev, sw, &k, &s);
+	}
+	return err;
+}
+
+int ms_events_sweep(struct ms_events *ev, bool final)
+{
+	struct sweep sw = { .now = clock_ns(CLOCK_MONOTONIC), .final = final };
+	int fd, err;
+
+	if (!ev->dp)
+		return -EINVAL;
+	fd = ms_dp_sessions_fd(ev->dp);
+	err = sweep_batch(ev, fd, &sw);
+	if (err == -EINVAL || err == -EOPNOTSUPP || err == -KERNEL_ENOTSUPP || err == -ENOSPC) {
+		sw.seen = 0;
+		sw.n_x = 0;
+		err = sweep_iter(ev, fd, &sw);
+	}
+	if (err)
+		goto out;
+	/* Delete only what is still expired on a fresh look: a packet may have
+	 * revived the session, or the classifier replaced it with a new one. */
+	for (size_t i = 0; i < sw.n_x; i++) {
+		const struct ms_session_key *k = &sw.x[i].k;
+		struct ms_session s;
+
+		if (bpf_map_lookup_elem(fd, k, &s))
+			continue;
+		if (s.last_seen_ns != sw.x[i].last_seen_ns || !expired(k, &s, sw.now))
+			continue;
+		if (bpf_map_delete_elem(fd, k))
+			continue;
+		sw.seen--;
+		if (s.verdict != MS_VERDICT_DENY)
+			report_end(ev, k, &s, sw.now);
+	}
+	ev->sessions = sw.seen;
+out:
+	free(sw.x);
+	return err;
+}

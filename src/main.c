@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * microsegd: options, lifecycle and the event loop. One thread waits in one
+ * epoll on the ring buffer, a signalfd and a timerfd; signals are never
+ * handled asynchronously.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "events.h"
+#include "loader.h"
+#include "log.h"
+#include "notify.h"
+#include "policy_check.h"
+#include "stats.h"
+
+#define EXIT_POLICY 1
+#define EXIT_USAGE 2
+#define EXIT_SYSTEM 3
+
+#define DEFAULT_POLICY "/etc/microsegd/policy.yaml"
+#define DEFAULT_STATS_INTERVAL 5
+#define MAX_STATS_INTERVAL 86400
+#define MAX_SESSION_MAX (1u << 28)
+#define MAX_RINGBUF_BYTES (1u << 30)
+/* Housekeeping period: session sweep, clock resync, stats schedule. */
+#define TICK_SEC 1
+
+struct options {
+	const char **ifnames;
+	size_t n_ifnames;
+	const char *policy;
+	const char *flow_log;
+	const char *mode;
+	int log_level;
+	unsigned int stats_interval;
+	bool check;
+	struct ms_dp_opts dp;
+};
+
+enum { OPT_SESSION_MAX = 256, OPT_RINGBUF_SIZE };
+
+static const struct option long_opts[] = {
+	{ "interface", required_argument, NULL, 'i' },
+	{ "policy", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "stats-interval", required_argument, NULL, 's' },
+	{ "flow-log", required_argument, NULL, 'f' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "check", no_argument, NULL, 'n' },
+	{ "session-max", required_argument, NULL, OPT_SESSION_MAX },
+	{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: microsegd [OPTIONS]\n"
+		"Enforce a microsegmentation policy on this host's interfaces with an eBPF\n"
+		"TC classifier, and log flows as JSON lines.\n"
+		"\n"
+		"Options:\n"
+		"  -i, --interface IFACE     attach to IFACE, at ingress and egress; repeat for\n"
+		"                            several interfaces                 (default: lo)\n"
+		"  -p, --policy FILE         policy file      (default: " DEFAULT_POLICY ")\n"
+		"  -l, --log-level LEVEL     debug | info | warn | error        (default: info)\n"
+		"  -s, --stats-interval SEC  seconds between stats lines; 0 = off (default: %d)\n"
+		"  -f, --flow-log FILE       flow events as JSON lines; '-' = stdout\n"
+		"                            (default: -); reopened on SIGHUP\n"
+		"  -m, --mode MODE           enforce | monitor: overrides the policy's mode, also\n"
+		"                            on every reload (monitor never drops; would-be\n"
+		"                            drops are logged as flow_audit)\n"
+		"  -n, --check               parse, validate and compile the policy, print a\n"
+		"                            summary and exit; needs no privilege\n"
+		"      --session-max N       session table entries             (default: %u)\n"
+		"      --ringbuf-size BYTES  event ring buffer size, a power of two of at least\n"
+		"                            4096; K and M suffixes accepted  (default: %uM)\n"
+		"  -V, --version             print the version and exit\n"
+		"  -h, --help                print this help and exit\n"
+		"\n"
+		"Signals:\n"
+		"  SIGHUP           reopen the flow log and re-read the policy: a valid policy\n"
+		"                   replaces the old one atomically (flows it denies are revoked\n"
+		"                   at their next packet); an invalid one is logged with\n"
+		"                   FILE:LINE:COL and the old policy stays in force\n"
+		"  SIGUSR1          log flows decided per rule and session table occupancy\n"
+		"  SIGTERM, SIGINT  detach from every interface, remove the clsact qdiscs\n"
+		"                   microsegd created, report remaining flows, exit 0\n"
+		"\n"
+		"Exit status:\n"
+		"  0  success, or clean shutdown\n"
+		"  1  invalid policy\n"
+		"  2  bad usage\n"
+		"  3  system error: no such interface, BPF load or attach failed, missing\n"
+		"     privilege, cannot open the flow log\n"
+		"\n"
+		"Logs go to stderr (with <N> priority prefixes under systemd's journal).\n"
+		"See microsegd(8).\n",
+		DEFAULT_STATS_INTERVAL, MS_DEFAULT_SESSION_MAX, MS_DEFAULT_RINGBUF_BYTES >> 20);
+}
+
+/* Parse a decimal count, with an optional K/M/G suffix (powers of 1024). */
+static int parse_count(const char *s, bool suffix, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (suffix && *end) {
+		unsigned int shift = 0;
+
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return -EINVAL;
+		}
+		end++;
+		if (v > (max >> shift))
+			return -ERANGE;
+		v <<= shift;
+	}
+	if (*end)
+		return -EINVAL;
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("microsegd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see microsegd --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* Returns -1 to continue, or the exit status. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	uint64_t v;
+	int c;
+
+	opterr = 0; /* one line of our own instead of getopt's */
+	while ((c = getopt_long(argc, argv, ":i:p:l:s:f:m:nVh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': {
+			const char **n = realloc(o->ifnames, (o->n_ifnames + 1) * sizeof(*n));
+
+			if (!n) {
+				fprintf(stderr, "microsegd: out of memory\n");
+				return EXIT_SYSTEM;
+			}
+			if (!*optarg)
+				return usage_error("empty interface name");
+			o->ifnames = n;
+			o->ifnames[o->n_ifnames++] = optarg;
+			break;
+		}
+		case 'p':
+			o->policy = optarg;
+			break;
+		case 'l':
+			o->log_level = ms_log_level_parse(optarg);
+			if (o->log_level < 0)
+				return usage_error("invalid log level '%s' (debug, info, warn or error)",
+						   optarg);
+			break;
+		case 's':
+			if (parse_count(optarg, false, MAX_STATS_INTERVAL, &v))
+				return usage_error("invalid stats interval '%s' (seconds, 0 to %d)",
+						   optarg, MAX_STATS_INTERVAL);
+			o->stats_interval = (unsigned int)v;
+			break;
+		case 'f':
+			if (!*optarg)
+				return usage_error("empty flow log path");
+			o->flow_log = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "enforce") && strcmp(optarg, "monitor"))
+				return usage_error("invalid mode '%s' (enforce or monitor)", optarg);
+			o->mode = optarg;
+			break;
+		case 'n':
+			o->check = true;
+			break;
+		case OPT_SESSION_MAX:
+			if (parse_count(optarg, true, MAX_SESSION_MAX, &v) || !v)
+				return usage_error("invalid session table size '%s' (1 to %u)", optarg,
+						   MAX_SESSION_MAX);
+			o->dp.session_max = (uint32_t)v;
+			break;
+		case OPT_RINGBUF_SIZE:
+			if (parse_count(optarg, true, MAX_RINGBUF_BYTES, &v) || v < 4096 ||
+			    (v & (v - 1)))
+				return usage_error("invalid ring buffer size '%s' (a power of two, 4096 to 1G)",
+						   optarg);
+			o->dp.ringbuf_bytes = (uint32_t)v;
+			break;
+		case 'V':
+			printf("microsegd %s\n", MS_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+static void notify_status(const struct ms_daemon *d)
+{
+	char *s = ms_stats_status(d->dp, ms_events_policy(d->ev), ms_events_sessions(d->ev));
+
+	if (s)
+		ms_notify("STATUS=%s\n", s);
+	free(s);
+}
+
+struct loop {
+	int epfd, sigfd, timerfd, rbfd;
+	bool stop;
+	uint64_t next_stats_us;
+};
+
+static void on_tick(struct ms_daemon *d, const struct options *o, struct loop *lp)
+{
+	uint64_t now;
+	int err;
+
+	ms_events_sync_clock(d->ev);
+	err = ms_events_sweep(d->ev, false);
+	if (err)
+		log_warn("cannot sweep the session table: %s", strerror(-err));
+	if (!o->stats_interval)
+		return;
+	now = mono_usec();
+	if (now < lp->next_stats_us)
+		return;
+	/* Keep the cadence, but do not catch up on intervals missed while
+	 * suspended. */
+	lp->next_stats_us += (uint64_t)o->stats_interval * 1000000ULL;
+	if (lp->next_stats_us <= now)
+		lp->next_stats_us = now + (uint64_t)o->stats_interval * 1000000ULL;
+	err = ms_stats_log(d->dp, ms_events_sessions(d->ev), ms_events_lost(d->ev));
+	if (err)
+		log_warn("cannot read the counters: %s", strerror(-err));
+	notify_status(d);
+}
+
+static void on_reload(struct ms_daemon *d)
+{
+	int err;
+
+	ms_notify("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the policy\n",
+		  mono_usec());
+	err = ms_events_reopen(d->ev);
+	if (err)
+		log_error("cannot reopen the flow log: %s; still writing to the old file",
+			  strerror(-err));
+	/* Events of the old policy still in the ring buffer resolve either
+	 * way (the events module keeps old policies); draining first just
+	 * keeps the flow log in order. */
+	ms_events_drain(d->ev);
+	ms_daemon_reload(d);
+	ms_notify("READY=1\n");
+	notify_status(d);
+}
+
+static void on_usr1(struct ms_daemon *d)
+{
+	int err = ms_events_sweep(d->ev, false);
+
+	if (err)
+		log_warn("cannot sweep the session table: %s", strerror(-err));
+	err = ms_stats_report(d->dp, ms_events_policy(d->ev), ms_events_sessions(d->ev));
+	if (err)
+		log_warn("cannot read the rule counters: %s", strerror(-err));
+}
+
+static int on_signals(struct ms_daemon *d, struct loop *lp)
+{
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		ssize_t n = read(lp->sigfd, &si, sizeof(si));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -errno;
+		}
+		if (n != sizeof(si))
+			return -EIO;
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			on_reload(d);
+			break;
+		case SIGUSR1:
+			on_usr1(d);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("%s received, shutting down", strsignal((int)si.ssi_signo));
+			lp->stop = true;
+			return 0;
+		default:
+			break;
+		}
+	}
+}
+
+static int loop_add(int epfd, int fd)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+static int loop_setup(struct ms_daemon *d, const sigset_t *mask, struct loop *lp)
+{
+	struct itimerspec its = { .it_interval = { TICK_SEC, 0 }, .it_value = { TICK_SEC, 0 } };
+	int err;
+
+	lp->rbfd = ms_events_ringbuf_fd(d->ev);
+	if (lp->rbfd < 0) {
+		err = lp->rbfd;
+		log_error("cannot open the event ring buffer: %s", strerror(-err));
+		return err;
+	}
+	lp->sigfd = signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	lp->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (lp->sigfd < 0 || lp->timerfd < 0 || lp->epfd < 0) {
+		err = -errno;
+		log_error("cannot set up the event loop: %s", strerror(-err));
+		return err;
+	}
+	if (timerfd_settime(lp->timerfd, 0, &its, NULL)) {
+		err = -errno;
+		log_error("cannot arm the timer: %s", strerror(-err));
+		return err;
+	}
+	if ((err = loop_add(lp->epfd, lp->rbfd)) || (err = loop_add(lp->epfd, lp->sigfd)) ||
+	    (err = loop_add(lp->epfd, lp->timerfd))) {
+		log_error("cannot set up the event loop: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int loop_run(struct ms_daemon *d, const struct options *o, struct loop *lp)
+{
+	lp->next_stats_us = mono_usec() + (uint64_t)o->stats_interval * 1000000ULL;
+	while (!lp->stop) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(lp->epfd, evs, 4, -1);
+
+		if (n < 0) {
+			int err = -errno;
+
+			if (err == -EINTR)
+				continue;
+			log_error("epoll_wait: %s", strerror(-err));
+			return err;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == lp->rbfd) {
+				int r = ms_events_drain(d->ev);
+
+				if (r < 0)
+					log_warn("cannot read the event ring buffer: %s", strerror(-r));
+			} else if (fd == lp->timerfd) {
+				uint64_t expirations;
+
+				if (read(fd, &expirations, sizeof(expirations)) > 0)
+					on_tick(d, o, lp);
+			} else if (fd == lp->sigfd) {
+				int err = on_signals(d, lp);
+
+				if (err) {
+					log_error("cannot read signals: %s", strerror(-err));
+					return err;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static void loop_close(struct loop *lp)
+{
+	if (lp->epfd >= 0)
+		close(lp->epfd);
+	if (lp->sigfd >= 0)
+		close(lp->sigfd);
+	if (lp->timerfd >= 0)
+		close(lp->timerfd);
+}
+
+static void shutdown_dp(struct ms_daemon *d)
+{
+	int err;
+
+	if (!d->dp)
+		return;
+	if (d->ev) {
+		/* Nothing goes unreported: events still queued, then every flow
+		 * that is still open. */
+		ms_events_drain(d->ev);
+		err = ms_events_sweep(d->ev, true);
+		if (err)
+			log_warn("cannot report the remaining sessions: %s", strerror(-err));
+	}
+	ms_dp_close(&d->dp);
+}
+
+static int run(const struct options *o)
+{
+	struct ms_daemon d = {
+		.policy_path = o->policy,
+		.mode = o->mode,
+		.dp_opts = o->dp,
+	};
+	struct loop lp = { .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
+	struct ms_loaded l = { 0 };
+	int status = EXIT_SYSTEM, err;
+	sigset_t mask;
+
+	/* Blocked from the start: a SIGTERM during startup waits in the
+	 * signalfd and becomes a clean shutdown. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL)) {
+		log_error("cannot block signals: %s", strerror(errno));
+		return EXIT_SYSTEM;
+	}
+	/* A flow log on a closed pipe is a write error to count, not death. */
+	signal(SIGPIPE, SIG_IGN);
+	err = ms_notify_init();
+	if (err)
+		log_warn("NOTIFY_SOCKET unusable, not notifying systemd: %s", strerror(-err));
+
+	/* The policy first: an invalid one is exit status 1 even without
+	 * privilege. */
+	err = ms_daemon_prepare(&d, &l);
+	if (err) {
+		status = err == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
+		log_error("cannot start: invalid policy %s", o->policy);
+		goto out;
+	}
+	err = ms_dp_open(&d.dp_opts, &d.dp);
+	if (err)
+		goto out;
+	err = ms_events_new(o->flow_log, d.dp, &d.ev);
+	if (err) {
+		log_error("cannot open the flow log %s: %s", o->flow_log, strerror(-err));
+		goto out;
+	}
+	err = ms_daemon_install(&d, &l, false);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < o->n_ifnames; i++) {
+		err = ms_dp_attach(d.dp, o->ifnames[i]);
+		if (err)
+			goto out;
+	}
+	err = loop_setup(&d, &mask, &lp);
+	if (err)
+		goto out;
+	log_info("microsegd %s running on %zu interface%s, flow log %s, stats every %u s",
+		 MS_VERSION, o->n_ifnames, o->n_ifnames == 1 ? "" : "s", o->flow_log,
+		 o->stats_interval);
+	ms_notify("READY=1\n");
+	notify_status(&d);
+
+	err = loop_run(&d, o, &lp);
+	status = err ? EXIT_SYSTEM : 0;
+	ms_notify("STOPPING=1\nSTATUS=Shutting down\n");
+out:
+	shutdown_dp(&d);
+	loop_close(&lp);
+	ms_events_free(&d.ev);
+	ms_loaded_clear(&l);
+	ms_notify_close();
+	if (!status)
+		log_info("stopped: detached from every interface");
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.policy = DEFAULT_POLICY,
+		.flow_log = "-",
+		.log_level = MS_LOG_INFO,
+		.stats_interval = DEFAULT_STATS_INTERVAL,
+	};
+	int status;
+
+	ms_dp_opts_default(&o.dp);
+	ms_log_init();
+	status = parse_options(argc, argv, &o);
+	if (status >= 0)
+		goto out;
+	ms_log_set_level((enum ms_log_level)o.log_level);
+	if (o.check) {
+		status = ms_policy_check(o.policy, o.mode, stdout);
+		goto out;
+	}
+	if (!o.n_ifnames) {
+		o.ifnames = malloc(sizeof(*o.ifnames));
+		if (!o.ifnames) {
+			fprintf(stderr, "microsegd: out of memory\n");
+			return EXIT_SYSTEM;
+		}
+		o.ifnames[o.n_ifnames++] = "lo";
+	}
+	status = run(&o);
+out:
+	free(o.ifnames);
+	return status;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The periodic stats line (DESIGN.md section 5) and the SIGUSR1 report.
+ * Counts are cumulative since the daemon started: the classifier's per-CPU
+ * counters live as long as its maps, which live as long as the daemon.
+ */
+#ifndef MICROSEGD_STATS_H
+#define MICROSEGD_STATS_H
+
+#include <stdint.h>
+
+#include "loader.h"
+#include "microsegd_abi.h"
+#include "policy.h"
+
+/*
+ * Format the stats line ("stats: allowed=N denied=N audit=N new_flows=N
+ * sessions=N events_lost=N ...") from counters cnt[MS_CNT_MAX]. lost_user is
+ * added to the data plane's lost events. Returns a malloc'd string or NULL.
+ */
+char *ms_stats_format(const uint64_t *cnt, uint64_t sessions, uint64_t lost_user);
+
+/* Read the counters and log the stats line at info level. Returns 0 or -errno. */
+int ms_stats_log(const struct ms_dp *dp, uint64_t sessions, uint64_t lost_user);
+
+/*
+ * Log, at info level, the flows each rule of p (installed as the data
+ * plane's current policy) decided since it was installed, by rule name, and
+ * the session table's occupancy. Returns 0 or -errno.
+ */
+int ms_stats_report(const struct ms_dp *dp, const struct ms_policy *p, uint64_t sessions);
+
+/* A short STATUS= text for systemd: policy generation, rules, counts. */
+char *ms_stats_status(const struct ms_dp *dp, const struct ms_policy *p, uint64_t sessions);
+
+#endif /* MICROSEGD_STATS_H */
