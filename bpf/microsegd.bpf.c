@@ -177,7 +177,7 @@ static __always_inline void emit(__u8 type, const struct ms_session_key *k,
 static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
 				     const __u8 *dst, __u8 proto, __u16 port,
 				     __u32 *rule_id, __u8 *action,
-				     __u8 default_action)
+				     const struct ms_slot_info *si)
 {
 	struct ms_addr_key ak = { .prefixlen = MS_ADDR_KEY_DATA_BITS, .slot = slot };
 	struct ms_port_key pk = {
@@ -192,7 +192,7 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
 	__u32 *c;
 
 	*rule_id = MS_RULE_DEFAULT;
-	*action = default_action;
+	*action = si->default_action;
 	__builtin_memcpy(ak.addr, src, 16);
 	c = bpf_map_lookup_elem(&src_class, &ak);
 	if (!c)
@@ -208,6 +208,23 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
 		return;
 	dk.port_class = *c;
 	d = bpf_map_lookup_elem(&decisions, &dk);
+	/* Wildcard fallbacks, each tried only if the policy has such entries. */
+	if (!d && (si->wildcards & MS_SLOT_WILD_SRC)) {
+		__u32 s = dk.src_class;
+
+		dk.src_class = MS_CLASS_ANY;
+		d = bpf_map_lookup_elem(&decisions, &dk);
+		dk.src_class = s;
+	}
+	if (!d && (si->wildcards & MS_SLOT_WILD_DST)) {
+		dk.dst_class = MS_CLASS_ANY;
+		d = bpf_map_lookup_elem(&decisions, &dk);
+	}
+	if (!d && (si->wildcards & MS_SLOT_WILD_BOTH)) {
+		dk.src_class = MS_CLASS_ANY;
+		dk.dst_class = MS_CLASS_ANY;
+		d = bpf_map_lookup_elem(&decisions, &dk);
+	}
 	if (!d)
 		return;
 	*rule_id = d->rule_id;
@@ -367,8 +384,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 			session_view(&key, s, &v);
 			classify(slot, s->direction, v.src, v.dst, key.proto,
-				 s->cls_port, &rule_id, &action,
-				 si->default_action);
+				 s->cls_port, &rule_id, &action, si);
 			verdict = to_verdict(action, si->monitor);
 			s->generation = si->generation;
 			s->rule_id = rule_id;
@@ -394,7 +410,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	/* A new flow: the packet's sender is the initiator. */
 	classify(slot, dir, p.src, p.dst, p.proto, p.cls_port, &rule_id,
-		 &action, si->default_action);
+		 &action, si);
 	verdict = to_verdict(action, si->monitor);
 	ns.first_seen_ns = now;
 	ns.last_seen_ns = now;

@@ -150,6 +150,9 @@ struct ms_decision_key { /* HASH key: decision map */
 };
 _Static_assert(sizeof(struct ms_decision_key) == 16, "decision key layout");
 
+/* Class number standing for "any" in a decision key (wildcard entries). */
+#define MS_CLASS_ANY 0xffffffffu
+
 struct ms_decision {
 	__u32 rule_id; /* 1-based index into the policy's rules in file order */
 	__u8 action;   /* enum ms_action */
@@ -161,9 +164,14 @@ struct ms_slot_info { /* ARRAY[2], indexed by slot */
 	__u64 generation; /* increases with every policy installed */
 	__u8 default_action; /* MS_ACT_ALLOW or MS_ACT_DENY */
 	__u8 monitor;        /* 1: never drop, report would-be denies as audit */
-	__u8 pad[6];
+	__u8 wildcards;      /* MS_SLOT_WILD_*: which wildcard lookups can hit */
+	__u8 pad[5];
 };
 _Static_assert(sizeof(struct ms_slot_info) == 16, "slot info layout");
+
+#define MS_SLOT_WILD_SRC 0x1  /* (*, dst, port) entries exist */
+#define MS_SLOT_WILD_DST 0x2  /* (src, *, port) entries exist */
+#define MS_SLOT_WILD_BOTH 0x4 /* (*, *, port) entries exist */
 
 struct ms_config { /* ARRAY[1] */
 	__u32 active_slot;

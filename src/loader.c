@@ -342,7 +342,8 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 	uint32_t slot = dp->active_slot ^ 1, zero = 0;
 	struct ms_slot_info si = { .generation = dp->generation + 1,
 				   .default_action = c->default_action,
-				   .monitor = c->monitor };
+				   .monitor = c->monitor,
+				   .wildcards = c->wildcards };
 	struct ms_config cfg = { .active_slot = slot };
 	struct ms_addr_key ak;
 	struct ms_port_key pk;

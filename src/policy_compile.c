@@ -487,7 +487,7 @@ static int emit_entry(void *vctx, u128 value, unsigned int plen, uint32_t cls)
 	return 0;
 }
 
-/* Open-addressing set of class triples, mapping to decision indexes. */
+/* Open-addressing index of class triples into c->dec. */
 struct dtab {
 	uint32_t *slot; /* decision index + 1, 0 = empty */
 	size_t cap;
@@ -522,6 +522,22 @@ static int dtab_grow(struct dtab *t, const struct ms_decision_entry *dec, size_t
 	return 0;
 }
 
+/* Slot of (s, d, p) in t: holds its index + 1, or 0 where it would go. */
+static size_t dtab_find(const struct dtab *t, const struct ms_decision_entry *dec, uint32_t s,
+			uint32_t d, uint32_t p)
+{
+	size_t h = dhash(s, d, p) & (t->cap - 1);
+
+	while (t->slot[h]) {
+		const struct ms_decision_entry *e = &dec[t->slot[h] - 1];
+
+		if (e->src_class == s && e->dst_class == d && e->port_class == p)
+			break;
+		h = (h + 1) & (t->cap - 1);
+	}
+	return h;
+}
+
 static __attribute__((format(printf, 2, 3))) int set_err(char **errmsg, const char *fmt, ...)
 {
 	va_list ap;
@@ -533,101 +549,215 @@ static __attribute__((format(printf, 2, 3))) int set_err(char **errmsg, const ch
 	return -E2BIG;
 }
 
-static const uint32_t *classes_of(const struct dim *d, size_t r, uint32_t *n,
-				  const uint32_t *all)
+/* Filling state of the decision table. */
+struct dfill {
+	const struct ms_policy *p;
+	const struct ms_limits *l;
+	struct ms_compiled *c;
+	struct dtab t;
+	size_t cap;
+	const uint32_t *rank; /* rule id -> position in (priority, file order) */
+	char **errmsg;
+};
+
+/* Insert (s, d, p) -> rule unless present; a present entry keeps the rule
+ * that comes first. Returns 0 or -errno. */
+static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t rule_id)
 {
-	if (d->any[r]) {
-		*n = d->n_class;
-		return all;
+	struct ms_compiled *c = f->c;
+	size_t h;
+	int err;
+
+	if (c->n_dec * 2 >= f->t.cap && (err = dtab_grow(&f->t, c->dec, c->n_dec)))
+		return err;
+	h = dtab_find(&f->t, c->dec, s, d, p);
+	if (f->t.slot[h]) {
+		struct ms_decision_entry *e = &c->dec[f->t.slot[h] - 1];
+
+		if (f->rank[rule_id] < f->rank[e->rule_id]) {
+			e->rule_id = rule_id;
+			e->action = f->p->rules[rule_id - 1].action;
+		}
+		return 0;
 	}
-	*n = d->rule_n_classes[r];
-	return d->rule_classes[r];
+	if (c->n_dec >= f->l->max_decision_entries) {
+		const char *name = f->p->rules[rule_id - 1].name;
+
+		return set_err(f->errmsg,
+			       "decision table overflow: more than %u entries needed when adding rule '%s'; "
+			       "rules combining broad selectors with many ports multiply, raise the limit or split the policy",
+			       f->l->max_decision_entries, name ? name : "?");
+	}
+	if (c->n_dec == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 256;
+		struct ms_decision_entry *nv = realloc(c->dec, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		c->dec = nv;
+		f->cap = ncap;
+	}
+	c->dec[c->n_dec] = (struct ms_decision_entry){ s, d, p, rule_id, f->p->rules[rule_id - 1].action };
+	f->t.slot[h] = (uint32_t)++c->n_dec;
+	return 0;
+}
+
+/* Rule id of (s, d, p) if present, else 0. */
+static uint32_t dget(const struct dfill *f, uint32_t s, uint32_t d, uint32_t p)
+{
+	size_t h = dtab_find(&f->t, f->c->dec, s, d, p);
+
+	return f->t.slot[h] ? f->c->dec[f->t.slot[h] - 1].rule_id : 0;
+}
+
+static int cmp_dec_port(const void *a, const void *b)
+{
+	const struct ms_decision_entry *x = a, *y = b;
+
+	return x->port_class < y->port_class ? -1 : x->port_class > y->port_class;
+}
+
+/*
+ * Wildcards. A rule whose `from` (or `to`) is any is stored once with
+ * MS_CLASS_ANY there instead of once per class, and the classifier falls back
+ * (s,d,p) -> (*,d,p) -> (s,*,p) -> (*,*,p). For the first hit to be the first
+ * matching rule, every entry must already hold the best rule of the tables
+ * after it that can apply, and an exact entry must exist wherever both a
+ * (*,d,p) and an (s,*,p) entry apply: those are added here.
+ */
+static int resolve_wildcards(struct dfill *f)
+{
+	struct ms_compiled *c = f->c;
+	struct ms_decision_entry *anysrc = NULL, *anydst = NULL;
+	size_t n_as = 0, n_ad = 0, n0 = c->n_dec;
+	int err = 0;
+
+	for (size_t i = 0; i < n0; i++) {
+		const struct ms_decision_entry *e = &c->dec[i];
+
+		n_as += e->src_class == MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY;
+		n_ad += e->src_class != MS_CLASS_ANY && e->dst_class == MS_CLASS_ANY;
+	}
+	if (n_as && n_ad) {
+		size_t ia = 0, id = 0;
+
+		anysrc = malloc(n_as * sizeof(*anysrc));
+		anydst = malloc(n_ad * sizeof(*anydst));
+		if (!anysrc || !anydst) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n0; i++) {
+			const struct ms_decision_entry *e = &c->dec[i];
+
+			if (e->src_class == MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY)
+				anysrc[ia++] = *e;
+			else if (e->src_class != MS_CLASS_ANY && e->dst_class == MS_CLASS_ANY)
+				anydst[id++] = *e;
+		}
+		qsort(anysrc, n_as, sizeof(*anysrc), cmp_dec_port);
+		qsort(anydst, n_ad, sizeof(*anydst), cmp_dec_port);
+		/* Where (*,d,p) and (s,*,p) both apply, (s,d,p) must decide. */
+		for (size_t i = 0, j = 0; i < n_as && !err;) {
+			uint32_t port = anysrc[i].port_class;
+			size_t i2 = i, j2;
+
+			while (i2 < n_as && anysrc[i2].port_class == port)
+				i2++;
+			while (j < n_ad && anydst[j].port_class < port)
+				j++;
+			for (j2 = j; j2 < n_ad && anydst[j2].port_class == port; j2++)
+				;
+			for (size_t a = i; a < i2 && !err; a++)
+				for (size_t b = j; b < j2 && !err; b++) {
+					err = dput(f, anydst[b].src_class, anysrc[a].dst_class, port,
+						   anysrc[a].rule_id);
+					if (!err)
+						err = dput(f, anydst[b].src_class, anysrc[a].dst_class, port,
+							   anydst[b].rule_id);
+				}
+			i = i2;
+		}
+		if (err)
+			goto out;
+	}
+	/* Fold the later tables' best rule into every entry. */
+	for (size_t i = 0; i < c->n_dec; i++) {
+		struct ms_decision_entry e = c->dec[i];
+		uint32_t cand[3] = { 0, 0, 0 };
+
+		if (e.src_class != MS_CLASS_ANY && e.dst_class != MS_CLASS_ANY) {
+			cand[0] = dget(f, MS_CLASS_ANY, e.dst_class, e.port_class);
+			cand[1] = dget(f, e.src_class, MS_CLASS_ANY, e.port_class);
+		}
+		if (e.src_class != MS_CLASS_ANY || e.dst_class != MS_CLASS_ANY)
+			cand[2] = dget(f, MS_CLASS_ANY, MS_CLASS_ANY, e.port_class);
+		for (int k = 0; k < 3; k++)
+			if (cand[k] && f->rank[cand[k]] < f->rank[e.rule_id]) {
+				c->dec[i].rule_id = cand[k];
+				c->dec[i].action = f->p->rules[cand[k] - 1].action;
+				e.rule_id = cand[k];
+			}
+	}
+out:
+	free(anysrc);
+	free(anydst);
+	return err;
 }
 
 static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
 			  struct dim dims[3], struct ms_compiled *c, char **errmsg)
 {
-	uint32_t maxc = dims[0].n_class, *all, *ord;
 	uint64_t work = 0, work_limit = (uint64_t)l->max_decision_entries * WORK_PER_ENTRY;
-	struct dtab t = { 0 };
-	size_t cap = 0;
+	uint32_t *ord = ms_policy_order(p), *rank = calloc(p->n_rules + 1, sizeof(*rank));
+	static const uint32_t any_class = MS_CLASS_ANY;
+	struct dfill f = { .p = p, .l = l, .c = c, .errmsg = errmsg };
 	int err = 0;
 
-	for (int i = 1; i < 3; i++)
-		if (dims[i].n_class > maxc)
-			maxc = dims[i].n_class;
-	all = malloc((maxc ? maxc : 1) * sizeof(*all));
-	ord = ms_policy_order(p);
-	if (!all || !ord) {
+	if (!ord || !rank) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < maxc; i++)
-		all[i] = i;
+	for (size_t i = 0; i < p->n_rules; i++)
+		rank[ord[i]] = (uint32_t)i;
+	f.rank = rank;
 	for (size_t oi = 0; oi < p->n_rules && !err; oi++) {
-		size_t r = ord[oi] - 1;
-		const struct ms_rule *rule = &p->rules[r];
-		uint32_t ns, nd, np;
-		const uint32_t *S = classes_of(&dims[0], r, &ns, all);
-		const uint32_t *D = classes_of(&dims[1], r, &nd, all);
-		const uint32_t *P = classes_of(&dims[2], r, &np, all);
+		uint32_t id = ord[oi];
+		size_t r = id - 1;
+		bool as = dims[0].any[r], ad = dims[1].any[r];
+		const uint32_t *S = as ? &any_class : dims[0].rule_classes[r];
+		const uint32_t *D = ad ? &any_class : dims[1].rule_classes[r];
+		const uint32_t *P = dims[2].rule_classes[r];
+		uint32_t ns = as ? 1 : dims[0].rule_n_classes[r];
+		uint32_t nd = ad ? 1 : dims[1].rule_n_classes[r];
+		uint32_t np = dims[2].rule_n_classes[r];
 
 		work += (uint64_t)ns * nd * np;
 		if (work > work_limit) {
 			err = set_err(errmsg,
 				      "policy too complex to compile: rule '%s' brings the class triples to examine past %llu "
 				      "(%u src x %u dst x %u port classes); narrow broad selectors or port ranges, or raise the decision table limit",
-				      rule->name ? rule->name : "?", (unsigned long long)work_limit, ns, nd, np);
+				      p->rules[r].name ? p->rules[r].name : "?",
+				      (unsigned long long)work_limit, ns, nd, np);
 			break;
 		}
 		for (uint32_t a = 0; a < ns && !err; a++)
 			for (uint32_t b = 0; b < nd && !err; b++)
-				for (uint32_t q = 0; q < np && !err; q++) {
-					size_t h;
+				for (uint32_t q = 0; q < np && !err; q++)
+					err = dput(&f, S[a], D[b], P[q], id);
+	}
+	if (!err)
+		err = resolve_wildcards(&f);
+	for (size_t i = 0; !err && i < c->n_dec; i++) {
+		bool as = c->dec[i].src_class == MS_CLASS_ANY, ad = c->dec[i].dst_class == MS_CLASS_ANY;
 
-					if (c->n_dec * 2 >= t.cap && (err = dtab_grow(&t, c->dec, c->n_dec)))
-						break;
-					h = dhash(S[a], D[b], P[q]) & (t.cap - 1);
-					while (t.slot[h]) {
-						const struct ms_decision_entry *e = &c->dec[t.slot[h] - 1];
-
-						if (e->src_class == S[a] && e->dst_class == D[b] &&
-						    e->port_class == P[q])
-							break;
-						h = (h + 1) & (t.cap - 1);
-					}
-					if (t.slot[h])
-						continue; /* an earlier rule wins */
-					if (c->n_dec >= l->max_decision_entries) {
-						err = set_err(errmsg,
-							      "decision table overflow: more than %u entries needed when adding rule '%s'; "
-							      "rules combining broad selectors with many ports multiply, raise the limit or split the policy",
-							      l->max_decision_entries, rule->name ? rule->name : "?");
-						break;
-					}
-					if (c->n_dec == cap) {
-						size_t ncap = cap ? cap * 2 : 256;
-						struct ms_decision_entry *nv = realloc(c->dec, ncap * sizeof(*nv));
-
-						if (!nv) {
-							err = -ENOMEM;
-							break;
-						}
-						c->dec = nv;
-						cap = ncap;
-					}
-					c->dec[c->n_dec].src_class = S[a];
-					c->dec[c->n_dec].dst_class = D[b];
-					c->dec[c->n_dec].port_class = P[q];
-					c->dec[c->n_dec].rule_id = (uint32_t)r + 1;
-					c->dec[c->n_dec].action = rule->action;
-					t.slot[h] = (uint32_t)++c->n_dec;
-				}
+		c->wildcards |= (uint8_t)(as && !ad ? MS_WILD_SRC : !as && ad ? MS_WILD_DST :
+					  as && ad ? MS_WILD_BOTH : 0);
 	}
 out:
-	free(t.slot);
-	free(all);
+	free(f.t.slot);
 	free(ord);
+	free(rank);
 	return err;
 }
 
@@ -783,12 +913,16 @@ uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
 			best = c->port[i].plen;
 			pc = c->port[i].cls;
 		}
-	for (size_t i = 0; i < c->n_dec; i++)
-		if (c->dec[i].src_class == sc && c->dec[i].dst_class == dc &&
-		    c->dec[i].port_class == pc) {
-			*action = c->dec[i].action;
-			return c->dec[i].rule_id;
-		}
+	const uint32_t keys[4][2] = { { sc, dc }, { MS_CLASS_ANY, dc }, { sc, MS_CLASS_ANY },
+				      { MS_CLASS_ANY, MS_CLASS_ANY } };
+
+	for (int k = 0; k < 4; k++)
+		for (size_t i = 0; i < c->n_dec; i++)
+			if (c->dec[i].src_class == keys[k][0] && c->dec[i].dst_class == keys[k][1] &&
+			    c->dec[i].port_class == pc) {
+				*action = c->dec[i].action;
+				return c->dec[i].rule_id;
+			}
 	*action = c->default_action;
 	return MS_RULE_DEFAULT;
 }

@@ -11,6 +11,9 @@
  * A class is a set of addresses (or ports) that every rule treats alike.
  * The decision table holds, for every class triple some rule matches, the
  * first such rule in (priority, file order); a miss means the default.
+ * Rules whose `from` or `to` is any are stored once with MS_CLASS_ANY in
+ * that place rather than once per class; the classifier then tries
+ * (s,d,p), (*,d,p), (s,*,p), (*,*,p) and the first hit decides.
  */
 #ifndef MICROSEGD_POLICY_COMPILE_H
 #define MICROSEGD_POLICY_COMPILE_H
@@ -53,6 +56,12 @@ struct ms_decision_entry {
 	uint8_t action;
 };
 
+/* Wildcard tables present in a compiled policy (bits of ms_compiled.wildcards
+ * and ms_slot_info.wildcards): the classifier skips lookups that cannot hit. */
+#define MS_WILD_SRC MS_SLOT_WILD_SRC   /* (*, d, p) entries */
+#define MS_WILD_DST MS_SLOT_WILD_DST   /* (s, *, p) entries */
+#define MS_WILD_BOTH MS_SLOT_WILD_BOTH /* (*, *, p) entries */
+
 struct ms_compiled {
 	struct ms_addr_entry *src;
 	size_t n_src;
@@ -67,6 +76,7 @@ struct ms_compiled {
 	uint32_t n_port_classes;
 	uint32_t n_rules;
 	uint8_t default_action;
+	uint8_t wildcards; /* MS_WILD_* */
 	bool monitor;
 };
 

@@ -303,6 +303,51 @@ static void t_adversarial_wide_ports(void)
 	ms_policy_free(&p);
 }
 
+/* `any` selectors are stored once as wildcards, not once per class. */
+static void t_any_is_compact(void)
+{
+	struct ms_policy *p = ms_policy_new();
+	struct ms_compiled *c;
+	char name[32], host[48];
+
+	for (int i = 0; i < 5000; i++) {
+		struct ms_rule *r;
+
+		snprintf(name, sizeof(name), "host%d", i);
+		r = pb_rule(p, name, MS_ACT_ALLOW);
+		snprintf(host, sizeof(host), "198.18.%d.%d", i / 250, i % 250 + 1);
+		pb_cidrs(&r->from, host, NULL);
+		snprintf(host, sizeof(host), "198.19.%d.%d", i / 250, i % 250 + 1);
+		pb_cidrs(&r->to, host, NULL);
+		pb_port(r, MS_PROTO_TCP, (uint16_t)(8000 + i % 100), (uint16_t)(8000 + i % 100));
+	}
+	for (int i = 0; i < 50; i++) {
+		struct ms_rule *r;
+
+		snprintf(name, sizeof(name), "any-to-db%d", i);
+		r = pb_rule(p, name, i % 2 ? MS_ACT_DENY : MS_ACT_ALLOW);
+		r->priority = i % 3 ? 50 : 150;
+		snprintf(host, sizeof(host), "198.19.%d.%d", i, i + 1);
+		pb_cidrs(&r->to, host, NULL); /* from any */
+		pb_port(r, MS_PROTO_TCP, 5432, 5432);
+		snprintf(name, sizeof(name), "admin%d-to-any", i);
+		r = pb_rule(p, name, MS_ACT_LOG);
+		snprintf(host, sizeof(host), "198.18.%d.%d", i, i + 1);
+		pb_cidrs(&r->from, host, NULL); /* to any */
+		r = pb_rule(p, name, MS_ACT_DENY); /* any to any */
+		pb_port(r, MS_PROTO_UDP, (uint16_t)i, (uint16_t)i);
+	}
+	c = compile_ok(p);
+	REQUIRE(c, "compiles");
+	printf("  %zu rules: %u src classes, %zu decision entries, wildcards 0x%x\n", p->n_rules,
+	       c->n_src_classes, c->n_dec, c->wildcards);
+	CHECK(c->n_dec < 20000, "no per-class expansion of any: %zu entries", c->n_dec);
+	CHECK(c->wildcards == (MS_WILD_SRC | MS_WILD_DST | MS_WILD_BOTH), "all three wildcard tables");
+	CHECK(spot_check(p, c, 2000) == 0, "agrees with the reference");
+	ms_compiled_free(&c);
+	ms_policy_free(&p);
+}
+
 static void t_userspace_differential(void)
 {
 	uint64_t rng = 0xd1ff;
@@ -361,6 +406,7 @@ int main(void)
 	RUN(t_overflow_errors);
 	RUN(t_adversarial_overlap);
 	RUN(t_adversarial_wide_ports);
+	RUN(t_any_is_compact);
 	RUN(t_userspace_differential);
 	return t_done();
 }
