@@ -59,7 +59,7 @@ int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l)
 	}
 	l->p = p;
 	l->c = c;
-	l->t0_ms = t0;
+	l->prep_ms = now_ms() - t0;
 	p = NULL;
 	c = NULL;
 out:
@@ -74,6 +74,7 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
 {
 	size_t n_rules = l->p->n_rules;
 	bool monitor = l->p->monitor;
+	double t0 = now_ms();
 	uint64_t gen;
 	int err;
 
@@ -86,7 +87,7 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
 	ms_events_set_policy(d->ev, &l->p, gen);
 	log_info("policy %s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms",
 		 reload ? "reloaded" : "loaded", d->policy_path, n_rules, gen,
-		 monitor ? "monitor" : "enforce", now_ms() - l->t0_ms);
+		 monitor ? "monitor" : "enforce", l->prep_ms + now_ms() - t0);
 out:
 	ms_loaded_clear(l);
 	return err;

@@ -24,7 +24,7 @@ struct ms_daemon {
 struct ms_loaded {
 	struct ms_policy *p;
 	struct ms_compiled *c;
-	double t0_ms; /* when loading began, for the "took" in the log */
+	double prep_ms; /* time spent parsing and compiling, for the log */
 };
 
 /*
@@ -38,7 +38,8 @@ int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l);
 /*
  * Install a prepared policy in d->dp and make it the one events are named
  * by; logs "policy loaded" (or "policy reloaded") with rule count,
- * generation and the time since loading began. l is emptied in every case.
+ * generation and the time preparing and installing it took. l is emptied in
+ * every case.
  * Returns 0 or the install's -errno (the old policy then stays in force).
  */
 int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload);

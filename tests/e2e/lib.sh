@@ -111,6 +111,12 @@ e2e_require_root() {
 ns_h() { ip netns exec "$NS_H" "$@"; }
 ns_p() { ip netns exec "$NS_P" "$@"; }
 
+# bg_in NS CMD...: run CMD in NS in the background, killed at cleanup.
+bg_in() {
+	ip netns exec "$1" "${@:2}" &
+	E2E_PIDS+=($!)
+}
+
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
 	local n=$(($1 * 10))
