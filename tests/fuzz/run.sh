@@ -24,7 +24,9 @@ cp "$here"/policies/*.yaml "$work/corpus/" 2>/dev/null || true
 
 # -max_len: policies are small, and longer inputs only slow the search down.
 # Leak detection stays on (ASan's default), so a leak fails the run too.
-"$bin" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+dict=()
+[ -f "$here/tests/fuzz/$name.dict" ] && dict=(-dict="$here/tests/fuzz/$name.dict")
+"$bin" "${dict[@]}" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
 	-print_final_stats=1 -artifact_prefix="$work/artifacts/" \
 	"$work/corpus" >"$work/log" 2>&1
 rc=$?
