@@ -497,7 +497,7 @@ static int run(const struct options *o)
 	err = ms_daemon_prepare(&d, &l);
 	if (err) {
 		status = err == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
-		log_error("cannot start: invalid policy %s", o->policy);
+		log_error("cannot start: the policy %s is not usable", o->policy);
 		goto out;
 	}
 	err = ms_dp_open(&d.dp_opts, &d.dp);
