@@ -141,13 +141,20 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_classifier
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_classifier $(BUILD)/bench/bench_newflow.bpf.o
 	$(Q)BUILD=$(BUILD) tests/bench/run.sh
 
-$(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) Makefile
+$(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(BUILD)/vmlinux.h Makefile
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN:-Wmissing-prototypes=) \
+		-I$(BUILD) -c $< -o $@
+
+# Benchmarks are built optimized and without sanitizers.
+$(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) tests/lib/pkt.c Makefile
 	$(call msg,BENCH,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $< tests/lib/pkt.c $(LIB_OBJS) $(LDLIBS) -lpthread -o $@
 
 fmt:
 	$(Q)clang-format -i $(SRCS) $(wildcard src/*.h include/*.h bpf/*.c bpf/*.h tests/*/*.c tests/*/*.h)
