@@ -3,8 +3,9 @@
  * microsegd's TC classifier, attached at clsact ingress and egress.
  *
  * A packet of a known session is decided by one session lookup. The first
- * packet of a flow is classified by four lookups whatever the number of rules
- * (src class, dst class, port class, decision); see src/policy_compile.h.
+ * packet of a flow is classified by a fixed number of lookups whatever the
+ * number of rules (src class, dst class, port class, decision, and up to
+ * three wildcard decisions); see src/policy_compile.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
@@ -42,12 +43,14 @@ struct {
 	__type(value, __u32);
 } dst_class SEC(".maps");
 
+/* Two 32-bit classes per element: mmapable array elements are 8 bytes, and
+ * userspace writes the table as one array of 32-bit classes. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ms_port_key);
-	__type(value, __u32);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MS_PORT_TABLE_ENTRIES / 2);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
 } port_class SEC(".maps");
 
 struct {
@@ -180,13 +183,8 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
 				     const struct ms_slot_info *si)
 {
 	struct ms_addr_key ak = { .prefixlen = MS_ADDR_KEY_DATA_BITS, .slot = slot };
-	struct ms_port_key pk = {
-		.prefixlen = MS_PORT_KEY_DATA_BITS,
-		.slot = slot,
-		.dir = dir,
-		.proto = proto,
-		.port = { port >> 8, port & 0xff },
-	};
+	__u32 pidx = slot * MS_PORT_SLOT_ENTRIES + ms_port_index(dir, proto, port);
+	__u32 pair = pidx >> 1;
 	struct ms_decision_key dk = { .slot = slot };
 	struct ms_decision *d;
 	__u32 *c;
@@ -203,10 +201,10 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
 	if (!c)
 		return;
 	dk.dst_class = *c;
-	c = bpf_map_lookup_elem(&port_class, &pk);
+	c = bpf_map_lookup_elem(&port_class, &pair);
 	if (!c)
 		return;
-	dk.port_class = *c;
+	dk.port_class = c[pidx & 1];
 	d = bpf_map_lookup_elem(&decisions, &dk);
 	/* Wildcard fallbacks, each tried only if the policy has such entries. */
 	if (!d && (si->wildcards & MS_SLOT_WILD_SRC)) {

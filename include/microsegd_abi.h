@@ -131,16 +131,45 @@ struct ms_addr_key { /* LPM_TRIE key: src_class and dst_class maps */
 _Static_assert(sizeof(struct ms_addr_key) == 24, "addr key layout");
 #define MS_ADDR_KEY_DATA_BITS (8 + 128)
 
-struct ms_port_key { /* LPM_TRIE key: port_class map */
-	__u32 prefixlen; /* 8 (slot) + up to 32 */
-	__u8 slot;
-	__u8 dir;   /* enum ms_dir */
-	__u8 proto;
-	__u8 port[2]; /* big endian; ICMP: the type, then 0 */
-	__u8 pad[3];
-};
-_Static_assert(sizeof(struct ms_port_key) == 12, "port key layout");
-#define MS_PORT_KEY_DATA_BITS (8 + 32)
+/*
+ * port_class: an ARRAY indexed directly by (slot, dir, protocol, port), so
+ * the port lookup is one array access and userspace fills a whole slot with
+ * one memcpy through mmap. Protocols with ports (and ICMP/ICMPv6, whose
+ * "port" is the type) have a 65536-entry row each; every other protocol
+ * shares the last row, indexed by protocol number.
+ */
+#define MS_PORT_ROWS 6 /* tcp, udp, sctp, icmp, icmpv6, other */
+#define MS_PORT_ROW_OTHER 5
+#define MS_PORT_SLOT_ENTRIES (2u * MS_PORT_ROWS * 65536u)
+#define MS_PORT_TABLE_ENTRIES (2u * MS_PORT_SLOT_ENTRIES)
+
+static inline __attribute__((always_inline)) int ms_port_row(__u8 proto)
+{
+	switch (proto) {
+	case MS_PROTO_TCP:
+		return 0;
+	case MS_PROTO_UDP:
+		return 1;
+	case MS_PROTO_SCTP:
+		return 2;
+	case MS_PROTO_ICMP:
+		return 3;
+	case MS_PROTO_ICMPV6:
+		return 4;
+	default:
+		return MS_PORT_ROW_OTHER;
+	}
+}
+
+/* Index within one slot's part of port_class. */
+static inline __attribute__((always_inline)) __u32 ms_port_index(__u8 dir, __u8 proto, __u16 port)
+{
+	int row = ms_port_row(proto);
+
+	if (row == MS_PORT_ROW_OTHER)
+		port = proto;
+	return ((__u32)(dir & 1) * MS_PORT_ROWS + (__u32)row) * 65536u + port;
+}
 
 struct ms_decision_key { /* HASH key: decision map */
 	__u32 src_class;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -34,6 +35,7 @@ struct ms_dp {
 	struct ms_compiled *slot_policy[2]; /* what each slot holds */
 	struct hook *hooks;
 	size_t n_hooks;
+	uint32_t *port_table; /* port_class, mmapped */
 	char ifname_buf[IF_NAMESIZE + 16];
 	int ncpu;
 };
@@ -98,7 +100,6 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	if ((err = bpf_map__set_max_entries(dp->skel->maps.sessions, o->session_max)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.src_class, 2 * o->limits.max_addr_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.dst_class, 2 * o->limits.max_addr_entries)) ||
-	    (err = bpf_map__set_max_entries(dp->skel->maps.port_class, 2 * o->limits.max_port_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.decisions, 2 * o->limits.max_decision_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.rule_hits, 2 * (o->limits.max_rules + 1))) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.events, o->ringbuf_bytes))) {
@@ -112,6 +113,13 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 		else
 			log_error("cannot load the BPF classifier: %s (run with --log-level debug for the verifier log)",
 				  strerror(-err));
+		goto fail;
+	}
+	dp->port_table = mmap(NULL, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+			      MAP_SHARED, bpf_map__fd(dp->skel->maps.port_class), 0);
+	if (dp->port_table == MAP_FAILED) {
+		err = -errno;
+		log_error("cannot map the port table: %s", strerror(-err));
 		goto fail;
 	}
 	*out = dp;
@@ -159,6 +167,7 @@ void ms_dp_close(struct ms_dp **dpp)
 	for (size_t i = 0; i < dp->n_hooks; i++)
 		detach_hook(&dp->hooks[i]);
 	free(dp->hooks);
+	munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
 	microsegd_bpf__destroy(dp->skel);
 	ms_compiled_free(&dp->slot_policy[0]);
 	ms_compiled_free(&dp->slot_policy[1]);
@@ -245,78 +254,147 @@ static void addr_key(struct ms_addr_key *k, uint32_t slot, const struct ms_addr_
 	memcpy(k->addr, e->addr, 16);
 }
 
-static void port_key(struct ms_port_key *k, uint32_t slot, const struct ms_port_entry *e)
+/*
+ * Write n key/value pairs with BPF_MAP_UPDATE_BATCH, falling back to one
+ * update per element where the map type has no batch support (LPM tries on
+ * older kernels).
+ */
+static int update_many(int fd, const void *keys, size_t key_sz, const void *vals, size_t val_sz,
+		       size_t n)
 {
-	memset(k, 0, sizeof(*k));
-	k->prefixlen = 8 + e->plen;
-	k->slot = (uint8_t)slot;
-	k->dir = (uint8_t)(e->value >> 24);
-	k->proto = (uint8_t)(e->value >> 16);
-	k->port[0] = (uint8_t)(e->value >> 8);
-	k->port[1] = (uint8_t)e->value;
+	const size_t chunk = 8192;
+	bool batch = true;
+
+	for (size_t base = 0; base < n;) {
+		__u32 cnt = (__u32)(n - base < chunk ? n - base : chunk);
+		const char *k = (const char *)keys + base * key_sz;
+		const char *v = (const char *)vals + base * val_sz;
+
+		if (batch) {
+			if (!bpf_map_update_batch(fd, k, v, &cnt, NULL)) {
+				base += cnt;
+				continue;
+			}
+			if (errno != EINVAL && errno != EOPNOTSUPP && errno != ENOTSUP)
+				return -errno;
+			if (cnt) { /* part of the chunk went in before the error */
+				base += cnt;
+				continue;
+			}
+			batch = false;
+		}
+		if (bpf_map_update_elem(fd, k, v, BPF_ANY))
+			return -errno;
+		base++;
+	}
+	return 0;
 }
 
-/* Remove every entry c put into slot; entries already gone are fine. */
+/* Delete n keys, in batches where the map type allows; keys already gone
+ * are skipped. */
+static void delete_many(int fd, const void *keys, size_t key_sz, size_t n)
+{
+	const size_t chunk = 8192;
+	bool batch = true;
+
+	for (size_t base = 0; base < n;) {
+		__u32 cnt = (__u32)(n - base < chunk ? n - base : chunk);
+		const char *k = (const char *)keys + base * key_sz;
+
+		if (batch) {
+			if (!bpf_map_delete_batch(fd, k, &cnt, NULL)) {
+				base += cnt;
+				continue;
+			}
+			if (errno == ENOENT) { /* stopped at a missing key: skip it */
+				base += cnt + 1;
+				continue;
+			}
+			batch = false;
+		}
+		bpf_map_delete_elem(fd, k);
+		base++;
+	}
+}
+
+static struct ms_addr_key *addr_keys(uint32_t slot, const struct ms_addr_entry *e, size_t n)
+{
+	struct ms_addr_key *keys = calloc(n ? n : 1, sizeof(*keys));
+
+	for (size_t i = 0; keys && i < n; i++)
+		addr_key(&keys[i], slot, &e[i]);
+	return keys;
+}
+
+static struct ms_decision_key *decision_keys(uint32_t slot, const struct ms_compiled *c)
+{
+	struct ms_decision_key *keys = calloc(c->n_dec ? c->n_dec : 1, sizeof(*keys));
+
+	for (size_t i = 0; keys && i < c->n_dec; i++) {
+		const struct ms_decision_entry *e = &c->dec[i];
+
+		keys[i] = (struct ms_decision_key){ e->src_class, e->dst_class, e->port_class, slot };
+	}
+	return keys;
+}
+
+/* Remove every entry c put into slot; entries already gone are fine. On
+ * allocation failure the entries stay: they are only ever read under this
+ * slot number, and the next install overwrites what it needs. */
 static void slot_clear(struct ms_dp *dp, uint32_t slot, const struct ms_compiled *c)
 {
-	int sfd = bpf_map__fd(dp->skel->maps.src_class);
-	int dfd = bpf_map__fd(dp->skel->maps.dst_class);
-	int pfd = bpf_map__fd(dp->skel->maps.port_class);
-	int xfd = bpf_map__fd(dp->skel->maps.decisions);
-	struct ms_addr_key ak;
-	struct ms_port_key pk;
+	struct ms_addr_key *src = addr_keys(slot, c->src, c->n_src);
+	struct ms_addr_key *dst = addr_keys(slot, c->dst, c->n_dst);
+	struct ms_decision_key *dec = decision_keys(slot, c);
 
-	for (size_t i = 0; i < c->n_src; i++) {
-		addr_key(&ak, slot, &c->src[i]);
-		bpf_map_delete_elem(sfd, &ak);
-	}
-	for (size_t i = 0; i < c->n_dst; i++) {
-		addr_key(&ak, slot, &c->dst[i]);
-		bpf_map_delete_elem(dfd, &ak);
-	}
-	for (size_t i = 0; i < c->n_port; i++) {
-		port_key(&pk, slot, &c->port[i]);
-		bpf_map_delete_elem(pfd, &pk);
-	}
-	for (size_t i = 0; i < c->n_dec; i++) {
-		struct ms_decision_key dk = {
-			.src_class = c->dec[i].src_class,
-			.dst_class = c->dec[i].dst_class,
-			.port_class = c->dec[i].port_class,
-			.slot = slot,
-		};
+	if (src)
+		delete_many(bpf_map__fd(dp->skel->maps.src_class), src, sizeof(*src), c->n_src);
+	if (dst)
+		delete_many(bpf_map__fd(dp->skel->maps.dst_class), dst, sizeof(*dst), c->n_dst);
+	if (dec)
+		delete_many(bpf_map__fd(dp->skel->maps.decisions), dec, sizeof(*dec), c->n_dec);
+	free(src);
+	free(dst);
+	free(dec);
+}
 
-		bpf_map_delete_elem(xfd, &dk);
+static int fill_addrs(int fd, uint32_t slot, const struct ms_addr_entry *e, size_t n)
+{
+	struct ms_addr_key *keys = addr_keys(slot, e, n);
+	uint32_t *vals = calloc(n ? n : 1, sizeof(*vals));
+	int err = -ENOMEM;
+
+	if (keys && vals) {
+		for (size_t i = 0; i < n; i++)
+			vals[i] = e[i].cls;
+		err = update_many(fd, keys, sizeof(*keys), vals, sizeof(*vals), n);
 	}
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* The port table is written in place through its mmap: the classifier only
+ * reads the active slot's half, so the other half is ours to overwrite. */
+static void fill_ports(struct ms_dp *dp, uint32_t slot, const struct ms_compiled *c)
+{
+	memcpy(dp->port_table + (size_t)slot * MS_PORT_SLOT_ENTRIES, c->port_table,
+	       MS_PORT_SLOT_ENTRIES * sizeof(uint32_t));
 }
 
 static int fill_decisions(struct ms_dp *dp, uint32_t slot, const struct ms_compiled *c)
 {
-	int fd = bpf_map__fd(dp->skel->maps.decisions);
-	const size_t chunk = 4096;
-	struct ms_decision_key *keys;
-	struct ms_decision *vals;
-	int err = 0;
+	struct ms_decision_key *keys = decision_keys(slot, c);
+	struct ms_decision *vals = calloc(c->n_dec ? c->n_dec : 1, sizeof(*vals));
+	int err = -ENOMEM;
 
-	keys = calloc(chunk, sizeof(*keys));
-	vals = calloc(chunk, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
+	if (keys && vals) {
+		for (size_t i = 0; i < c->n_dec; i++)
+			vals[i] = (struct ms_decision){ .rule_id = c->dec[i].rule_id,
+							.action = c->dec[i].action };
+		err = update_many(bpf_map__fd(dp->skel->maps.decisions), keys, sizeof(*keys), vals,
+				  sizeof(*vals), c->n_dec);
 	}
-	for (size_t base = 0; base < c->n_dec && !err; base += chunk) {
-		__u32 n = (__u32)(c->n_dec - base < chunk ? c->n_dec - base : chunk);
-
-		for (__u32 i = 0; i < n; i++) {
-			const struct ms_decision_entry *e = &c->dec[base + i];
-
-			keys[i] = (struct ms_decision_key){ e->src_class, e->dst_class, e->port_class, slot };
-			vals[i] = (struct ms_decision){ .rule_id = e->rule_id, .action = e->action };
-		}
-		if (bpf_map_update_batch(fd, keys, vals, &n, NULL))
-			err = -errno;
-	}
-out:
 	free(keys);
 	free(vals);
 	return err;
@@ -324,16 +402,19 @@ out:
 
 static int zero_rule_hits(struct ms_dp *dp, uint32_t slot, uint32_t n_rules)
 {
-	int fd = bpf_map__fd(dp->skel->maps.rule_hits);
-	uint64_t zero = 0;
+	uint32_t *idx = calloc(n_rules + 1, sizeof(*idx));
+	uint64_t *zero = calloc(n_rules + 1, sizeof(*zero));
+	int err = -ENOMEM;
 
-	for (uint32_t i = 0; i <= n_rules; i++) {
-		uint32_t idx = slot * (dp->limits.max_rules + 1) + i;
-
-		if (bpf_map_update_elem(fd, &idx, &zero, BPF_ANY))
-			return -errno;
+	if (idx && zero) {
+		for (uint32_t i = 0; i <= n_rules; i++)
+			idx[i] = slot * (dp->limits.max_rules + 1) + i;
+		err = update_many(bpf_map__fd(dp->skel->maps.rule_hits), idx, sizeof(*idx), zero,
+				  sizeof(*zero), n_rules + 1);
 	}
-	return 0;
+	free(idx);
+	free(zero);
+	return err;
 }
 
 int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
@@ -345,12 +426,10 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 				   .monitor = c->monitor,
 				   .wildcards = c->wildcards };
 	struct ms_config cfg = { .active_slot = slot };
-	struct ms_addr_key ak;
-	struct ms_port_key pk;
-	int err = 0;
+	int err;
 
 	if (c->n_rules > dp->limits.max_rules || c->n_src > dp->limits.max_addr_entries ||
-	    c->n_dst > dp->limits.max_addr_entries || c->n_port > dp->limits.max_port_entries ||
+	    c->n_dst > dp->limits.max_addr_entries || c->n_port != MS_PORT_SLOT_ENTRIES ||
 	    c->n_dec > dp->limits.max_decision_entries) {
 		log_error("compiled policy exceeds the data plane's table sizes");
 		return -E2BIG;
@@ -360,21 +439,11 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 		slot_clear(dp, slot, dp->slot_policy[slot]);
 		ms_compiled_free(&dp->slot_policy[slot]);
 	}
-	for (size_t i = 0; i < c->n_src && !err; i++) {
-		addr_key(&ak, slot, &c->src[i]);
-		if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.src_class), &ak, &c->src[i].cls, BPF_ANY))
-			err = -errno;
-	}
-	for (size_t i = 0; i < c->n_dst && !err; i++) {
-		addr_key(&ak, slot, &c->dst[i]);
-		if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.dst_class), &ak, &c->dst[i].cls, BPF_ANY))
-			err = -errno;
-	}
-	for (size_t i = 0; i < c->n_port && !err; i++) {
-		port_key(&pk, slot, &c->port[i]);
-		if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.port_class), &pk, &c->port[i].cls, BPF_ANY))
-			err = -errno;
-	}
+	err = fill_addrs(bpf_map__fd(dp->skel->maps.src_class), slot, c->src, c->n_src);
+	if (!err)
+		err = fill_addrs(bpf_map__fd(dp->skel->maps.dst_class), slot, c->dst, c->n_dst);
+	if (!err)
+		fill_ports(dp, slot, c);
 	if (!err)
 		err = fill_decisions(dp, slot, c);
 	if (!err)

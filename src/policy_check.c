@@ -43,7 +43,7 @@ static void print_summary(FILE *out, const char *path, const struct ms_policy *p
 	else
 		fprintf(out, "  warnings:  %zu\n", n_warnings);
 	fprintf(out, "  compiled:  %zu src + %zu dst address entries (%u + %u classes), "
-		     "%zu port entries (%u classes), %zu decision entries\n",
+		     "a port table of %zu entries (%u classes), %zu decision entries\n",
 		c->n_src, c->n_dst, c->n_src_classes, c->n_dst_classes, c->n_port,
 		c->n_port_classes, c->n_dec);
 	fprintf(out, "  memory:    ");

@@ -441,21 +441,53 @@ static int dim_emit(const struct dim *d, unsigned int width, emit_fn emit, void 
 	return err;
 }
 
+/* The port dimension as the dense table the classifier indexes. */
+static int port_table(const struct dim *d, struct ms_compiled *c)
+{
+	static const uint8_t row_proto[MS_PORT_ROW_OTHER] = { MS_PROTO_TCP, MS_PROTO_UDP, MS_PROTO_SCTP,
+							      MS_PROTO_ICMP, MS_PROTO_ICMPV6 };
+
+	c->port_table = malloc(MS_PORT_SLOT_ENTRIES * sizeof(*c->port_table));
+	if (!c->port_table)
+		return -ENOMEM;
+	c->n_port = MS_PORT_SLOT_ENTRIES;
+	for (uint8_t dir = 0; dir < 2; dir++) {
+		for (uint8_t row = 0; row < MS_PORT_ROW_OTHER; row++) {
+			u128 base = ((u128)dir << 24) | ((u128)row_proto[row] << 16);
+			size_t s = seg_index(d, base);
+
+			for (uint32_t port = 0; port < 65536; port++) {
+				while (s + 1 < d->n_seg && d->starts[s + 1] <= (base | port))
+					s++;
+				c->port_table[ms_port_index(dir, row_proto[row], (uint16_t)port)] =
+					d->seg_class[s];
+			}
+		}
+		/* Protocols without ports: one entry each, by protocol number. */
+		for (uint32_t proto = 0; proto < 256; proto++) {
+			u128 v = ((u128)dir << 24) | ((u128)proto << 16);
+			uint32_t idx = ((uint32_t)dir * MS_PORT_ROWS + MS_PORT_ROW_OTHER) * 65536u + proto;
+
+			c->port_table[idx] = d->seg_class[seg_index(d, v)];
+		}
+	}
+	return 0;
+}
+
 struct emit_ctx {
 	struct ms_compiled *c;
 	size_t cap;
 	uint32_t limit;
 	bool overflow;
-	int which; /* 0 src, 1 dst, 2 port */
+	int which; /* 0 src, 1 dst */
 };
 
 static int emit_entry(void *vctx, u128 value, unsigned int plen, uint32_t cls)
 {
 	struct emit_ctx *e = vctx;
-	size_t *n = e->which == 0 ? &e->c->n_src : e->which == 1 ? &e->c->n_dst : &e->c->n_port;
-	void **arr = e->which == 0 ? (void **)&e->c->src :
-		     e->which == 1 ? (void **)&e->c->dst : (void **)&e->c->port;
-	size_t sz = e->which == 2 ? sizeof(struct ms_port_entry) : sizeof(struct ms_addr_entry);
+	size_t *n = e->which == 0 ? &e->c->n_src : &e->c->n_dst;
+	struct ms_addr_entry **arr = e->which == 0 ? &e->c->src : &e->c->dst;
+	struct ms_addr_entry *ae;
 
 	if (*n >= e->limit) {
 		e->overflow = true;
@@ -463,26 +495,17 @@ static int emit_entry(void *vctx, u128 value, unsigned int plen, uint32_t cls)
 	}
 	if (*n == e->cap) {
 		size_t ncap = e->cap ? e->cap * 2 : 64;
-		void *nv = realloc(*arr, ncap * sz);
+		struct ms_addr_entry *nv = realloc(*arr, ncap * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
 		*arr = nv;
 		e->cap = ncap;
 	}
-	if (e->which == 2) {
-		struct ms_port_entry *pe = &e->c->port[*n];
-
-		pe->value = (uint32_t)value;
-		pe->plen = (uint8_t)plen;
-		pe->cls = cls;
-	} else {
-		struct ms_addr_entry *ae = e->which == 0 ? &e->c->src[*n] : &e->c->dst[*n];
-
-		u128_to_addr(value, ae->addr);
-		ae->plen = (uint8_t)plen;
-		ae->cls = cls;
-	}
+	ae = &(*arr)[*n];
+	u128_to_addr(value, ae->addr);
+	ae->plen = (uint8_t)plen;
+	ae->cls = cls;
 	(*n)++;
 	return 0;
 }
@@ -765,11 +788,10 @@ void ms_limits_default(struct ms_limits *l)
 {
 	l->max_rules = MS_DEFAULT_MAX_RULES;
 	l->max_addr_entries = MS_DEFAULT_MAX_ADDR_ENTRIES;
-	l->max_port_entries = MS_DEFAULT_MAX_PORT_ENTRIES;
 	l->max_decision_entries = MS_DEFAULT_MAX_DECISION_ENTRIES;
 }
 
-static const char *const dim_names[3] = { "source address", "destination address", "port" };
+static const char *const dim_names[2] = { "source address", "destination address" };
 
 int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
 	       struct ms_compiled **out, char **errmsg)
@@ -818,21 +840,20 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
 	c->n_src_classes = dims[0].n_class;
 	c->n_dst_classes = dims[1].n_class;
 	c->n_port_classes = dims[2].n_class;
-	for (int i = 0; i < 3; i++) {
-		struct emit_ctx e = {
-			.c = c,
-			.which = i,
-			.limit = i == 2 ? l->max_port_entries : l->max_addr_entries,
-		};
+	for (int i = 0; i < 2; i++) {
+		struct emit_ctx e = { .c = c, .which = i, .limit = l->max_addr_entries };
 
-		err = dim_emit(&dims[i], i == 2 ? 32 : 128, emit_entry, &e);
+		err = dim_emit(&dims[i], 128, emit_entry, &e);
 		if (e.overflow) {
-			err = set_err(errmsg, "%s table overflow: more than %u entries needed; the policy has too many distinct %s ranges",
-				      dim_names[i], e.limit, i == 2 ? "port" : "address");
+			err = set_err(errmsg, "%s table overflow: more than %u entries needed; the policy has too many distinct address ranges",
+				      dim_names[i], e.limit);
 		}
 		if (err)
 			goto out;
 	}
+	err = port_table(&dims[2], c);
+	if (err)
+		goto out;
 	err = fill_decisions(p, l, dims, c, errmsg);
 out:
 	for (int i = 0; i < 3; i++)
@@ -855,7 +876,7 @@ void ms_compiled_free(struct ms_compiled **cp)
 		return;
 	free(c->src);
 	free(c->dst);
-	free(c->port);
+	free(c->port_table);
 	free(c->dec);
 	free(c);
 	*cp = NULL;
@@ -865,13 +886,12 @@ void ms_compiled_free(struct ms_compiled **cp)
  * prefix length, flags, key data, value) with about as many intermediate
  * nodes as leaves; a hash element with its bucket share. */
 #define LPM_ADDR_ENTRY_BYTES (2 * (40 + 17 + 4))
-#define LPM_PORT_ENTRY_BYTES (2 * (40 + 5 + 4))
 #define HASH_ENTRY_BYTES (48 + 16 + 8 + 8)
 
 uint64_t ms_compiled_bytes(const struct ms_compiled *c)
 {
 	return (uint64_t)(c->n_src + c->n_dst) * LPM_ADDR_ENTRY_BYTES +
-	       (uint64_t)c->n_port * LPM_PORT_ENTRY_BYTES + (uint64_t)c->n_dec * HASH_ENTRY_BYTES;
+	       (uint64_t)c->n_port * sizeof(uint32_t) + (uint64_t)c->n_dec * HASH_ENTRY_BYTES;
 }
 
 static bool prefix_match(u128 prefix, unsigned int plen, unsigned int width, u128 v)
@@ -888,7 +908,6 @@ uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
 			  uint8_t *action)
 {
 	u128 s = addr_to_u128(f->src), d = addr_to_u128(f->dst);
-	u128 pv = ((u128)f->dir << 24) | ((u128)f->proto << 16) | f->port;
 	int best;
 	uint32_t sc = 0, dc = 0, pc = 0;
 
@@ -906,13 +925,7 @@ uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
 			best = c->dst[i].plen;
 			dc = c->dst[i].cls;
 		}
-	best = -1;
-	for (size_t i = 0; i < c->n_port; i++)
-		if ((int)c->port[i].plen > best &&
-		    prefix_match(c->port[i].value, c->port[i].plen, 32, pv)) {
-			best = c->port[i].plen;
-			pc = c->port[i].cls;
-		}
+	pc = c->port_table[ms_port_index(f->dir, f->proto, f->port)];
 	const uint32_t keys[4][2] = { { sc, dc }, { MS_CLASS_ANY, dc }, { sc, MS_CLASS_ANY },
 				      { MS_CLASS_ANY, MS_CLASS_ANY } };
 

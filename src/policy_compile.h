@@ -6,7 +6,7 @@
  *
  *   src address --LPM--> src class
  *   dst address --LPM--> dst class           (decision)
- *   (dir, proto, port) --LPM--> port class --> hash(src, dst, port class) -> rule
+ *   (dir, proto, port) --array--> port class --> hash(src, dst, port class) -> rule
  *
  * A class is a set of addresses (or ports) that every rule treats alike.
  * The decision table holds, for every class triple some rule matches, the
@@ -24,13 +24,11 @@
 struct ms_limits {
 	uint32_t max_rules;
 	uint32_t max_addr_entries;     /* per address table (src, dst) */
-	uint32_t max_port_entries;
 	uint32_t max_decision_entries;
 };
 
 #define MS_DEFAULT_MAX_RULES 131072
 #define MS_DEFAULT_MAX_ADDR_ENTRIES 262144
-#define MS_DEFAULT_MAX_PORT_ENTRIES 262144
 #define MS_DEFAULT_MAX_DECISION_ENTRIES 1048576
 
 void ms_limits_default(struct ms_limits *l);
@@ -38,13 +36,6 @@ void ms_limits_default(struct ms_limits *l);
 struct ms_addr_entry {
 	uint8_t addr[16];
 	uint8_t plen; /* 0..128 */
-	uint32_t cls;
-};
-
-/* Port space: (dir << 24) | (proto << 16) | port. */
-struct ms_port_entry {
-	uint32_t value;
-	uint8_t plen; /* 0..32 */
 	uint32_t cls;
 };
 
@@ -67,8 +58,8 @@ struct ms_compiled {
 	size_t n_src;
 	struct ms_addr_entry *dst;
 	size_t n_dst;
-	struct ms_port_entry *port;
-	size_t n_port;
+	uint32_t *port_table; /* MS_PORT_SLOT_ENTRIES classes, by ms_port_index() */
+	size_t n_port;        /* its size in entries */
 	struct ms_decision_entry *dec;
 	size_t n_dec;
 	uint32_t n_src_classes;

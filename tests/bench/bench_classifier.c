@@ -10,7 +10,8 @@
  *     the no-op program instead, is subtracted;
  *   reload_ms.N / map_bytes.N: parse + compile + fill + flip of that policy;
  *   events_per_s / events_lost: ring buffer drained to a flow log on disk.
- * Writes JSON to argv[1] (default build/bench/classifier.json).
+ * Writes JSON to argv[1] (default build/bench/classifier.json);
+ * `--dump=N FILE` writes the generated N-rule policy as YAML instead.
  * BENCH_QUICK=1 shrinks every loop.
  */
 #include <errno.h>
@@ -460,6 +461,17 @@ int main(int argc, char **argv)
 	double v[RUNS];
 	FILE *f;
 
+	if (argc == 3 && !strncmp(argv[1], "--dump=", 7)) {
+		/* The generated policy as YAML, for profiling and --check. */
+		struct gen g;
+
+		gen_policy(&g, (unsigned int)atoi(argv[1] + 7));
+		f = fopen(argv[2], "w");
+		if (!f || fwrite(g.yaml, 1, g.len, f) != g.len || fclose(f))
+			return 1;
+		gen_free(&g);
+		return 0;
+	}
 	quick = getenv("BENCH_QUICK") && strcmp(getenv("BENCH_QUICK"), "0");
 	repeat = quick ? 200000 : 1000000;
 	ms_log_set_level(MS_LOG_WARN);

@@ -19,7 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const struct ms_limits fuzz_limits = {
 	.max_rules = 256,
 	.max_addr_entries = 4096,
-	.max_port_entries = 4096,
 	.max_decision_entries = 16384,
 };
 

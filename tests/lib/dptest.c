@@ -22,7 +22,6 @@ struct ms_dp *dpt_open(void)
 	o.ringbuf_bytes = 1 << 20;
 	o.limits.max_rules = 4096;
 	o.limits.max_addr_entries = 1 << 16;
-	o.limits.max_port_entries = 1 << 16;
 	o.limits.max_decision_entries = 1 << 18;
 	err = ms_dp_open(&o, &dp);
 	if (err) {
@@ -43,7 +42,6 @@ int dpt_install(struct ms_dp *dp, const struct ms_policy *p)
 	ms_limits_default(&l);
 	l.max_rules = 4096;
 	l.max_addr_entries = 1 << 16;
-	l.max_port_entries = 1 << 16;
 	l.max_decision_entries = 1 << 18;
 	err = ms_compile(p, &l, &c, &msg);
 	if (err) {

@@ -201,6 +201,10 @@ static void differential(const char *file)
 								     .port = ports[po] };
 						uint8_t a1, a2;
 
+						/* A protocol without ports only ever
+						 * has port 0 (struct ms_flow). */
+						if (protos[pr] == 47 && ports[po])
+							continue;
 						memcpy(f.src, addrs[s], 16);
 						memcpy(f.dst, addrs[d], 16);
 						n_flows++;
