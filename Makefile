@@ -7,6 +7,8 @@
 # V=1             show full commands
 
 .DELETE_ON_ERROR:
+# Objects built by pattern rules are kept: they are not throwaway intermediates.
+.SECONDARY:
 .SUFFIXES:
 
 PREFIX ?= /usr/local
