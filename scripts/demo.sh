@@ -35,8 +35,7 @@ cleanup() {
 		sleep 0.1
 	done
 	[ -n "$MS_PID" ] && kill -KILL "$MS_PID" 2>/dev/null
-	# TERM: timeout passes it on to the listener.
-	[ -n "$SRV_PID" ] && kill -TERM "$SRV_PID" 2>/dev/null
+	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
 	wait 2>/dev/null
 	ip netns del "$HOST_NS" 2>/dev/null
 	ip netns del "$PEER_NS" 2>/dev/null
@@ -71,16 +70,17 @@ ip -n "$PEER_NS" link set veth1 up
 
 # Services on the host: TCP echo on 8080 (allowed), 8443 (allowed, logged)
 # and 9090 (denied). Bounded lifetime in case cleanup never runs.
-ip netns exec "$HOST_NS" timeout 120 python3 -c '
-import select, socket
+ip netns exec "$HOST_NS" python3 -c '
+import select, socket, time
+end = time.monotonic() + 120
 ls = []
 for port in (8080, 8443, 9090):
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     s.bind(("::", port)); s.listen(16); ls.append(s)
-while True:
-    for s in select.select(ls, [], [])[0]:
+while time.monotonic() < end:
+    for s in select.select(ls, [], [], 1)[0]:
         c, _ = s.accept(); c.settimeout(1)
         try: c.sendall(c.recv(64))
         except OSError: pass
