@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+"""Summarise one `make bench` run: read the raw records that run.sh wrote
+(one JSON object per line), merge build/bench/classifier.json, write
+build/bench.json, print the table, and write the plot's data files.
+
+    report.py --raw RAW.jsonl --meta META.json [--classifier FILE]
+              --out BENCH.json --plot-data DIR
+
+Only ratios measured in this run are headline numbers; nothing here passes or
+fails on absolute times. Every summary is a median over the repetitions, with
+min and max beside it.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+FILTERS = ["microsegd", "nftables", "iptables"]
+CONFIGS = ["none"] + FILTERS
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values),
+            "max": max(values), "runs": values}
+
+
+def med(s):
+    return s["median"] if s else None
+
+
+def fmt(x, nd=1):
+    if x is None:
+        return "-"
+    if isinstance(x, float) and abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{nd}f}"
+
+
+def spread(s, nd=1):
+    if not s:
+        return "-"
+    return f"{fmt(s['median'], nd)} [{fmt(s['min'], nd)}-{fmt(s['max'], nd)}]"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--meta", required=True)
+    ap.add_argument("--classifier")
+    ap.add_argument("--rulesets", help="one JSON object per generated rule set")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--plot-data", required=True)
+    a = ap.parse_args()
+
+    recs = []
+    with open(a.raw) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                recs.append(json.loads(line))
+    with open(a.meta) as f:
+        meta = json.load(f)
+
+    def values(phase, cfg, test, field, rules=None):
+        out = []
+        for r in recs:
+            if r["phase"] == phase and r["cfg"] == cfg and r["test"] == test \
+                    and (rules is None or r.get("rules") == rules):
+                v = r["result"]
+                for k in field.split("."):
+                    v = v.get(k) if isinstance(v, dict) else None
+                out.append(v)
+        return out
+
+    raw = {"throughput_gbps": {}, "rr_p50_us": {}, "rr_p99_us": {},
+           "conn_per_s": {}, "conn_failed": {}, "iperf_retransmits": {}}
+    for cfg in CONFIGS:
+        raw["throughput_gbps"][cfg] = stats(values("main", cfg, "tput", "gbps"))
+        raw["iperf_retransmits"][cfg] = stats(values("main", cfg, "tput", "retransmits"))
+        raw["rr_p50_us"][cfg] = stats(values("main", cfg, "rr", "rtt_us.p50"))
+        raw["rr_p99_us"][cfg] = stats(values("main", cfg, "rr", "rtt_us.p99"))
+        raw["conn_per_s"][cfg] = stats(values("main", cfg, "conn", "conn_per_s"))
+        raw["conn_failed"][cfg] = sum(v or 0 for v in values("main", cfg, "conn", "failed"))
+
+    def ratio(key, cfg):
+        b, x = med(raw[key]["none"]), med(raw[key][cfg])
+        return round(x / b, 4) if b and x is not None else None
+
+    out = {
+        "throughput_ratio": {c: ratio("throughput_gbps", c) for c in FILTERS},
+        "latency_us_added": {},
+        "conn_rate_ratio": {c: ratio("conn_per_s", c) for c in FILTERS},
+    }
+    for c in FILTERS:
+        b, x = med(raw["rr_p50_us"]["none"]), med(raw["rr_p50_us"][c])
+        out["latency_us_added"][c] = round(x - b, 2) if b is not None and x is not None else None
+
+    rss = [r["result"] for r in recs if r["test"] == "rss"]
+    out["rss_kb"] = {"idle_10000_rules": rss[-1]["vmrss_kb"] if rss else None}
+    if rss:
+        out["rss_detail"] = rss[-1]
+
+    sweep_rules = sorted({r["rules"] for r in recs if r["phase"] == "sweep"})
+    sweep = {"rules": sweep_rules}
+    for c in FILTERS:
+        sweep[c] = {str(n): stats(values("sweep", c, "conn", "conn_per_s", n)) for n in sweep_rules}
+    out["conn_rate_sweep"] = sweep
+    load = {}
+    for r in recs:
+        if r["test"] == "load":
+            load.setdefault(r["cfg"], {})[str(r["rules"])] = r["result"]
+    out["load"] = load
+    if a.rulesets and os.path.exists(a.rulesets):
+        with open(a.rulesets) as f:
+            out["rule_sets"] = {str(r["rules"]): r for r in map(json.loads, filter(str.strip, f))}
+    out["raw"] = raw
+    out["meta"] = meta
+
+    classifier = None
+    if a.classifier and os.path.exists(a.classifier):
+        try:
+            with open(a.classifier) as f:
+                classifier = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"report: cannot read {a.classifier}: {e}", file=sys.stderr)
+    if isinstance(classifier, dict):
+        for k, v in classifier.items():
+            if k not in out:
+                out[k] = v
+            else:
+                out.setdefault("classifier", {})[k] = v
+    meta["classifier_json"] = bool(classifier)
+
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+
+    # Plot data: conn/s per filter against rules; new-flow ns against rules.
+    os.makedirs(a.plot_data, exist_ok=True)
+    with open(os.path.join(a.plot_data, "conn_sweep.dat"), "w") as f:
+        f.write("# rules " + " ".join(f"{c}_med {c}_min {c}_max" for c in FILTERS) + "\n")
+        for n in sweep_rules:
+            cols = [str(n)]
+            for c in FILTERS:
+                s = sweep[c][str(n)]
+                cols += [fmt_plain(s, k) for k in ("median", "min", "max")]
+            f.write(" ".join(cols) + "\n")
+    none_conn = med(raw["conn_per_s"]["none"])
+    with open(os.path.join(a.plot_data, "conn_none.dat"), "w") as f:
+        f.write(f"{none_conn if none_conn is not None else 'NaN'}\n")
+    nf = (classifier or {}).get("classifier_ns", {}).get("new_flow") if classifier else None
+    with open(os.path.join(a.plot_data, "newflow_ns.dat"), "w") as f:
+        f.write("# rules ns_per_packet\n")
+        if isinstance(nf, dict):
+            for k in sorted(nf, key=lambda x: int(x)):
+                v = nf[k]
+                if isinstance(v, dict):   # {"median": ..} or similar
+                    v = v.get("median", v.get("ns"))
+                if isinstance(v, (int, float)):
+                    f.write(f"{int(k)} {v}\n")
+
+    print_table(out, raw, meta, sweep, load, classifier)
+
+
+def fmt_plain(s, k):
+    return "NaN" if not s else f"{s[k]:.1f}"
+
+
+def print_table(out, raw, meta, sweep, load, classifier):
+    w = 22
+    print()
+    print(f"microsegd bench: {meta.get('mode')} run, {meta.get('reps')} repetitions, "
+          f"{meta.get('main_rules')} rules, kernel {meta.get('kernel')}, {meta.get('cpus')} CPUs")
+    print(f"iptables: {meta.get('iptables_version')}; medians [min-max] over the repetitions")
+    print()
+    print("".ljust(w) + "".join(c.rjust(w) for c in CONFIGS))
+
+    def row(label, key, nd=1):
+        print(label.ljust(w) + "".join(spread(raw[key][c], nd).rjust(w) for c in CONFIGS))
+
+    def rrow(label, d, nd=3, base="1"):
+        print(label.ljust(w) + base.rjust(w) + "".join(fmt(d[c], nd).rjust(w) for c in FILTERS))
+
+    row("TCP throughput Gb/s", "throughput_gbps", 2)
+    rrow("  throughput_ratio", out["throughput_ratio"])
+    row("RR round trip p50 us", "rr_p50_us", 1)
+    row("RR round trip p99 us", "rr_p99_us", 1)
+    rrow("  latency_us_added", out["latency_us_added"], 2, "0")
+    row("new connections/s", "conn_per_s", 0)
+    rrow("  conn_rate_ratio", out["conn_rate_ratio"])
+    print()
+    if sweep["rules"]:
+        print("new connections/s against rule count (median [min-max]); load = time to install")
+        print("rules".ljust(10) + "".join(c.rjust(30) for c in FILTERS))
+        for n in sweep["rules"]:
+            line = str(n).ljust(10)
+            for c in FILTERS:
+                s = sweep[c][str(n)]
+                ld = load.get(c, {}).get(str(n), {}).get("seconds")
+                cell = spread(s, 0) + (f" ({ld:.1f}s)" if ld is not None else "")
+                line += cell.rjust(30)
+            print(line)
+        print()
+    print(f"rss_kb.idle_10000_rules: {out['rss_kb']['idle_10000_rules']}")
+    if classifier:
+        cn = classifier.get("classifier_ns")
+        if cn is not None:
+            print(f"classifier_ns: {json.dumps(cn)}")
+        for k in ("reload_ms", "map_bytes", "events_per_s", "events_lost"):
+            if k in classifier:
+                print(f"{k}: {json.dumps(classifier[k])}")
+    else:
+        print("classifier: no build/bench/classifier.json (bench_classifier not built or failed)")
+    print()
+
+
+if __name__ == "__main__":
+    main()

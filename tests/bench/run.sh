@@ -1,0 +1,387 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#
+# `make bench`: every benchmark of microsegd, side by side in one run.
+#
+#   BUILD=build tests/bench/run.sh           full run (about 10 minutes)
+#   BENCH_QUICK=1 BUILD=build tests/bench/run.sh   short run (under 2 minutes)
+#
+# 1. build/bench/bench_classifier (if built): classifier ns/packet through
+#    BPF_PROG_TEST_RUN, reload times, map memory, event rate.
+# 2. Real traffic over a veth pair between two namespaces of our own, msb-a
+#    (client, 198.19.255.1 and .64-.127) and msb-b (server, 198.19.255.2),
+#    with no filter, microsegd, nftables and iptables in msb-b, each given
+#    the same generated rule set (tests/bench/gen_rules.py, 1000 rules; the
+#    benchmark's own flows are allowed by the last rule): iperf3 TCP
+#    throughput, TCP request/response round trips and new connections per
+#    second (tests/bench/netloop.c). Repetitions go round the four setups in
+#    turn, so a slow moment of the machine hits them all alike.
+# 3. New connections per second against rule count for the three filters.
+# 4. microsegd's resident memory, idle, with a 10,000-rule policy.
+#
+# Writes build/bench.json (ratios, raw medians/min/max, the sweep, the
+# classifier's JSON merged), prints a table and draws tests/bench/plot.png
+# with gnuplot. Never fails on a number; fails only when a tool breaks.
+#
+# Environment: BUILD (build), BENCH_QUICK (0), BENCH_REPS, BENCH_SWEEP
+# ("10 100 1000 10000 100000"), BENCH_IPTABLES (nft | legacy: which iptables
+# backend; default nft, Debian 12's iptables), BENCH_SEED (1),
+# BENCH_CLASSIFIER (1: run bench_classifier if built), BENCH_PLOT (path).
+
+set -u
+set -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 3
+BUILD=${BUILD:-build}
+OUT=$BUILD/bench
+QUICK=${BENCH_QUICK:-0}
+SEED=${BENCH_SEED:-1}
+MS_BIN=${MS_BIN:-bin/microsegd}
+IPT_BACKEND=${BENCH_IPTABLES:-nft}
+PLOT=${BENCH_PLOT:-tests/bench/plot.png}
+MAIN_RULES=1000
+RSS_RULES=10000
+
+if [ "$QUICK" = 1 ]; then
+	MODE=quick
+	REPS=${BENCH_REPS:-3}
+	TPUT_S=2
+	RR_ROUNDS=5000
+	CONN_S=1
+	SWEEP=${BENCH_SWEEP:-"10 1000 10000"}
+	SWEEP_REPS=2
+else
+	MODE=full
+	REPS=${BENCH_REPS:-3}
+	TPUT_S=5
+	RR_ROUNDS=20000
+	CONN_S=3
+	SWEEP=${BENCH_SWEEP:-"10 100 1000 10000 100000"}
+	SWEEP_REPS=3
+fi
+
+NS_C=msb-a
+NS_S=msb-b
+IF_C=msb-va
+IF_S=msb-vb
+CLIENT4=198.19.255.1
+SERVER4=198.19.255.2
+CLIENT6=2001:db8:ffff::1
+SERVER6=2001:db8:ffff::2
+IPERF_PORT=5201
+LOOP_PORT=5202
+SRCS=$(seq -s, -f '198.19.255.%g' 64 127)
+
+RAW=$OUT/raw.jsonl
+META=$OUT/meta.json
+LOGDIR=$OUT/logs
+NETLOOP=$OUT/netloop
+RULES=$OUT/rules
+PIDS=()
+MS_PID=
+T_START=$(date +%s)
+
+log() { printf '[bench %3ds] %s\n' "$(($(date +%s) - T_START))" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+# ---- cleanup: everything we started, by PID; then our namespaces ----
+cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM
+	stop_microsegd
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	ip netns del "$NS_C" 2>/dev/null
+	ip netns del "$NS_S" 2>/dev/null
+	exit "$rc"
+}
+
+in_c() { ip netns exec "$NS_C" "$@"; }
+in_s() { ip netns exec "$NS_S" "$@"; }
+
+# ---- prerequisites ----
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, BPF, nftables)"
+for t in ip iperf3 nft python3 cc; do
+	command -v "$t" >/dev/null || die "missing tool: $t (scripts/install-deps.sh installs it)"
+done
+case $IPT_BACKEND in
+nft)
+	IPT_RESTORE=iptables-nft-restore
+	IP6T_RESTORE=ip6tables-nft-restore
+	;;
+legacy)
+	IPT_RESTORE=iptables-legacy-restore
+	IP6T_RESTORE=ip6tables-legacy-restore
+	;;
+*) die "BENCH_IPTABLES must be nft or legacy" ;;
+esac
+command -v "$IPT_RESTORE" >/dev/null || die "missing tool: $IPT_RESTORE"
+[ -x "$MS_BIN" ] || die "$MS_BIN not built (run make)"
+for ns in "$NS_C" "$NS_S"; do
+	if ip netns list | grep -qw "$ns"; then
+		die "namespace $ns exists: another bench running? (ip netns del $ns)"
+	fi
+done
+
+mkdir -p "$OUT" "$LOGDIR" "$RULES"
+: >"$RAW"
+
+# ---- the traffic tool ----
+if [ ! -x "$NETLOOP" ] || [ tests/bench/netloop.c -nt "$NETLOOP" ]; then
+	log "building $NETLOOP"
+	cc -O2 -Wall -Wextra -pthread tests/bench/netloop.c -o "$NETLOOP" || die "cannot build netloop"
+fi
+
+# ---- rule sets: generate, check each with microsegd --check ----
+gen_set() {
+	local n=$1 d=$RULES/$1
+	if [ ! -s "$d/summary.json" ] || [ tests/bench/gen_rules.py -nt "$d/summary.json" ] ||
+		! grep -q "\"seed\": $SEED," "$d/summary.json"; then
+		log "generating $n rules"
+		python3 tests/bench/gen_rules.py -n "$n" -s "$SEED" -o "$d" >/dev/null || die "gen_rules.py -n $n failed"
+		rm -f "$d/check.txt"
+	fi
+	if [ ! -s "$d/check.txt" ]; then
+		"$MS_BIN" --check -p "$d/policy.yaml" >"$d/check.txt" 2>"$d/check.err" ||
+			die "generated $n-rule policy fails microsegd --check: $(tail -1 "$d/check.err")"
+	fi
+}
+ALL_N=$(printf '%s\n' $MAIN_RULES $RSS_RULES $SWEEP | sort -nu)
+for n in $ALL_N; do gen_set "$n"; done
+
+# ---- 1. the classifier benchmark (the lead's program), before any traffic ----
+CLASSIFIER_JSON=$OUT/classifier.json
+if [ "${BENCH_CLASSIFIER:-1}" = 1 ] && [ -x "$OUT/bench_classifier" ]; then
+	log "running $OUT/bench_classifier"
+	rm -f "$CLASSIFIER_JSON"
+	if ! BENCH_QUICK=$QUICK BUILD=$BUILD timeout 900 "$OUT/bench_classifier" >"$LOGDIR/bench_classifier.log" 2>&1; then
+		log "bench_classifier failed, see $LOGDIR/bench_classifier.log"
+		tail -5 "$LOGDIR/bench_classifier.log" >&2
+		CLASSIFIER_RC=1
+	fi
+else
+	log "no $OUT/bench_classifier: classifier numbers skipped"
+fi
+
+# ---- the sandbox ----
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ip netns add "$NS_C" || die "cannot create $NS_C"
+ip netns add "$NS_S" || die "cannot create $NS_S"
+ip -n "$NS_C" link add "$IF_C" type veth peer name "$IF_S" netns "$NS_S" || die "cannot create veth"
+ip -n "$NS_C" addr add "$CLIENT4/24" dev "$IF_C"
+for i in $(seq 64 127); do ip -n "$NS_C" addr add "198.19.255.$i/24" dev "$IF_C"; done
+ip -n "$NS_C" addr add "$CLIENT6/64" dev "$IF_C" nodad
+ip -n "$NS_S" addr add "$SERVER4/24" dev "$IF_S"
+ip -n "$NS_S" addr add "$SERVER6/64" dev "$IF_S" nodad
+for ns in "$NS_C" "$NS_S"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_C" link set "$IF_C" up
+ip -n "$NS_S" link set "$IF_S" up
+# Wide ephemeral range; the connection loop also spreads over 64 source
+# addresses, so no 4-tuple repeats within a session's lifetime.
+in_c sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+
+# Background processes are started by `ip netns exec` itself, not through a
+# shell function, so $! is the PID of the program (ip execs it).
+ip netns exec "$NS_S" iperf3 -s -B "$SERVER4" -p "$IPERF_PORT" >"$LOGDIR/iperf3-server.log" 2>&1 &
+PIDS+=($!)
+ip netns exec "$NS_S" "$NETLOOP" server -a "$SERVER4" -p "$LOOP_PORT" -T 2 -t 3600 >"$LOGDIR/netloop-server.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do
+	in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n 1 -t 1 >/dev/null 2>&1 && break
+	sleep 0.1
+done
+in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n 1 -t 1 >/dev/null || die "no connectivity over the veth pair"
+
+# rec PHASE CFG RULES REP TEST JSON
+rec() {
+	printf '{"phase": "%s", "cfg": "%s", "rules": %s, "rep": %s, "test": "%s", "result": %s}\n' \
+		"$1" "$2" "$3" "$4" "$5" "$6" >>"$RAW"
+}
+
+now_ms() { date +%s%3N; }
+
+# ---- filters ----
+stop_microsegd() {
+	[ -n "$MS_PID" ] || return 0
+	kill -TERM "$MS_PID" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$MS_PID" 2>/dev/null || break; sleep 0.05; done
+	kill -KILL "$MS_PID" 2>/dev/null
+	wait "$MS_PID" 2>/dev/null
+	MS_PID=
+	for _ in $(seq 50); do # the daemon removes its clsact qdisc on exit
+		[ -z "$(in_s tc filter show dev "$IF_S" ingress 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+}
+
+start_microsegd() { # N: start on the server's veth, wait until it runs
+	local n=$1 t0 lg=$LOGDIR/microsegd-$1.log
+	t0=$(now_ms)
+	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f /dev/null -l info 2>"$lg" &
+	MS_PID=$!
+	for _ in $(seq 1200); do # 120 s at most (100,000 rules compile in seconds)
+		grep -q "running on" "$lg" && break
+		kill -0 "$MS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q "running on" "$lg"; then
+		tail -3 "$lg" >&2
+		die "microsegd did not start with $n rules (log: $lg)"
+	fi
+	LOAD_MS=$(($(now_ms) - t0))
+	LOAD_DETAIL=$(sed -n 's/.*took \([0-9.]*\) ms.*/\1/p' "$lg" | tail -1)
+}
+
+filter_on() { # CFG N
+	local cfg=$1 n=$2 t0
+	LOAD_MS=0
+	LOAD_DETAIL=
+	# Nothing of the previous setup may remain on the server's side.
+	if [ -n "$(in_s tc filter show dev "$IF_S" ingress 2>/dev/null)" ] ||
+		[ -n "$(in_s nft list ruleset 2>/dev/null)" ]; then
+		die "a filter is still installed in $NS_S before $cfg"
+	fi
+	case $cfg in
+	none) ;;
+	microsegd) start_microsegd "$n" ;;
+	nftables)
+		t0=$(now_ms)
+		in_s nft -f "$RULES/$n/nft.conf" 2>"$LOGDIR/nft-$n.err" || die "nft -f failed for $n rules: $(head -3 "$LOGDIR/nft-$n.err")"
+		LOAD_MS=$(($(now_ms) - t0))
+		;;
+	iptables)
+		t0=$(now_ms)
+		in_s "$IPT_RESTORE" "$RULES/$n/iptables.v4" 2>"$LOGDIR/ipt-$n.err" || die "$IPT_RESTORE failed for $n rules: $(head -3 "$LOGDIR/ipt-$n.err")"
+		in_s "$IP6T_RESTORE" "$RULES/$n/iptables.v6" 2>>"$LOGDIR/ipt-$n.err" || die "$IP6T_RESTORE failed for $n rules"
+		LOAD_MS=$(($(now_ms) - t0))
+		;;
+	esac
+	# Nothing but the filter differs: warm the path once.
+	in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n 10 -t 2 >/dev/null ||
+		die "benchmark traffic does not pass with $cfg and $n rules"
+}
+
+filter_off() { # CFG
+	case $1 in
+	microsegd) stop_microsegd ;;
+	nftables) in_s nft delete table inet msbench || die "cannot remove the nft table" ;;
+	iptables)
+		if [ "$IPT_BACKEND" = nft ]; then
+			in_s nft flush ruleset || die "cannot remove the iptables-nft tables"
+		else
+			printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' | in_s "$IPT_RESTORE"
+			printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' | in_s "$IP6T_RESTORE"
+		fi
+		;;
+	esac
+}
+
+# ---- measurements ----
+m_tput() { # -> JSON {gbps, retransmits}
+	in_c timeout $((TPUT_S + 20)) iperf3 -c "$SERVER4" -p "$IPERF_PORT" -t "$TPUT_S" -J 2>/dev/null |
+		python3 -c 'import json,sys
+d = json.load(sys.stdin)
+if "error" in d: sys.exit("iperf3: " + d["error"])
+e = d["end"]
+print(json.dumps({"gbps": e["sum_received"]["bits_per_second"] / 1e9,
+                  "retransmits": e["sum_sent"].get("retransmits")}))'
+}
+
+m_rr() {
+	in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n "$RR_ROUNDS" -s 64 -t 30
+}
+
+m_conn() { # SECONDS
+	in_c "$NETLOOP" conn -a "$SERVER4" -p "$LOOP_PORT" -b "$SRCS" -c 2 -t "$1"
+}
+
+iptv=$($IPT_RESTORE --version 2>/dev/null | head -1)
+python3 - "$META" "$MODE" "$REPS" "$MAIN_RULES" "$iptv" "$IPT_BACKEND" "$TPUT_S" "$RR_ROUNDS" "$CONN_S" "$SEED" <<'EOF'
+import json, os, platform, sys, time
+m = dict(zip(["mode", "reps", "main_rules", "iptables_version", "iptables_backend",
+              "iperf_seconds", "rr_rounds", "conn_seconds", "seed"], sys.argv[2:]))
+for k in ("reps", "main_rules", "iperf_seconds", "rr_rounds", "seed"):
+    m[k] = int(m[k])
+m["conn_seconds"] = float(m["conn_seconds"])
+m["kernel"] = platform.release()
+m["cpus"] = os.cpu_count()
+m["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+m["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
+json.dump(m, open(sys.argv[1], "w"), indent=2)
+EOF
+
+# ---- 2. side by side, 1000 rules ----
+log "$MODE run: $REPS rounds of {none, microsegd, nftables, iptables} with $MAIN_RULES rules"
+for rep in $(seq "$REPS"); do
+	for cfg in none microsegd nftables iptables; do
+		filter_on "$cfg" "$MAIN_RULES"
+		r=$(m_tput) || die "iperf3 failed ($cfg)"
+		rec main "$cfg" "$MAIN_RULES" "$rep" tput "$r"
+		r=$(m_rr) || die "request/response loop failed ($cfg)"
+		rec main "$cfg" "$MAIN_RULES" "$rep" rr "$r"
+		r=$(m_conn "$CONN_S") || die "connection loop failed ($cfg)"
+		rec main "$cfg" "$MAIN_RULES" "$rep" conn "$r"
+		filter_off "$cfg"
+		log "round $rep $cfg done"
+	done
+done
+
+# ---- 3. connection rate against rule count ----
+for n in $SWEEP; do
+	for cfg in microsegd nftables iptables; do
+		filter_on "$cfg" "$n"
+		rec sweep "$cfg" "$n" 0 load "{\"seconds\": $(awk "BEGIN{print $LOAD_MS/1000}")${LOAD_DETAIL:+, \"daemon_reported_ms\": $LOAD_DETAIL}}"
+		for rep in $(seq "$SWEEP_REPS"); do
+			r=$(m_conn "$CONN_S") || die "connection loop failed ($cfg, $n rules)"
+			rec sweep "$cfg" "$n" "$rep" conn "$r"
+		done
+		t0=$(now_ms)
+		filter_off "$cfg"
+		log "sweep $n rules $cfg: installed in ${LOAD_MS} ms, removed in $(($(now_ms) - t0)) ms"
+	done
+done
+
+# ---- 4. microsegd's memory, idle, 10,000 rules ----
+start_microsegd "$RSS_RULES"
+sleep 2 # idle: no traffic, no stats, nothing to drain
+rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$MS_PID/status")
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$MS_PID/status")
+rec rss microsegd "$RSS_RULES" 0 rss "{\"vmrss_kb\": ${rss:-null}, \"vmhwm_kb\": ${hwm:-null}, \"startup_ms\": $LOAD_MS}"
+log "microsegd idle with $RSS_RULES rules: VmRSS ${rss} kB (peak ${hwm} kB)"
+stop_microsegd
+
+# ---- report ----
+python3 - "$META" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+json.dump(m, open(sys.argv[1], "w"), indent=2)
+EOF
+for n in $ALL_N; do
+	printf '{"rules": %s, "summary": %s, "microsegd_check": "%s"}\n' "$n" "$(cat "$RULES/$n/summary.json")" \
+		"$(grep -E 'compiled:|memory:' "$RULES/$n/check.txt" | sed 's/^ *//' | tr '\n' ' ' | sed 's/ *$//')"
+done >"$OUT/rulesets.jsonl"
+python3 tests/bench/report.py --raw "$RAW" --meta "$META" --classifier "$CLASSIFIER_JSON" \
+	--rulesets "$OUT/rulesets.jsonl" --out "$BUILD/bench.json" --plot-data "$OUT" ||
+	die "report.py failed"
+
+if command -v gnuplot >/dev/null; then
+	gnuplot -e "datadir='$OUT'; out='$PLOT'" tests/bench/plot.gp 2>"$LOGDIR/gnuplot.err" ||
+		die "gnuplot failed: $(head -3 "$LOGDIR/gnuplot.err")"
+	log "plot: $PLOT"
+else
+	log "gnuplot missing (package gnuplot-nox): no plot"
+fi
+log "wrote $BUILD/bench.json in $(($(date +%s) - T_START)) s"
+exit "${CLASSIFIER_RC:-0}"
