@@ -65,6 +65,29 @@ static __always_inline int is_echo(__u8 family, __u8 type)
 	return type == 128 || type == 129;
 }
 
+static __always_inline int is_echo_request(__u8 family, __u8 type)
+{
+	return family == MS_FAMILY_IPV4 ? type == 8 : type == 128;
+}
+
+/*
+ * Echo sessions are keyed on the identifier as the request's source "port"
+ * and the reply's destination "port" (the other side 0): a reply finds its
+ * request's session, while a request the peer sends with the same
+ * identifier is a flow of its own and is classified as one.
+ */
+static __always_inline void echo_ports(__u8 family, __u8 type, const __u8 *id, __be16 *sport,
+				       __be16 *dport)
+{
+	if (is_echo_request(family, type)) {
+		__builtin_memcpy(sport, id, 2);
+		*dport = 0;
+	} else {
+		*sport = 0;
+		__builtin_memcpy(dport, id, 2);
+	}
+}
+
 static __always_inline int is_icmp_error(__u8 family, __u8 type)
 {
 	if (family == MS_FAMILY_IPV4)
@@ -109,8 +132,7 @@ static __always_inline void parse_inner(void *data, void *data_end, __u32 off,
 		   (proto == MS_PROTO_ICMPV6 && p->family == MS_FAMILY_IPV6)) {
 		if (!is_echo(p->family, l4[0]))
 			return;
-		__builtin_memcpy(&p->inner_sport, l4 + 4, 2);
-		p->inner_dport = p->inner_sport;
+		echo_ports(p->family, l4[0], l4 + 4, &p->inner_sport, &p->inner_dport);
 	} else {
 		return;
 	}
@@ -154,8 +176,7 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off,
 		if (is_echo(p->family, l4[0])) {
 			if ((void *)(l4 + 8) > data_end)
 				return PARSE_BAD;
-			__builtin_memcpy(&p->sport, l4 + 4, 2);
-			p->dport = p->sport;
+			echo_ports(p->family, l4[0], l4 + 4, &p->sport, &p->dport);
 		} else if (is_icmp_error(p->family, l4[0])) {
 			parse_inner(data, data_end, off + 8, p);
 		}

@@ -90,7 +90,7 @@ enum ms_counter {
 struct ms_session_key {
 	__u8 addr_lo[16];
 	__u8 addr_hi[16];
-	__be16 port_lo; /* ICMP echo: the identifier on both sides */
+	__be16 port_lo; /* ICMP echo: the identifier as request source / reply destination */
 	__be16 port_hi;
 	__u8 proto;
 	__u8 family;

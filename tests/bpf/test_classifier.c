@@ -283,6 +283,12 @@ static void t_replies(void)
 	      "echo reply of an allowed ping passes");
 	CHECK(dpt_run(dp, IN, &ping6) == DPT_OK && dpt_run(dp, EG, &pong6) == DPT_OK,
 	      "ICMPv6 echo reply of an allowed ping passes");
+	/* The host pinging the peer with the same identifier is a new flow,
+	 * egress, which this policy does not allow. */
+	struct pkt_spec ping_out = icmp(HOST, PEER, 8, 77);
+
+	CHECK(dpt_run(dp, EG, &ping_out) == DPT_DROP,
+	      "a request in the other direction is not a reply");
 	REQUIRE(dpt_session(dp, &syn, &se) == 0, "session exists");
 	CHECK(se.packets[0] == 1 && se.packets[1] == 1, "packets per direction %llu/%llu",
 	      (unsigned long long)se.packets[0], (unsigned long long)se.packets[1]);

@@ -87,7 +87,10 @@ static void spec_key(const struct pkt_spec *s, struct ms_session_key *k)
 		sp = htons(s->sport);
 		dp = htons(s->dport);
 	} else if (echo) {
-		sp = dp = htons(s->icmp_id);
+		bool request = v4 ? s->icmp_type == 8 : s->icmp_type == 128;
+
+		sp = request ? htons(s->icmp_id) : 0;
+		dp = request ? 0 : htons(s->icmp_id);
 	}
 	memset(k, 0, sizeof(*k));
 	if (ms_tuple_is_lo(s->src, sp, s->dst, dp)) {
