@@ -253,8 +253,7 @@ static void *conn_thread(void *arg)
 		struct sockaddr_in src = { .sin_family = AF_INET };
 		int fd;
 
-		/* Check the clock every 16 connections: cheap, and still bounded. */
-		if (((w->ok + w->failed) & 15) == 0 && now_s() >= w->deadline)
+		if (now_s() >= w->deadline) /* a vDSO call: cheap beside connect() */
 			break;
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (fd < 0) {

@@ -45,7 +45,7 @@ def fmt(x, nd=1):
 def spread(s, nd=1):
     if not s:
         return "-"
-    return f"{fmt(s['median'], nd)} [{fmt(s['min'], nd)}-{fmt(s['max'], nd)}]"
+    return f"{fmt(s['median'], nd)} [{fmt(s['min'], nd)}..{fmt(s['max'], nd)}]"
 
 
 def main():
@@ -88,18 +88,35 @@ def main():
         raw["conn_per_s"][cfg] = stats(values("main", cfg, "conn", "conn_per_s"))
         raw["conn_failed"][cfg] = sum(v or 0 for v in values("main", cfg, "conn", "failed"))
 
-    def ratio(key, cfg):
-        b, x = med(raw[key]["none"]), med(raw[key][cfg])
-        return round(x / b, 4) if b and x is not None else None
+    # Headline numbers are paired: in each round, a filter's result against
+    # the no-filter result of the same round (they ran seconds apart), then
+    # the median over the rounds, so slow drift of the machine cancels out.
+    def per_round(cfg, test, field):
+        by_rep = {}
+        for r in recs:
+            if r["phase"] == "main" and r["test"] == test and r["cfg"] in ("none", cfg):
+                v = r["result"]
+                for k in field.split("."):
+                    v = v.get(k) if isinstance(v, dict) else None
+                by_rep.setdefault(r["rep"], {})[r["cfg"]] = v
+        return [(d["none"], d[cfg]) for _, d in sorted(by_rep.items())
+                if d.get("none") is not None and d.get(cfg) is not None]
+
+    paired = {"throughput_ratio": {}, "latency_us_added": {}, "conn_rate_ratio": {}}
+    for c in FILTERS:
+        paired["throughput_ratio"][c] = stats([x / b for b, x in per_round(c, "tput", "gbps") if b])
+        paired["latency_us_added"][c] = stats([x - b for b, x in per_round(c, "rr", "rtt_us.p50")])
+        paired["conn_rate_ratio"][c] = stats([x / b for b, x in per_round(c, "conn", "conn_per_s") if b])
+
+    def rounded(s, nd):
+        return round(s["median"], nd) if s else None
 
     out = {
-        "throughput_ratio": {c: ratio("throughput_gbps", c) for c in FILTERS},
-        "latency_us_added": {},
-        "conn_rate_ratio": {c: ratio("conn_per_s", c) for c in FILTERS},
+        "throughput_ratio": {c: rounded(paired["throughput_ratio"][c], 4) for c in FILTERS},
+        "latency_us_added": {c: rounded(paired["latency_us_added"][c], 2) for c in FILTERS},
+        "conn_rate_ratio": {c: rounded(paired["conn_rate_ratio"][c], 4) for c in FILTERS},
+        "spread": paired,
     }
-    for c in FILTERS:
-        b, x = med(raw["rr_p50_us"]["none"]), med(raw["rr_p50_us"][c])
-        out["latency_us_added"][c] = round(x - b, 2) if b is not None and x is not None else None
 
     rss = [r["result"] for r in recs if r["test"] == "rss"]
     out["rss_kb"] = {"idle_10000_rules": rss[-1]["vmrss_kb"] if rss else None}
@@ -173,38 +190,42 @@ def fmt_plain(s, k):
 
 
 def print_table(out, raw, meta, sweep, load, classifier):
-    w = 22
+    w = 24
     print()
     print(f"microsegd bench: {meta.get('mode')} run, {meta.get('reps')} repetitions, "
           f"{meta.get('main_rules')} rules, kernel {meta.get('kernel')}, {meta.get('cpus')} CPUs")
-    print(f"iptables: {meta.get('iptables_version')}; medians [min-max] over the repetitions")
+    print(f"iptables: {meta.get('iptables_version')}; load average {' '.join(meta.get('loadavg_start', []))} "
+          f"at start, {' '.join(meta.get('loadavg_end', []))} at end")
+    print("medians [min..max] over the rounds; ratios and added latency are paired with the")
+    print("no-filter run of the same round")
     print()
     print("".ljust(w) + "".join(c.rjust(w) for c in CONFIGS))
 
     def row(label, key, nd=1):
         print(label.ljust(w) + "".join(spread(raw[key][c], nd).rjust(w) for c in CONFIGS))
 
-    def rrow(label, d, nd=3, base="1"):
-        print(label.ljust(w) + base.rjust(w) + "".join(fmt(d[c], nd).rjust(w) for c in FILTERS))
+    def rrow(label, key, nd=3, base="1"):
+        print(label.ljust(w) + base.rjust(w) +
+              "".join(spread(out["spread"][key][c], nd).rjust(w) for c in FILTERS))
 
     row("TCP throughput Gb/s", "throughput_gbps", 2)
-    rrow("  throughput_ratio", out["throughput_ratio"])
+    rrow("  throughput_ratio", "throughput_ratio")
     row("RR round trip p50 us", "rr_p50_us", 1)
     row("RR round trip p99 us", "rr_p99_us", 1)
-    rrow("  latency_us_added", out["latency_us_added"], 2, "0")
+    rrow("  latency_us_added", "latency_us_added", 2, "0")
     row("new connections/s", "conn_per_s", 0)
-    rrow("  conn_rate_ratio", out["conn_rate_ratio"])
+    rrow("  conn_rate_ratio", "conn_rate_ratio")
     print()
     if sweep["rules"]:
-        print("new connections/s against rule count (median [min-max]); load = time to install")
-        print("rules".ljust(10) + "".join(c.rjust(30) for c in FILTERS))
+        print("new connections/s against rule count (median [min..max]); (s) = time to install the rules")
+        print("rules".ljust(10) + "".join(c.rjust(32) for c in FILTERS))
         for n in sweep["rules"]:
             line = str(n).ljust(10)
             for c in FILTERS:
                 s = sweep[c][str(n)]
                 ld = load.get(c, {}).get(str(n), {}).get("seconds")
                 cell = spread(s, 0) + (f" ({ld:.1f}s)" if ld is not None else "")
-                line += cell.rjust(30)
+                line += cell.rjust(32)
             print(line)
         print()
     print(f"rss_kb.idle_10000_rules: {out['rss_kb']['idle_10000_rules']}")
