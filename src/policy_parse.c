@@ -168,13 +168,30 @@ enum ykind { Y_SCALAR, Y_SEQ, Y_MAP, Y_BAD /* already reported; stay quiet */ };
 struct ynode {
 	enum ykind kind;
 	struct ms_pos pos;
-	char *str;   /* scalar value */
-	char *disp;  /* scalar value made printable and short, for messages */
 	bool plain;  /* plain and untagged: may be null or a number */
 	bool skip;   /* mapping key already reported (duplicate, not a scalar) */
+	char *str;   /* scalar value, NUL-terminated (it may hold NULs: reported) */
+	size_t len;  /* of str, up to its terminator */
 	struct ynode **kids; /* sequence items; mapping: key, value, key, value... */
 	size_t n_kids;
 };
+
+/*
+ * The tree of a large policy has millions of nodes and strings that all die
+ * together, so they come from an arena of large blocks freed at once: per-node
+ * malloc and free was a third of the parse time.
+ */
+struct arena_blk {
+	struct arena_blk *next;
+	size_t size, used;
+	max_align_t data[]; /* aligned for anything */
+};
+
+struct arena {
+	struct arena_blk *blk; /* block being carved first; the rest are full */
+};
+
+#define ARENA_BLK_SIZE (256u << 10)
 
 /* Policies nest about seven levels deep; this only stops runaway input
  * from exhausting the stack of the recursive builder. */
@@ -190,8 +207,15 @@ struct pctx {
 	size_t len;
 	int err; /* -ENOMEM once memory ran out: stop trusting anything */
 	yaml_parser_t yp;
-	struct ms_workload **by_name; /* workloads sorted by name, for lookups */
+	struct arena arena;
+	/* Children of the containers being loaded, innermost last: a container
+	 * learns its size at its end event, then takes an exact arena copy. */
+	struct ynode **stk;
+	size_t n_stk, cap_stk;
+	struct ms_workload **by_name; /* workloads sorted by name, for suggestions */
 	size_t n_by_name;
+	struct wl_index *wl_idx;      /* workloads by name */
+	struct label_index *lbl_idx;  /* workloads by label, built on first use */
 };
 
 __attribute__((format(printf, 3, 4))) static void
@@ -234,6 +258,50 @@ static char *xstrdup(struct pctx *c, const char *s)
 	return r;
 }
 
+/* Uninitialised memory from c's arena, aligned to align (a power of two);
+ * NULL and c->err set when memory runs out. */
+static void *arena_alloc(struct pctx *c, size_t n, size_t align)
+{
+	struct arena_blk *b = c->arena.blk;
+	size_t off;
+
+	if (b) {
+		off = (b->used + align - 1) & ~(align - 1);
+		if (off <= b->size && b->size - off >= n) {
+			b->used = off + n;
+			return (char *)b->data + off;
+		}
+	}
+	/* A request too big for a block gets a block of its own, put behind
+	 * the current one so that what is left of that stays in use. */
+	size_t size = n > ARENA_BLK_SIZE / 4 ? n : ARENA_BLK_SIZE;
+
+	if (size > SIZE_MAX - sizeof(*b) || !(b = malloc(sizeof(*b) + size))) {
+		c->err = -ENOMEM;
+		return NULL;
+	}
+	b->size = size;
+	b->used = n;
+	if (size == n && c->arena.blk) {
+		b->next = c->arena.blk->next;
+		c->arena.blk->next = b;
+	} else {
+		b->next = c->arena.blk;
+		c->arena.blk = b;
+	}
+	return b->data;
+}
+
+static void arena_free(struct arena *a)
+{
+	while (a->blk) {
+		struct arena_blk *next = a->blk->next;
+
+		free(a->blk);
+		a->blk = next;
+	}
+}
+
 static struct ms_pos mark_pos(yaml_mark_t m)
 {
 	struct ms_pos p;
@@ -243,25 +311,15 @@ static struct ms_pos mark_pos(yaml_mark_t m)
 	return p;
 }
 
-static void node_free(struct ynode *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->n_kids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->str);
-	free(n->disp);
-	free(n);
-}
-
-static char *make_disp(const char *s, size_t len)
+/* s made printable and at most DISP_MAX characters, for messages; "?" when
+ * out of memory (c->err is set then). */
+static const char *make_disp(struct pctx *c, const char *s, size_t len)
 {
 	size_t cap = DISP_MAX * 4 + 4, o = 0;
-	char *r = malloc(cap + 1);
+	char *r = arena_alloc(c, cap + 1, 1);
 
 	if (!r)
-		return NULL;
+		return "?";
 	size_t i;
 
 	for (i = 0; i < len && o < DISP_MAX; i++) {
@@ -278,6 +336,15 @@ static char *make_disp(const char *s, size_t len)
 	}
 	r[o] = '\0';
 	return r;
+}
+
+/* A scalar node's value for messages. Made on demand: few nodes ever
+ * appear in a message, and a copy per scalar doubled the tree's size. */
+static const char *disp(struct pctx *c, const struct ynode *n)
+{
+	if (n->kind != Y_SCALAR)
+		return "?";
+	return make_disp(c, n->str, n->len);
 }
 
 /* Convert a byte offset into a position, for reader errors (bad encoding),
@@ -319,16 +386,18 @@ static int next_event(struct pctx *c, yaml_event_t *ev)
 	return -EINVAL;
 }
 
-static int push_kid(struct ynode *n, struct ynode *kid)
+static int push_kid(struct pctx *c, struct ynode *kid)
 {
-	if ((n->n_kids & (n->n_kids - 1)) == 0) {
-		struct ynode **k = grow_to(n->kids, n->n_kids, sizeof(*k));
+	if (c->n_stk == c->cap_stk) {
+		size_t ncap = c->cap_stk ? c->cap_stk * 2 : 64;
+		struct ynode **k = reallocarray(c->stk, ncap, sizeof(*k));
 
 		if (!k)
-			return -ENOMEM;
-		n->kids = k;
+			return c->err = -ENOMEM;
+		c->stk = k;
+		c->cap_stk = ncap;
 	}
-	n->kids[n->n_kids++] = kid;
+	c->stk[c->n_stk++] = kid;
 	return 0;
 }
 
@@ -354,7 +423,24 @@ static void check_keys(struct pctx *c, struct ynode *m)
 	size_t n = m->n_kids / 2, k = 0;
 	struct key_order *o;
 
-	o = xcalloc(c, n ? n : 1, sizeof(*o));
+	/* Most mappings are small and clean: say so without sorting. */
+	if (n <= 16) {
+		bool clean = true;
+
+		for (size_t i = 0; i < n && clean; i++) {
+			const struct ynode *ki = m->kids[2 * i];
+
+			clean = ki->kind == Y_SCALAR;
+			for (size_t j = 0; j < i && clean; j++) {
+				const struct ynode *kj = m->kids[2 * j];
+
+				clean = ki->str[0] != kj->str[0] || strcmp(ki->str, kj->str);
+			}
+		}
+		if (clean)
+			return;
+	}
+	o = xcalloc(c, n, sizeof(*o));
 	if (!o)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -378,7 +464,7 @@ static void check_keys(struct pctx *c, struct ynode *m)
 			struct ynode *dup = m->kids[2 * o[i].idx];
 
 			perr(c, dup->pos, "duplicate key '%s' (first at line %u)",
-			     dup->disp, o[first].key->pos.line);
+			     disp(c, dup), o[first].key->pos.line);
 			dup->skip = true;
 			i++;
 		}
@@ -392,49 +478,57 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
 static int load_children(struct pctx *c, struct ynode *n, yaml_event_type_t end,
 			 unsigned int depth)
 {
+	size_t base = c->n_stk;
+	int r;
+
 	for (;;) {
 		yaml_event_t ev;
 		struct ynode *kid = NULL;
-		int r;
 
 		r = next_event(c, &ev);
 		if (r)
-			return r;
+			break;
 		if (ev.type == end) {
 			yaml_event_delete(&ev);
-			return 0;
+			break;
 		}
 		r = load_node(c, &ev, depth + 1, &kid);
 		yaml_event_delete(&ev);
-		if (!r && push_kid(n, kid))
-			r = c->err = -ENOMEM;
-		if (r) {
-			node_free(kid);
-			return r;
-		}
+		if (!r)
+			r = push_kid(c, kid);
+		if (r)
+			break;
 	}
+	if (!r && c->n_stk > base) {
+		n->n_kids = c->n_stk - base;
+		n->kids = arena_alloc(c, n->n_kids * sizeof(*n->kids), _Alignof(struct ynode *));
+		if (n->kids)
+			memcpy(n->kids, c->stk + base, n->n_kids * sizeof(*n->kids));
+		else
+			r = -ENOMEM;
+	}
+	c->n_stk = base;
+	return r;
 }
 
 static void check_tag(struct pctx *c, struct ms_pos pos, const yaml_char_t *tag,
 		      const char *allowed)
 {
-	if (tag && strcmp((const char *)tag, allowed)) {
-		char *t = make_disp((const char *)tag, strlen((const char *)tag));
-
-		perr(c, pos, "unsupported YAML tag '%s'", t ? t : "?");
-		free(t);
-	}
+	if (tag && strcmp((const char *)tag, allowed))
+		perr(c, pos, "unsupported YAML tag '%s'",
+		     make_disp(c, (const char *)tag, strlen((const char *)tag)));
 }
 
 static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
 		     struct ynode **out)
 {
-	struct ynode *n = xcalloc(c, 1, sizeof(*n));
+	struct ynode *n = arena_alloc(c, sizeof(*n), _Alignof(struct ynode));
 	const yaml_char_t *anchor = NULL;
 	int r = 0;
 
 	if (!n)
 		return -ENOMEM;
+	memset(n, 0, sizeof(*n));
 	n->pos = mark_pos(ev->start_mark);
 	switch (ev->type) {
 	case YAML_ALIAS_EVENT:
@@ -447,19 +541,19 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
 
 		n->kind = Y_SCALAR;
 		anchor = ev->data.scalar.anchor;
-		n->str = malloc(len + 1);
-		n->disp = make_disp(v, len);
-		if (!n->str || !n->disp) {
-			r = c->err = -ENOMEM;
+		n->str = arena_alloc(c, len + 1, 1);
+		if (!n->str) {
+			r = -ENOMEM;
 			break;
 		}
 		memcpy(n->str, v, len);
 		n->str[len] = '\0';
+		n->len = len;
 		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 			   !ev->data.scalar.tag;
 		check_tag(c, n->pos, ev->data.scalar.tag, YAML_STR_TAG);
 		if (memchr(v, '\0', len))
-			perr(c, n->pos, "NUL character in '%s'", n->disp);
+			perr(c, n->pos, "NUL character in '%s'", disp(c, n));
 		break;
 	}
 	case YAML_SEQUENCE_START_EVENT:
@@ -491,10 +585,8 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
 		perr(c, n->pos, "YAML anchors are not supported");
 	if (!r && c->err)
 		r = c->err;
-	if (r) {
-		node_free(n);
+	if (r)
 		return r;
-	}
 	*out = n;
 	return 0;
 }
@@ -550,6 +642,9 @@ static bool is_null(const struct ynode *n)
 
 	if (n->kind != Y_SCALAR || !n->plain)
 		return false;
+	/* Called for nearly every node: reject most values at the first byte. */
+	if (n->str[0] && n->str[0] != '~' && n->str[0] != 'n' && n->str[0] != 'N')
+		return false;
 	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
 		if (!strcmp(n->str, nulls[i]))
 			return true;
@@ -579,7 +674,7 @@ static bool want(struct pctx *c, const struct ynode *n, enum ykind k, const char
 		perr(c, n->pos, "%s is empty: expected %s", what, kind_desc(k));
 	else if (n->kind == Y_SCALAR)
 		perr(c, n->pos, "%s must be %s, not the value '%s'", what, kind_desc(k),
-		     n->disp);
+		     disp(c, n));
 	else
 		perr(c, n->pos, "%s must be %s, not %s", what, kind_desc(k),
 		     kind_desc(n->kind));
@@ -601,18 +696,18 @@ static bool want_int(struct pctx *c, const struct ynode *n, const char *what,
 	if (*s == '-' || *s == '+')
 		s++;
 	if (!n->plain || !isdigit((unsigned char)*s) || (s[0] == '0' && s[1])) {
-		perr(c, n->pos, "%s must be an integer, not '%s'%s", what, n->disp,
+		perr(c, n->pos, "%s must be an integer, not '%s'%s", what, disp(c, n),
 		     n->plain ? "" : " (a quoted string)");
 		return false;
 	}
 	errno = 0;
 	v = strtol(n->str, &end, 10);
 	if (*end) {
-		perr(c, n->pos, "%s must be an integer, not '%s'", what, n->disp);
+		perr(c, n->pos, "%s must be an integer, not '%s'", what, disp(c, n));
 		return false;
 	}
 	if (errno == ERANGE || v < min || v > max) {
-		perr(c, n->pos, "%s %s is out of range (%ld-%ld)", what, n->disp, min, max);
+		perr(c, n->pos, "%s %s is out of range (%ld-%ld)", what, disp(c, n), min, max);
 		return false;
 	}
 	*out = v;
@@ -686,7 +781,7 @@ static const char *suggest(const char *s, const char *const *cands, size_t n)
 static int find_str(const char *s, const char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(s, v[i]))
+		if (s[0] == v[i][0] && !strcmp(s, v[i]))
 			return (int)i;
 	return -1;
 }
@@ -697,7 +792,7 @@ static void unknown_key(struct pctx *c, const struct ynode *key, const char *whe
 	const char *s = suggest(key->str, known, n);
 
 	if (s) {
-		perr(c, key->pos, "unknown key '%s' in %s; did you mean '%s'?", key->disp,
+		perr(c, key->pos, "unknown key '%s' in %s; did you mean '%s'?", disp(c, key),
 		     where, s);
 		return;
 	}
@@ -717,7 +812,7 @@ static void unknown_key(struct pctx *c, const struct ynode *key, const char *whe
 		c->err = -ENOMEM;
 		return;
 	}
-	perr(c, key->pos, "unknown key '%s' in %s (expected %s)", key->disp, where, list);
+	perr(c, key->pos, "unknown key '%s' in %s (expected %s)", disp(c, key), where, list);
 	free(list);
 }
 
@@ -761,12 +856,12 @@ static int want_enum(struct pctx *c, const struct ynode *n, const char *what,
 		return idx;
 	s = suggest(n->str, known, nk);
 	if (s)
-		perr(c, n->pos, "invalid %s '%s'; did you mean '%s'?", what, n->disp, s);
+		perr(c, n->pos, "invalid %s '%s'; did you mean '%s'?", what, disp(c, n), s);
 	else if (nk == 2)
-		perr(c, n->pos, "invalid %s '%s' (expected %s or %s)", what, n->disp,
+		perr(c, n->pos, "invalid %s '%s' (expected %s or %s)", what, disp(c, n),
 		     known[0], known[1]);
 	else
-		perr(c, n->pos, "invalid %s '%s' (expected %s, %s or %s)", what, n->disp,
+		perr(c, n->pos, "invalid %s '%s' (expected %s, %s or %s)", what, disp(c, n),
 		     known[0], known[1], known[2]);
 	return -1;
 }
@@ -791,7 +886,7 @@ static bool want_name(struct pctx *c, const struct ynode *n, const char *what)
 	if (!valid_name(n->str)) {
 		perr(c, n->pos,
 		     "invalid %s '%s': use 1-%d letters, digits, '-', '_' or '.'", what,
-		     n->disp, NAME_MAX_LEN);
+		     disp(c, n), NAME_MAX_LEN);
 		return false;
 	}
 	return true;
@@ -819,7 +914,7 @@ static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *w
 	    n->kids[0]->str[0] && strchr(n->kids[0]->str, ':')) {
 		/* "- 2001:db8::" reads as a mapping of "2001:db8:" to null. */
 		perr(c, n->pos, "%s must be an address, not a mapping (quote IPv6 addresses: \"%s:\")",
-		     what, n->kids[0]->disp);
+		     what, disp(c, n->kids[0]));
 		return false;
 	}
 	if (!want(c, n, Y_SCALAR, what))
@@ -827,7 +922,7 @@ static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *w
 	r = ms_cidr_parse(n->str, out);
 	if (r == -ERANGE) {
 		perr(c, n->pos, "'%s' has bits set beyond its prefix length; did you mean %s?",
-		     n->disp, ms_cidr_format(out, buf));
+		     disp(c, n), ms_cidr_format(out, buf));
 		return false;
 	}
 	if (!r)
@@ -847,13 +942,13 @@ static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *w
 		if (!r) {
 			bool v4 = tmp.plen == 128 && !strchr(n->str, ':');
 
-			perr(c, n->pos, "invalid prefix length in '%s' (%s)", n->disp,
+			perr(c, n->pos, "invalid prefix length in '%s' (%s)", disp(c, n),
 			     v4 ? "IPv4: 0-32" : "IPv6: 0-128");
 			return false;
 		}
 	}
 	perr(c, n->pos, "invalid address '%s' (expected an IPv4 or IPv6 address or CIDR)",
-	     n->disp);
+	     disp(c, n));
 	return false;
 }
 
@@ -918,24 +1013,26 @@ static void do_labels(struct pctx *c, const struct ynode *n, struct ms_workload 
 {
 	if (!want(c, n, Y_MAP, "labels"))
 		return;
+	/* Room for every pair at once; a realloc per label added up. */
+	if (n->n_kids >= 2) {
+		w->labels = reallocarray(NULL, n->n_kids / 2, sizeof(*w->labels));
+		if (!w->labels) {
+			c->err = -ENOMEM;
+			return;
+		}
+	}
 	for (size_t i = 0; i + 1 < n->n_kids; i += 2) {
 		const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
-		struct ms_label *l, *nl;
+		struct ms_label *l;
 
 		if (k->skip || !want(c, k, Y_SCALAR, "a label key") ||
 		    !want(c, v, Y_SCALAR, "a label value"))
 			continue;
 		if (!printable(k->str) || !printable(v->str)) {
-			perr(c, k->pos, "label '%s: %s' holds control characters", k->disp,
-			     v->disp);
+			perr(c, k->pos, "label '%s: %s' holds control characters", disp(c, k),
+			     disp(c, v));
 			continue;
 		}
-		nl = realloc(w->labels, (w->n_labels + 1) * sizeof(*nl));
-		if (!nl) {
-			c->err = -ENOMEM;
-			return;
-		}
-		w->labels = nl;
 		l = &w->labels[w->n_labels];
 		l->key = xstrdup(c, k->str);
 		l->value = xstrdup(c, v->str);
@@ -971,7 +1068,7 @@ static void do_workloads(struct pctx *c, const struct ynode *n)
 		if (fv[1])
 			parse_addr_list(c, fv[1], "addresses", &w->addrs, &w->n_addrs);
 		else
-			perr(c, k->pos, "workload '%s' has no 'addresses'", k->disp);
+			perr(c, k->pos, "workload '%s' has no 'addresses'", disp(c, k));
 	}
 }
 
@@ -983,30 +1080,131 @@ static int cmp_workload_name(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Index the workloads by name: rules may reference them many thousand
- * times, and a linear search per reference would be quadratic. */
+/*
+ * Hash tables for the name lookups that rules repeat up to hundreds of
+ * thousands of times. Open addressing, at most half full; a slot holds an
+ * index into the caller's array plus one (0 = empty), and the caller compares
+ * the strings, with strcmp as everywhere else here.
+ */
+struct itab {
+	size_t *slot;
+	size_t mask;
+};
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	/* FNV-1a: short names, no adversary worth more (a policy is trusted). */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+#define HASH_INIT 0xcbf29ce484222325ull
+
+static bool itab_init(struct pctx *c, struct itab *t, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap *= 2;
+	t->slot = xcalloc(c, cap, sizeof(*t->slot));
+	t->mask = cap - 1;
+	return t->slot != NULL;
+}
+
+/* Workloads by name: slots index c->p->workloads. */
+struct wl_index {
+	struct itab tab;
+};
+
+/* Every (key, value) label pair and, for each, the workloads carrying it in
+ * file order, so that a selector visits only workloads that can match. */
+struct label_ent {
+	const char *key, *value;
+	size_t first, n; /* range of ws */
+};
+
+struct label_index {
+	struct itab tab; /* slots index ents */
+	struct label_ent *ents;
+	size_t n_ents;
+	size_t *ws; /* workload indexes, grouped by pair */
+};
+
 static void index_workloads(struct pctx *c)
+{
+	const struct ms_policy *p = c->p;
+	struct wl_index *x = xcalloc(c, 1, sizeof(*x));
+
+	if (!x)
+		return;
+	c->wl_idx = x;
+	if (!itab_init(c, &x->tab, p->n_workloads))
+		return;
+	for (size_t i = 0; i < p->n_workloads; i++) {
+		const char *name = p->workloads[i].name;
+		size_t j;
+
+		if (!name)
+			continue;
+		for (j = hash_str(HASH_INIT, name) & x->tab.mask; x->tab.slot[j];
+		     j = (j + 1) & x->tab.mask)
+			if (!strcmp(p->workloads[x->tab.slot[j] - 1].name, name))
+				break;
+		if (!x->tab.slot[j]) /* names are unique; keep the first anyway */
+			x->tab.slot[j] = i + 1;
+	}
+}
+
+static void free_wl_index(struct wl_index *x)
+{
+	if (x)
+		free(x->tab.slot);
+	free(x);
+}
+
+static struct ms_workload *lookup_workload(struct pctx *c, const char *name)
+{
+	const struct wl_index *x = c->wl_idx;
+	struct ms_workload *w;
+
+	if (!x || !x->tab.slot)
+		return NULL;
+	for (size_t j = hash_str(HASH_INIT, name) & x->tab.mask; x->tab.slot[j];
+	     j = (j + 1) & x->tab.mask) {
+		w = &c->p->workloads[x->tab.slot[j] - 1];
+		if (!strcmp(w->name, name))
+			return w;
+	}
+	return NULL;
+}
+
+/* The names in sorted order, the order suggestions are drawn in. Only
+ * needed for a mistake, so built on the first. */
+static bool sort_workload_names(struct pctx *c)
 {
 	struct ms_policy *p = c->p;
 
+	if (c->by_name)
+		return true;
 	c->by_name = xcalloc(c, p->n_workloads + 1, sizeof(*c->by_name));
 	if (!c->by_name)
-		return;
+		return false;
 	for (size_t i = 0; i < p->n_workloads; i++)
 		if (p->workloads[i].name)
 			c->by_name[c->n_by_name++] = &p->workloads[i];
 	qsort(c->by_name, c->n_by_name, sizeof(*c->by_name), cmp_workload_name);
+	return true;
 }
 
 static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
 {
-	struct ms_workload key = { .name = n->str }, *kp = &key, **hit;
+	struct ms_workload *hit = lookup_workload(c, n->str);
 	const char **names;
 	const char *s;
 
-	hit = bsearch(&kp, c->by_name, c->n_by_name, sizeof(*c->by_name), cmp_workload_name);
-	if (hit)
-		return *hit;
+	if (hit || !sort_workload_names(c))
+		return hit;
 	names = xcalloc(c, c->n_by_name + 1, sizeof(*names));
 	if (!names)
 		return NULL;
@@ -1014,11 +1212,95 @@ static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
 		names[i] = c->by_name[i]->name;
 	s = suggest(n->str, names, c->n_by_name);
 	if (s)
-		perr(c, n->pos, "unknown workload '%s'; did you mean '%s'?", n->disp, s);
+		perr(c, n->pos, "unknown workload '%s'; did you mean '%s'?", disp(c, n), s);
 	else
-		perr(c, n->pos, "unknown workload '%s'", n->disp);
+		perr(c, n->pos, "unknown workload '%s'", disp(c, n));
 	free(names);
 	return NULL;
+}
+
+static size_t *label_slot(const struct label_index *x, const char *k, const char *v)
+{
+	size_t j = hash_str(hash_str(HASH_INIT, k) * 31 + 1, v) & x->tab.mask;
+
+	for (; x->tab.slot[j]; j = (j + 1) & x->tab.mask) {
+		const struct label_ent *e = &x->ents[x->tab.slot[j] - 1];
+
+		if (!strcmp(e->key, k) && !strcmp(e->value, v))
+			break;
+	}
+	return &x->tab.slot[j];
+}
+
+static const struct label_ent *lookup_label(const struct label_index *x, const char *k,
+					    const char *v)
+{
+	size_t s = *label_slot(x, k, v);
+
+	return s ? &x->ents[s - 1] : NULL;
+}
+
+static void free_label_index(struct label_index *x)
+{
+	if (x) {
+		free(x->tab.slot);
+		free(x->ents);
+		free(x->ws);
+	}
+	free(x);
+}
+
+/* Build c->lbl_idx; false (c->err set) when out of memory. */
+static bool index_labels(struct pctx *c)
+{
+	const struct ms_policy *p = c->p;
+	struct label_index *x;
+	size_t total = 0, *occ, o = 0;
+
+	if (c->lbl_idx)
+		return true;
+	for (size_t w = 0; w < p->n_workloads; w++)
+		total += p->workloads[w].n_labels;
+	x = xcalloc(c, 1, sizeof(*x));
+	occ = xcalloc(c, total + 1, sizeof(*occ)); /* entry of each label, in order */
+	if (!x || !occ || !itab_init(c, &x->tab, total) ||
+	    !(x->ents = xcalloc(c, total + 1, sizeof(*x->ents))) ||
+	    !(x->ws = xcalloc(c, total + 1, sizeof(*x->ws)))) {
+		free_label_index(x);
+		free(occ);
+		return false;
+	}
+	/* Count the workloads of each pair, then place them by prefix sums. */
+	for (size_t w = 0; w < p->n_workloads; w++) {
+		const struct ms_workload *wl = &p->workloads[w];
+
+		for (size_t i = 0; i < wl->n_labels; i++, o++) {
+			const struct ms_label *l = &wl->labels[i];
+			size_t *slot = label_slot(x, l->key, l->value);
+
+			if (!*slot) {
+				x->ents[x->n_ents] = (struct label_ent){ l->key, l->value, 0, 0 };
+				*slot = ++x->n_ents;
+			}
+			occ[o] = *slot - 1;
+			x->ents[occ[o]].n++;
+		}
+	}
+	for (size_t e = 0, sum = 0; e < x->n_ents; e++) {
+		x->ents[e].first = sum;
+		sum += x->ents[e].n;
+		x->ents[e].n = 0;
+	}
+	o = 0;
+	for (size_t w = 0; w < p->n_workloads; w++)
+		for (size_t i = 0; i < p->workloads[w].n_labels; i++, o++) {
+			struct label_ent *e = &x->ents[occ[o]];
+
+			x->ws[e->first + e->n++] = w;
+		}
+	free(occ);
+	c->lbl_idx = x;
+	return true;
 }
 
 static void add_workload_addrs(struct pctx *c, struct ms_addr_term *t,
@@ -1065,7 +1347,7 @@ static void sel_cidr(struct pctx *c, struct ms_addr_term *t, const struct ynode 
 		if (!inside)
 			perr(c, except->kids[i]->pos,
 			     "except '%s' is not inside any cidr of this selector",
-			     except->kids[i]->disp);
+			     disp(c, except->kids[i]));
 	}
 }
 
@@ -1085,15 +1367,32 @@ static void sel_labels(struct pctx *c, struct ms_addr_term *t, const struct ynod
 		if (!n->kids[i]->skip && (!want(c, n->kids[i], Y_SCALAR, "a label key") ||
 					  !want(c, n->kids[i + 1], Y_SCALAR, "a label value")))
 			ok = false;
-	if (!ok)
+	if (!ok || !index_labels(c))
 		return;
-	for (size_t w = 0; w < p->n_workloads; w++) {
+	/* Only the workloads carrying the rarest pair can match them all. The
+	 * pairs include those of keys flagged as duplicates (all must hold); a
+	 * key or value that is no string (reported already) matches nothing. */
+	const struct label_ent *rarest = NULL;
+
+	for (size_t i = 0; i + 1 < n->n_kids; i += 2) {
+		const char *k = n->kids[i]->str, *v = n->kids[i + 1]->str;
+		const struct label_ent *e = k && v ? lookup_label(c->lbl_idx, k, v) : NULL;
+
+		if (!e) {
+			rarest = NULL;
+			break;
+		}
+		if (!rarest || e->n < rarest->n)
+			rarest = e;
+	}
+	for (size_t j = 0; rarest && j < rarest->n; j++) {
+		const struct ms_workload *w = &p->workloads[c->lbl_idx->ws[rarest->first + j]];
 		bool all = true;
 
 		for (size_t i = 0; i + 1 < n->n_kids && all; i += 2)
-			all = has_label(&p->workloads[w], n->kids[i]->str, n->kids[i + 1]->str);
+			all = has_label(w, n->kids[i]->str, n->kids[i + 1]->str);
 		if (all) {
-			add_workload_addrs(c, t, &p->workloads[w]);
+			add_workload_addrs(c, t, w);
 			matched++;
 		}
 	}
@@ -1191,7 +1490,7 @@ static void do_selector(struct pctx *c, const struct ynode *n, const char *what,
 	}
 	if (n->kind != Y_SEQ) {
 		perr(c, n->pos, "'%s' must be a selector mapping or a list of them, not '%s'",
-		     what, n->disp);
+		     what, disp(c, n));
 		return;
 	}
 	if (!n->n_kids) {
@@ -1297,14 +1596,14 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 
 		if (proto == -2)
 			perr(c, n->pos, "protocol number in '%s' is out of range (0-255)",
-			     n->disp);
+			     disp(c, n));
 		else if (sug)
-			perr(c, n->pos, "unknown protocol in '%s'; did you mean '%s'?", n->disp,
+			perr(c, n->pos, "unknown protocol in '%s'; did you mean '%s'?", disp(c, n),
 			     sug);
 		else
 			perr(c, n->pos,
 			     "unknown protocol in '%s' (expected tcp, udp, sctp, icmp, icmpv6 "
-			     "or a number 0-255)", n->disp);
+			     "or a number 0-255)", disp(c, n));
 		free(pstr);
 		return false;
 	}
@@ -1317,14 +1616,14 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 			pwarn(c, n->pos, "'%s' means every packet of IP protocol %s; for a "
 					 "port write tcp/%s or udp/%s (quote it to keep the "
 					 "protocol and silence this)",
-			      n->disp, pname, n->disp, n->disp);
+			      disp(c, n), pname, disp(c, n), disp(c, n));
 		out->lo = 0;
 		out->hi = (uint16_t)max;
 		return true;
 	}
 	rest = slash + 1;
 	if (!max) {
-		perr(c, n->pos, "protocol %s has no ports, in '%s'", pname, n->disp);
+		perr(c, n->pos, "protocol %s has no ports, in '%s'", pname, disp(c, n));
 		return false;
 	}
 	if (out->proto == MS_PROTO_ICMP || out->proto == MS_PROTO_ICMPV6) {
@@ -1338,7 +1637,7 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 		}
 	} else if (lookup_name(rest, icmp_types, ARRAY_SIZE(icmp_types)) >= 0 ||
 		   lookup_name(rest, icmp6_types, ARRAY_SIZE(icmp6_types)) >= 0) {
-		perr(c, n->pos, "ICMP type in '%s', but %s is not icmp or icmpv6", n->disp,
+		perr(c, n->pos, "ICMP type in '%s', but %s is not icmp or icmpv6", disp(c, n),
 		     pname);
 		return false;
 	}
@@ -1348,19 +1647,19 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 	if (lo == -1 || hi == -1) {
 		if (is_icmp(out->proto))
 			perr(c, n->pos, "invalid ICMP type in '%s' (expected a number 0-255, a "
-					"range or a type name such as echo-request)", n->disp);
+					"range or a type name such as echo-request)", disp(c, n));
 		else
 			perr(c, n->pos, "invalid port in '%s' (expected PORT or PORT-PORT)",
-			     n->disp);
+			     disp(c, n));
 		return false;
 	}
 	if (lo == -2 || hi == -2) {
 		perr(c, n->pos, "%s out of range in '%s' (0-%ld)",
-		     is_icmp(out->proto) ? "ICMP type" : "port", n->disp, max);
+		     is_icmp(out->proto) ? "ICMP type" : "port", disp(c, n), max);
 		return false;
 	}
 	if (lo > hi) {
-		perr(c, n->pos, "reversed range in '%s'; did you mean %s/%ld-%ld?", n->disp,
+		perr(c, n->pos, "reversed range in '%s'; did you mean %s/%ld-%ld?", disp(c, n),
 		     pname, hi, lo);
 		return false;
 	}
@@ -1548,8 +1847,11 @@ int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
 	yaml_parser_delete(&c.yp);
 	if (!r)
 		do_root(&c, root);
-	node_free(root);
+	arena_free(&c.arena);
+	free(c.stk);
 	free(c.by_name);
+	free_wl_index(c.wl_idx);
+	free_label_index(c.lbl_idx);
 	if (!r && !c.err && d->n_errors == errors_before) {
 		c.p->path = name ? strdup(name) : NULL;
 		if (name && !c.p->path)
