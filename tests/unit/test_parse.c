@@ -494,6 +494,37 @@ static void test_err_references(void)
 	    "t.yaml:5:18: error: labels selector matches no workload");
 }
 
+/* Label selectors go through an index of (key, value) pairs: they must still
+ * pick exactly the workloads carrying every pair, in file order. */
+static void test_label_selectors(void)
+{
+	const struct ms_addr_term *t;
+
+	OK(HDR WL "rules:\n"
+		  "  - name: a\n    action: allow\n    to: {labels: {env: prod, role: web}}\n"
+		  "  - name: b\n    action: allow\n    to: {labels: {role: web}}\n"
+		  "  - name: c\n    action: allow\n    to: {labels: {env: prod}}\n");
+	REQUIRE(P->n_rules == 3, "rules");
+	t = &P->rules[0].to.terms[0];
+	CHECK(t->n_cidrs == 2 && cidr_eq(&t->cidrs[0], "198.18.1.0/24"), "web only");
+	t = &P->rules[1].to.terms[0];
+	CHECK(t->n_cidrs == 3 && cidr_eq(&t->cidrs[2], "198.18.4.4"), "web, web2");
+	t = &P->rules[2].to.terms[0];
+	CHECK(t->n_cidrs == 4 && cidr_eq(&t->cidrs[0], "198.18.1.0/24") &&
+		      cidr_eq(&t->cidrs[2], "198.18.2.10"),
+	      "web then db, in file order");
+	/* A pair no workload has, beside pairs many have. */
+	ERR(HDR WL "rules:\n  - name: a\n    action: allow\n"
+		   "    to: {labels: {env: prod, role: web2}}\n",
+	    "t.yaml:15:18: error: labels selector matches no workload");
+	/* A key that is not a string is reported, and matches nothing. */
+	ERR(HDR WL "rules:\n  - name: a\n    action: allow\n    to: {labels: {[q]: web}}\n",
+	    "t.yaml:15:19: error: a mapping key must be a plain string, not a list");
+	ERR(HDR WL "rules:\n  - name: a\n    action: allow\n"
+		   "    to: {labels: {role: web, role: [x]}}\n",
+	    "t.yaml:15:30: error: duplicate key 'role' (first at line 15)");
+}
+
 static void test_err_selector_kinds(void)
 {
 #define SEL(s) HDR WL "rules:\n  - name: a\n    action: allow\n    from: " s "\n"
@@ -763,6 +794,7 @@ int main(void)
 	RUN(test_err_ports);
 	RUN(test_err_names);
 	RUN(test_err_references);
+	RUN(test_label_selectors);
 	RUN(test_err_selector_kinds);
 	RUN(test_err_yaml);
 	RUN(test_err_depth);
