@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Flow-log formatting without BPF or root: events in, JSON lines out, with
+ * rule names resolved by generation, workloads by longest prefix, and the
+ * stats line's contract keys.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "events.h"
+#include "policy_parse.h"
+#include "stats.h"
+#include "testlib.h"
+
+static const char pol_a[] =
+	"version: 1\n"
+	"default: deny\n"
+	"workloads:\n"
+	"  net: {addresses: [198.18.0.0/16, \"2001:db8::/32\"]}\n"
+	"  web: {addresses: [198.18.1.0/24]}\n"
+	"  one: {addresses: [198.18.1.7, \"2001:db8::7\"]}\n"
+	"  dup: {addresses: [198.18.1.7]}\n"
+	"rules:\n"
+	"  - {name: first, action: allow, ports: [tcp/80]}\n"
+	"  - {name: second, action: deny, ports: [udp/53]}\n";
+
+static const char pol_b[] =
+	"version: 1\n"
+	"default: allow\n"
+	"rules:\n"
+	"  - {name: only-b, action: deny, ports: [tcp/80]}\n";
+
+static struct ms_policy *parse(const char *name, const char *text)
+{
+	struct ms_diag d = { 0 };
+	struct ms_policy *p = NULL;
+
+	if (ms_policy_parse_mem(name, text, strlen(text), &p, &d))
+		ms_diag_print(&d, stdout);
+	ms_diag_free(&d);
+	return p;
+}
+
+static void v4(uint8_t *a, const char *s)
+{
+	memset(a, 0, 16);
+	a[10] = a[11] = 0xff;
+	inet_pton(AF_INET, s, a + 12);
+}
+
+static struct ms_events *new_events(void)
+{
+	struct ms_events *ev = NULL;
+	struct ms_policy *a = parse("a.yaml", pol_a), *b = parse("b.yaml", pol_b);
+
+	if (!a || !b || ms_events_new("/dev/null", NULL, &ev)) {
+		ms_policy_free(&a);
+		ms_policy_free(&b);
+		return NULL;
+	}
+	ms_events_set_policy(ev, &a, 1);
+	ms_events_set_policy(ev, &b, 2);
+	return ev;
+}
+
+static cJSON *format(struct ms_events *ev, const struct ms_event *e)
+{
+	char *s = ms_event_json(ev, e);
+	cJSON *o = s ? cJSON_Parse(s) : NULL;
+
+	free(s);
+	return o;
+}
+
+static const char *str(cJSON *o, const char *k)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A number's value, or -1 when the key is missing or not a number. */
+static double num(cJSON *o, const char *k)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void test_tcp_deny_old_generation(void)
+{
+	struct ms_events *ev = new_events();
+	struct ms_event e = { 0 };
+	cJSON *o;
+
+	REQUIRE(ev, "setup");
+	e.type = MS_EV_FLOW_DENY;
+	e.verdict = MS_VERDICT_DENY;
+	e.generation = 1; /* the policy before the current one */
+	e.rule_id = 2;
+	e.ifindex = 7;
+	e.family = MS_FAMILY_IPV4;
+	e.proto = MS_PROTO_TCP;
+	v4(e.src, "198.18.1.7");
+	v4(e.dst, "198.18.200.1");
+	e.sport = htons(40000);
+	e.dport = htons(80);
+	o = format(ev, &e);
+	REQUIRE(o, "valid JSON");
+	CHECK(!strcmp(str(o, "event"), "flow_deny"), "event");
+	CHECK(!strcmp(str(o, "verdict"), "deny"), "verdict");
+	CHECK(!strcmp(str(o, "rule"), "second"), "rule of generation 1: %s", str(o, "rule"));
+	CHECK(!strcmp(str(o, "direction"), "ingress"), "direction");
+	CHECK(!strcmp(str(o, "interface"), "if7"), "interface");
+	CHECK(!strcmp(str(o, "family"), "ipv4"), "family");
+	CHECK(!strcmp(str(o, "proto"), "tcp"), "proto");
+	CHECK(!strcmp(str(o, "src"), "198.18.1.7"), "src %s", str(o, "src"));
+	CHECK(!strcmp(str(o, "dst"), "198.18.200.1"), "dst");
+	CHECK(num(o, "sport") == 40000, "sport");
+	CHECK(num(o, "dport") == 80, "dport");
+	/* /32 beats /24 beats /16; of two equal prefixes the first workload */
+	CHECK(str(o, "src_workload") && !strcmp(str(o, "src_workload"), "one"), "src_workload");
+	CHECK(str(o, "dst_workload") && !strcmp(str(o, "dst_workload"), "net"), "dst_workload");
+	CHECK(!cJSON_GetObjectItem(o, "packets"), "no packets on deny");
+	CHECK(!cJSON_GetObjectItem(o, "icmp_type"), "no icmp fields on tcp");
+	cJSON_Delete(o);
+	ms_events_free(&ev);
+}
+
+static void test_names_and_time(void)
+{
+	struct ms_events *ev = new_events();
+	struct ms_event e = { 0 };
+	const char *t;
+	cJSON *o;
+
+	REQUIRE(ev, "setup");
+	e.type = MS_EV_FLOW_REVOKED;
+	e.verdict = MS_VERDICT_DENY;
+	e.generation = 2;
+	e.rule_id = 1;
+	e.family = MS_FAMILY_IPV4;
+	e.proto = MS_PROTO_TCP;
+	o = format(ev, &e);
+	REQUIRE(o, "valid JSON");
+	CHECK(!strcmp(str(o, "rule"), "only-b"), "rule of generation 2");
+	t = str(o, "time");
+	CHECK(t && strlen(t) == 24 && t[10] == 'T' && t[19] == '.' && t[23] == 'Z', "RFC 3339 ms: %s", t);
+	cJSON_Delete(o);
+
+	e.rule_id = 0;
+	o = format(ev, &e);
+	CHECK(o && !strcmp(str(o, "rule"), "default"), "rule 0 is default");
+	cJSON_Delete(o);
+
+	e.generation = 99; /* no longer known */
+	e.rule_id = 3;
+	o = format(ev, &e);
+	CHECK(o && !strcmp(str(o, "rule"), "#3"), "unknown generation: %s", o ? str(o, "rule") : "");
+	cJSON_Delete(o);
+
+	e.type = 77;
+	CHECK(!ms_event_json(ev, &e), "unknown event type rejected");
+	ms_events_free(&ev);
+}
+
+static void test_icmpv6_end_counts(void)
+{
+	struct ms_events *ev = new_events();
+	struct ms_event e = { 0 };
+	cJSON *o;
+
+	REQUIRE(ev, "setup");
+	e.type = MS_EV_FLOW_END;
+	e.verdict = MS_VERDICT_AUDIT;
+	e.generation = 1;
+	e.direction = MS_DIR_EGRESS;
+	e.family = MS_FAMILY_IPV6;
+	e.proto = MS_PROTO_ICMPV6;
+	e.icmp_type = 128;
+	inet_pton(AF_INET6, "2001:db8::7", e.src);
+	inet_pton(AF_INET6, "2001:db9::1", e.dst);
+	e.packets[0] = 3;
+	e.packets[1] = 2;
+	e.bytes[0] = 5000000000ULL; /* beyond 32 bits, exact */
+	e.bytes[1] = 1;
+	o = format(ev, &e);
+	REQUIRE(o, "valid JSON");
+	CHECK(!strcmp(str(o, "event"), "flow_end"), "event");
+	CHECK(!strcmp(str(o, "verdict"), "audit"), "verdict");
+	CHECK(!strcmp(str(o, "family"), "ipv6"), "family");
+	CHECK(!strcmp(str(o, "proto"), "icmpv6"), "proto");
+	CHECK(!strcmp(str(o, "src"), "2001:db8::7"), "src");
+	CHECK(!strcmp(str(o, "direction"), "egress"), "direction");
+	CHECK(!strcmp(str(o, "src_workload"), "one"), "v6 workload");
+	CHECK(!cJSON_GetObjectItem(o, "dst_workload"), "no workload outside");
+	CHECK(num(o, "icmp_type") == 128 && num(o, "icmp_code") == 0, "icmp");
+	CHECK(!cJSON_GetObjectItem(o, "sport"), "no ports on icmp");
+	CHECK(num(o, "packets") == 5, "packets");
+	CHECK(num(o, "bytes") == 5000000001.0, "bytes");
+	/* egress: the initiator's packets ([0]) went out */
+	CHECK(num(o, "packets_out") == 3 && num(o, "packets_in") == 2, "in/out");
+	cJSON_Delete(o);
+
+	e.proto = 47; /* GRE: a number, no ports or ICMP fields */
+	e.type = MS_EV_FLOW_AUDIT;
+	o = format(ev, &e);
+	REQUIRE(o, "valid JSON");
+	CHECK(num(o, "proto") == 47, "proto number");
+	CHECK(!cJSON_GetObjectItem(o, "icmp_type") && !cJSON_GetObjectItem(o, "dport"), "no fields");
+	CHECK(!cJSON_GetObjectItem(o, "packets"), "packets only on flow_end");
+	cJSON_Delete(o);
+	ms_events_free(&ev);
+}
+
+static void test_history_bounded(void)
+{
+	struct ms_events *ev = new_events();
+	struct ms_event e = { 0 };
+	cJSON *o;
+
+	REQUIRE(ev, "setup");
+	for (uint64_t g = 3; g < 3 + MS_POLICY_HISTORY; g++) {
+		struct ms_policy *p = parse("b.yaml", pol_b);
+
+		REQUIRE(p, "parse");
+		ms_events_set_policy(ev, &p, g);
+		CHECK(!p, "ownership taken");
+	}
+	e.type = MS_EV_FLOW_DENY;
+	e.generation = 1; /* pushed out of the history */
+	e.rule_id = 1;
+	e.family = MS_FAMILY_IPV4;
+	o = format(ev, &e);
+	CHECK(o && !strcmp(str(o, "rule"), "#1"), "forgotten generation");
+	cJSON_Delete(o);
+	CHECK(ms_events_policy(ev) && ms_events_policy(ev)->n_rules == 1, "current policy");
+	ms_events_free(&ev);
+}
+
+static void test_write_and_stats(void)
+{
+	struct ms_events *ev = new_events();
+	uint64_t cnt[MS_CNT_MAX] = { 0 };
+	struct ms_event e = { .type = MS_EV_FLOW_DENY, .family = MS_FAMILY_IPV4 };
+	char *s;
+
+	REQUIRE(ev, "setup");
+	ms_events_write(ev, &e);
+	CHECK(ms_events_lost(ev) == 0, "written to /dev/null");
+	e.type = 0;
+	ms_events_write(ev, &e);
+	CHECK(ms_events_lost(ev) == 1, "unformattable event counted as lost");
+	cnt[MS_CNT_ALLOWED] = 10;
+	cnt[MS_CNT_DENIED] = 2;
+	cnt[MS_CNT_AUDIT] = 3;
+	cnt[MS_CNT_NEW_FLOWS] = 4;
+	cnt[MS_CNT_EVENTS_LOST] = 5;
+	s = ms_stats_format(cnt, 6, ms_events_lost(ev));
+	REQUIRE(s, "format");
+	{
+		static const char want[] =
+			"stats: allowed=10 denied=2 audit=3 new_flows=4 sessions=6 events_lost=6 ";
+
+		CHECK(!strncmp(s, want, strlen(want)), "stats line: %s", s);
+	}
+	free(s);
+	ms_events_free(&ev);
+}
+
+int main(void)
+{
+	RUN(test_tcp_deny_old_generation);
+	RUN(test_names_and_time);
+	RUN(test_icmpv6_end_counts);
+	RUN(test_history_bounded);
+	RUN(test_write_and_stats);
+	return t_done();
+}
