@@ -103,7 +103,8 @@ int ms_daemon_reload(struct ms_daemon *d)
 	if (!err)
 		err = ms_daemon_install(d, &l, true);
 	if (err)
-		log_error("policy reload failed: the previous policy stays in force (generation %" PRIu64 ")",
+		log_error("policy reload failed: the previous policy stays in force (generation "
+			  "%" PRIu64 ")",
 			  ms_dp_generation(d->dp));
 	return err;
 }

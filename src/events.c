@@ -88,8 +88,7 @@ static int wl_sort_cmp(const void *a, const void *b)
 
 static int wl_entry_cmp(const void *a, const void *b)
 {
-	return memcmp(((const struct wl_entry *)a)->addr,
-		      ((const struct wl_entry *)b)->addr, 16);
+	return memcmp(((const struct wl_entry *)a)->addr, ((const struct wl_entry *)b)->addr, 16);
 }
 
 static void polref_clear(struct polref *r)
@@ -130,8 +129,7 @@ static int polref_index(struct polref *r)
 	/* Keep the first workload (in file order) of equal prefixes. */
 	m = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (i && s[i].plen == s[i - 1].plen &&
-		    !memcmp(s[i].e.addr, s[i - 1].e.addr, 16))
+		if (i && s[i].plen == s[i - 1].plen && !memcmp(s[i].e.addr, s[i - 1].e.addr, 16))
 			continue;
 		if (!m || s[i].plen != s[i - 1].plen)
 			nl++;
@@ -171,8 +169,7 @@ static const struct polref *polref_find(const struct ms_events *ev, uint64_t gen
 	return NULL;
 }
 
-const char *ms_events_workload(const struct ms_events *ev, uint64_t gen,
-			       const uint8_t *addr)
+const char *ms_events_workload(const struct ms_events *ev, uint64_t gen, const uint8_t *addr)
 {
 	const struct polref *r = polref_find(ev, gen);
 	struct wl_entry key;
@@ -202,8 +199,9 @@ int ms_events_set_policy(struct ms_events *ev, struct ms_policy **p, uint64_t ge
 	err = polref_index(&r);
 	if (err) {
 		polref_clear(&r);
-		log_warn("out of memory indexing the policy's workloads: events of generation %" PRIu64
-			 " will show rule ids and no workloads", gen);
+		log_warn("out of memory indexing the policy's workloads: events of generation "
+			 "%" PRIu64 " will show rule ids and no workloads",
+			 gen);
 	}
 	if (ev->n_hist == MS_POLICY_HISTORY)
 		polref_clear(&ev->hist[--ev->n_hist]);
@@ -302,34 +300,50 @@ int ms_events_reopen(struct ms_events *ev)
 static const char *event_name(uint8_t t)
 {
 	switch (t) {
-	case MS_EV_FLOW_NEW: return "flow_new";
-	case MS_EV_FLOW_DENY: return "flow_deny";
-	case MS_EV_FLOW_AUDIT: return "flow_audit";
-	case MS_EV_FLOW_REVOKED: return "flow_revoked";
-	case MS_EV_FLOW_END: return "flow_end";
-	default: return NULL;
+	case MS_EV_FLOW_NEW:
+		return "flow_new";
+	case MS_EV_FLOW_DENY:
+		return "flow_deny";
+	case MS_EV_FLOW_AUDIT:
+		return "flow_audit";
+	case MS_EV_FLOW_REVOKED:
+		return "flow_revoked";
+	case MS_EV_FLOW_END:
+		return "flow_end";
+	default:
+		return NULL;
 	}
 }
 
 static const char *verdict_name(uint8_t v)
 {
 	switch (v) {
-	case MS_VERDICT_ALLOW: return "allow";
-	case MS_VERDICT_DENY: return "deny";
-	case MS_VERDICT_AUDIT: return "audit";
-	default: return NULL;
+	case MS_VERDICT_ALLOW:
+		return "allow";
+	case MS_VERDICT_DENY:
+		return "deny";
+	case MS_VERDICT_AUDIT:
+		return "audit";
+	default:
+		return NULL;
 	}
 }
 
 static const char *proto_name(uint8_t p)
 {
 	switch (p) {
-	case MS_PROTO_TCP: return "tcp";
-	case MS_PROTO_UDP: return "udp";
-	case MS_PROTO_SCTP: return "sctp";
-	case MS_PROTO_ICMP: return "icmp";
-	case MS_PROTO_ICMPV6: return "icmpv6";
-	default: return NULL;
+	case MS_PROTO_TCP:
+		return "tcp";
+	case MS_PROTO_UDP:
+		return "udp";
+	case MS_PROTO_SCTP:
+		return "sctp";
+	case MS_PROTO_ICMP:
+		return "icmp";
+	case MS_PROTO_ICMPV6:
+		return "icmpv6";
+	default:
+		return NULL;
 	}
 }
 
@@ -357,8 +371,8 @@ static void format_time(char *buf, size_t len, uint64_t real_ns)
 		snprintf(buf, len, "1970-01-01T00:00:00.000Z");
 		return;
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 static void format_addr(char *buf, uint8_t family, const uint8_t *a)
@@ -553,12 +567,10 @@ static void report_end(struct ms_events *ev, const struct ms_session_key *k,
 	ms_events_write(ev, &e);
 }
 
-static bool expired(const struct ms_session_key *k, const struct ms_session *s,
-		    uint64_t now)
+static bool expired(const struct ms_session_key *k, const struct ms_session *s, uint64_t now)
 {
 	/* A packet may have stamped the session after we read the clock. */
-	return now > s->last_seen_ns &&
-	       now - s->last_seen_ns >= ms_session_timeout_ns(s, k->proto);
+	return now > s->last_seen_ns && now - s->last_seen_ns >= ms_session_timeout_ns(s, k->proto);
 }
 
 struct sweep {
@@ -569,8 +581,8 @@ struct sweep {
 	size_t n_x, cap_x;
 };
 
-static int sweep_one(struct ms_events *ev, struct sweep *sw,
-		     const struct ms_session_key *k, const struct ms_session *s)
+static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_session_key *k,
+		     const struct ms_session *s)
 {
 	sw->seen++;
 	if (sw->final) {
@@ -615,8 +627,8 @@ static int sweep_batch(struct ms_events *ev, int fd, struct sweep *sw)
 	}
 	for (;;) {
 		__u32 n = SWEEP_BATCH;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch,
-					     keys, vals, &n, NULL);
+		int r = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
+					     &n, NULL);
 
 		if (r < 0)
 			r = -errno;

@@ -88,7 +88,6 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e);
  * (or the current policy if gen is unknown): the one whose address contains
  * it with the longest prefix, the first in file order on a tie; NULL if none.
  */
-const char *ms_events_workload(const struct ms_events *ev, uint64_t gen,
-			       const uint8_t *addr);
+const char *ms_events_workload(const struct ms_events *ev, uint64_t gen, const uint8_t *addr);
 
 #endif /* MICROSEGD_EVENTS_H */

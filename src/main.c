@@ -132,10 +132,20 @@ static int parse_count(const char *s, bool suffix, uint64_t max, uint64_t *out)
 		unsigned int shift = 0;
 
 		switch (*end) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		default: return -EINVAL;
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		default:
+			return -EINVAL;
 		}
 		end++;
 		if (v > (max >> shift))
@@ -190,8 +200,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'l':
 			o->log_level = ms_log_level_parse(optarg);
 			if (o->log_level < 0)
-				return usage_error("invalid log level '%s' (debug, info, warn or error)",
-						   optarg);
+				return usage_error(
+					"invalid log level '%s' (debug, info, warn or error)",
+					optarg);
 			break;
 		case 's':
 			if (parse_count(optarg, false, MAX_STATS_INTERVAL, &v))
@@ -206,7 +217,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'm':
 			if (strcmp(optarg, "enforce") && strcmp(optarg, "monitor"))
-				return usage_error("invalid mode '%s' (enforce or monitor)", optarg);
+				return usage_error("invalid mode '%s' (enforce or monitor)",
+						   optarg);
 			o->mode = optarg;
 			break;
 		case 'n':
@@ -214,14 +226,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SESSION_MAX:
 			if (parse_count(optarg, true, MAX_SESSION_MAX, &v) || !v)
-				return usage_error("invalid session table size '%s' (1 to %u)", optarg,
-						   MAX_SESSION_MAX);
+				return usage_error("invalid session table size '%s' (1 to %u)",
+						   optarg, MAX_SESSION_MAX);
 			o->dp.session_max = (uint32_t)v;
 			break;
 		case OPT_RINGBUF_SIZE:
 			if (parse_count(optarg, true, MAX_RINGBUF_BYTES, &v) || v < 4096 ||
 			    (v & (v - 1)))
-				return usage_error("invalid ring buffer size '%s' (a power of two, 4096 to 1G)",
+				return usage_error("invalid ring buffer size '%s' (a power of two, "
+						   "4096 to 1G)",
 						   optarg);
 			o->dp.ringbuf_bytes = (uint32_t)v;
 			break;
@@ -417,7 +430,8 @@ static int loop_run(struct ms_daemon *d, const struct options *o, struct loop *l
 				int r = ms_events_drain(d->ev);
 
 				if (r < 0)
-					log_warn("cannot read the event ring buffer: %s", strerror(-r));
+					log_warn("cannot read the event ring buffer: %s",
+						 strerror(-r));
 			} else if (fd == lp->timerfd) {
 				uint64_t expirations;
 

@@ -60,8 +60,8 @@ int ms_notify(const char *fmt, ...)
 	if (n < 0)
 		return -ENOMEM;
 	/* A datagram is all or nothing; no partial sends to handle. */
-	if (sendto(notify_fd, msg, (size_t)n, MSG_NOSIGNAL,
-		   (const struct sockaddr *)&notify_addr, notify_len) < 0)
+	if (sendto(notify_fd, msg, (size_t)n, MSG_NOSIGNAL, (const struct sockaddr *)&notify_addr,
+		   notify_len) < 0)
 		err = -errno;
 	free(msg);
 	return err;

@@ -75,8 +75,8 @@ char *ms_stats_status(const struct ms_dp *dp, const struct ms_policy *p, uint64_
 	if (ms_dp_counters(dp, cnt))
 		memset(cnt, 0, sizeof(cnt));
 	if (asprintf(&s,
-		     "%s policy generation %" PRIu64 " (%zu rules); %" PRIu64
-		     " sessions, %" PRIu64 " packets allowed, %" PRIu64 " denied",
+		     "%s policy generation %" PRIu64 " (%zu rules); %" PRIu64 " sessions, %" PRIu64
+		     " packets allowed, %" PRIu64 " denied",
 		     p && p->monitor ? "Monitoring with" : "Enforcing", ms_dp_generation(dp),
 		     p ? p->n_rules : 0, sessions, cnt[MS_CNT_ALLOWED] + cnt[MS_CNT_AUDIT],
 		     cnt[MS_CNT_DENIED]) < 0)

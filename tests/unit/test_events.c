@@ -14,23 +14,21 @@
 #include "stats.h"
 #include "testlib.h"
 
-static const char pol_a[] =
-	"version: 1\n"
-	"default: deny\n"
-	"workloads:\n"
-	"  net: {addresses: [198.18.0.0/16, \"2001:db8::/32\"]}\n"
-	"  web: {addresses: [198.18.1.0/24]}\n"
-	"  one: {addresses: [198.18.1.7, \"2001:db8::7\"]}\n"
-	"  dup: {addresses: [198.18.1.7]}\n"
-	"rules:\n"
-	"  - {name: first, action: allow, ports: [tcp/80]}\n"
-	"  - {name: second, action: deny, ports: [udp/53]}\n";
+static const char pol_a[] = "version: 1\n"
+			    "default: deny\n"
+			    "workloads:\n"
+			    "  net: {addresses: [198.18.0.0/16, \"2001:db8::/32\"]}\n"
+			    "  web: {addresses: [198.18.1.0/24]}\n"
+			    "  one: {addresses: [198.18.1.7, \"2001:db8::7\"]}\n"
+			    "  dup: {addresses: [198.18.1.7]}\n"
+			    "rules:\n"
+			    "  - {name: first, action: allow, ports: [tcp/80]}\n"
+			    "  - {name: second, action: deny, ports: [udp/53]}\n";
 
-static const char pol_b[] =
-	"version: 1\n"
-	"default: allow\n"
-	"rules:\n"
-	"  - {name: only-b, action: deny, ports: [tcp/80]}\n";
+static const char pol_b[] = "version: 1\n"
+			    "default: allow\n"
+			    "rules:\n"
+			    "  - {name: only-b, action: deny, ports: [tcp/80]}\n";
 
 static struct ms_policy *parse(const char *name, const char *text)
 {
@@ -147,7 +145,8 @@ static void test_names_and_time(void)
 	REQUIRE(o, "valid JSON");
 	CHECK(!strcmp(str(o, "rule"), "only-b"), "rule of generation 2");
 	t = str(o, "time");
-	CHECK(t && strlen(t) == 24 && t[10] == 'T' && t[19] == '.' && t[23] == 'Z', "RFC 3339 ms: %s", t);
+	CHECK(t && strlen(t) == 24 && t[10] == 'T' && t[19] == '.' && t[23] == 'Z',
+	      "RFC 3339 ms: %s", t);
 	cJSON_Delete(o);
 
 	e.rule_id = 0;
@@ -158,7 +157,8 @@ static void test_names_and_time(void)
 	e.generation = 99; /* no longer known */
 	e.rule_id = 3;
 	o = format(ev, &e);
-	CHECK(o && !strcmp(str(o, "rule"), "#3"), "unknown generation: %s", o ? str(o, "rule") : "");
+	CHECK(o && !strcmp(str(o, "rule"), "#3"), "unknown generation: %s",
+	      o ? str(o, "rule") : "");
 	cJSON_Delete(o);
 
 	e.type = 77;
@@ -209,7 +209,8 @@ static void test_icmpv6_end_counts(void)
 	o = format(ev, &e);
 	REQUIRE(o, "valid JSON");
 	CHECK(num(o, "proto") == 47, "proto number");
-	CHECK(!cJSON_GetObjectItem(o, "icmp_type") && !cJSON_GetObjectItem(o, "dport"), "no fields");
+	CHECK(!cJSON_GetObjectItem(o, "icmp_type") && !cJSON_GetObjectItem(o, "dport"),
+	      "no fields");
 	CHECK(!cJSON_GetObjectItem(o, "packets"), "packets only on flow_end");
 	cJSON_Delete(o);
 	ms_events_free(&ev);
