@@ -4,6 +4,7 @@
  * epoll on the ring buffer, a signalfd and a timerfd; signals are never
  * handled asynchronously.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -122,7 +123,8 @@ static int parse_count(const char *s, bool suffix, uint64_t max, uint64_t *out)
 	unsigned long long v;
 	char *end;
 
-	if (!*s || *s == '-' || *s == '+')
+	/* strtoull would accept " -1" as a huge number. */
+	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
