@@ -280,6 +280,7 @@ struct loop {
 	int epfd, sigfd, timerfd, rbfd;
 	bool stop;
 	uint64_t next_stats_us;
+	uint64_t lost_seen;
 };
 
 static void on_tick(struct ms_daemon *d, const struct options *o, struct loop *lp)
@@ -291,6 +292,7 @@ static void on_tick(struct ms_daemon *d, const struct options *o, struct loop *l
 	err = ms_events_sweep(d->ev, false);
 	if (err)
 		log_warn("cannot sweep the session table: %s", strerror(-err));
+	ms_stats_check_lost(d->dp, ms_events_lost(d->ev), &lp->lost_seen);
 	if (!o->stats_interval)
 		return;
 	now = mono_usec();

@@ -67,6 +67,23 @@ out:
 	return err;
 }
 
+int ms_stats_check_lost(const struct ms_dp *dp, uint64_t lost_user, uint64_t *last)
+{
+	uint64_t cnt[MS_CNT_MAX], total;
+	int err = ms_dp_counters(dp, cnt);
+
+	if (err)
+		return err;
+	total = cnt[MS_CNT_EVENTS_LOST] + lost_user;
+	if (total > *last)
+		log_warn("%" PRIu64 " flow events lost (%" PRIu64
+			 " in all): the ring buffer was full "
+			 "(see --ringbuf-size) or the flow log could not be written",
+			 total - *last, total);
+	*last = total;
+	return 0;
+}
+
 char *ms_stats_status(const struct ms_dp *dp, const struct ms_policy *p, uint64_t sessions)
 {
 	uint64_t cnt[MS_CNT_MAX] = { 0 };

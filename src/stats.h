@@ -30,6 +30,13 @@ int ms_stats_log(const struct ms_dp *dp, uint64_t sessions, uint64_t lost_user);
  */
 int ms_stats_report(const struct ms_dp *dp, const struct ms_policy *p, uint64_t sessions);
 
+/*
+ * Warn when events were lost since the last call (*last holds the total seen
+ * then), so losses show up in the log when they happen, not only in the next
+ * stats line. Returns 0 or -errno.
+ */
+int ms_stats_check_lost(const struct ms_dp *dp, uint64_t lost_user, uint64_t *last);
+
 /* A short STATUS= text for systemd: policy generation, rules, counts. */
 char *ms_stats_status(const struct ms_dp *dp, const struct ms_policy *p, uint64_t sessions);
 

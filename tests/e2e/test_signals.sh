@@ -56,4 +56,14 @@ check_not reopen-old-file-not-written python3 "$NETPY" flows "$MS_FLOWS.1" "e['g
 
 daemon_stop
 check exit-0 test "$MS_RC" -eq 0
+
+# Events that cannot be written are counted as lost, and said so.
+daemon_start "$E2E_TMP/policy.yaml" -f /dev/full || { fail daemon-start-full "exit $MS_RC"; exit 1; }
+tcp_ok "$NS_P" "$HOST4" 9090
+check lost-write-warned log_wait 3 'cannot write the flow log'
+check lost-counted-warned log_wait 3 'flow events lost'
+check lost-in-stats log_wait 3 'stats: .* events_lost=[1-9]'
+check lost-daemon-alive daemon_alive
+daemon_stop
+check exit-0-full test "$MS_RC" -eq 0
 e2e_finish
