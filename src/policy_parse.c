@@ -634,6 +634,438 @@ static int load_stream(struct pctx *c, struct ynode **root)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Fast path: the common subset of YAML without libyaml */
+
+/*
+ * libyaml's event API costs an allocation per token and per event and a
+ * general scanner: most of the parse of a 100,000-rule policy. Policies are
+ * written in a small, regular subset of YAML: block mappings and sequences,
+ * one-line flow collections, plain scalars of names, numbers and addresses,
+ * quoted strings without escapes, comments. fast_load() builds the tree of
+ * such a file directly. At anything outside the subset, which includes every
+ * syntax error, it gives up and the file is loaded through libyaml instead.
+ * So it only has to agree with libyaml on valid input of the subset, and
+ * every message about the YAML itself still comes from libyaml.
+ *
+ * Within the subset the input is printable ASCII, so a column is a byte
+ * offset, as libyaml counts characters. Plain scalars hold only characters
+ * that are never YAML indicators inside a scalar ([A-Za-z0-9._/+-], and
+ * spaces between them), so where they end is never in doubt; anything else
+ * (an unquoted IPv6 address, say) goes to libyaml.
+ */
+struct fast {
+	struct pctx *c;
+	const char *s, *end; /* cursor; the input holds no NUL (checked) */
+	const char *bol;     /* start of the cursor's line */
+	unsigned int line;   /* 1-based, of the cursor */
+	int indent;          /* of the current content line; -1 at the end */
+	unsigned int depth;
+};
+
+#define FAST_GIVE_UP 1
+/* Below MAX_DEPTH, so that libyaml's loader would not have objected. */
+#define FAST_MAX_DEPTH 32
+/* libyaml rejects a simple key longer than 1024 characters. */
+#define FAST_MAX_KEY 1000
+
+/* The character at the cursor plus i; NUL at the end of the input. */
+static char peek(const struct fast *f, size_t i)
+{
+	return (size_t)(f->end - f->s) > i ? f->s[i] : '\0';
+}
+
+static bool eol(char ch)
+{
+	return ch == '\n' || ch == '\0';
+}
+
+static bool plain_first(char ch)
+{
+	return isalnum((unsigned char)ch) || ch == '.' || ch == '/' || ch == '_';
+}
+
+static bool plain_char(char ch)
+{
+	return plain_first(ch) || ch == '-' || ch == '+';
+}
+
+static struct ms_pos fast_pos(const struct fast *f)
+{
+	return (struct ms_pos){ f->line, (unsigned int)(f->s - f->bol) + 1 };
+}
+
+static void skip_spaces(struct fast *f)
+{
+	while (peek(f, 0) == ' ')
+		f->s++;
+}
+
+/* Whether the input is of the subset's alphabet, without lines a document
+ * marker or directive could start. */
+static bool fast_alphabet(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if ((ch < 0x20 || ch > 0x7e) && ch != '\n')
+			return false;
+		if ((i == 0 || s[i - 1] == '\n') &&
+		    (ch == '%' || (len - i >= 3 && (!memcmp(s + i, "---", 3) ||
+						      !memcmp(s + i, "...", 3)))))
+			return false;
+	}
+	return true;
+}
+
+static struct ynode *fast_node(struct fast *f, enum ykind kind, struct ms_pos pos)
+{
+	struct ynode *n = arena_alloc(f->c, sizeof(*n), _Alignof(struct ynode));
+
+	if (n) {
+		memset(n, 0, sizeof(*n));
+		n->kind = kind;
+		n->pos = pos;
+	}
+	return n;
+}
+
+static struct ynode *fast_scalar(struct fast *f, struct ms_pos pos, const char *s,
+				 size_t len, bool plain)
+{
+	struct ynode *n = fast_node(f, Y_SCALAR, pos);
+
+	if (!n || !(n->str = arena_alloc(f->c, len + 1, 1)))
+		return NULL;
+	memcpy(n->str, s, len);
+	n->str[len] = '\0';
+	n->len = len;
+	n->plain = plain;
+	return n;
+}
+
+static struct ynode *fast_plain(struct fast *f)
+{
+	struct ms_pos pos = fast_pos(f);
+	const char *start = f->s, *last;
+
+	if (!plain_first(peek(f, 0)))
+		return NULL;
+	for (;;) {
+		while (plain_char(peek(f, 0)))
+			f->s++;
+		last = f->s;
+		skip_spaces(f);
+		if (f->s == last || !plain_char(peek(f, 0))) {
+			f->s = last; /* trailing spaces are not part of it */
+			break;
+		}
+	}
+	return fast_scalar(f, pos, start, (size_t)(last - start), true);
+}
+
+/* A one-line quoted scalar without escapes. */
+static struct ynode *fast_quoted(struct fast *f)
+{
+	struct ms_pos pos = fast_pos(f);
+	char q = peek(f, 0);
+	const char *start = ++f->s;
+
+	while (peek(f, 0) != q) {
+		if (eol(peek(f, 0)) || peek(f, 0) == '\\')
+			return NULL;
+		f->s++;
+	}
+	if (q == '\'' && peek(f, 1) == '\'') /* '' is an escaped quote */
+		return NULL;
+	f->s++;
+	return fast_scalar(f, pos, start, (size_t)(f->s - 1 - start), false);
+}
+
+/* A plain key followed by ':' and a space or the end of the line. */
+static bool fast_at_key(const struct fast *f)
+{
+	struct fast t = *f;
+	const char *start = t.s;
+
+	if (!plain_first(peek(&t, 0)))
+		return false;
+	for (;;) {
+		while (plain_char(peek(&t, 0)))
+			t.s++;
+		if (t.s - start > FAST_MAX_KEY)
+			return false;
+		if (peek(&t, 0) != ' ')
+			break;
+		skip_spaces(&t);
+		if (!plain_char(peek(&t, 0)))
+			return false; /* "key : value" and such: leave them to libyaml */
+	}
+	return peek(&t, 0) == ':' && (peek(&t, 1) == ' ' || eol(peek(&t, 1)));
+}
+
+/* Move the children pushed since base into n. */
+static bool fast_take_kids(struct fast *f, struct ynode *n, size_t base)
+{
+	struct pctx *c = f->c;
+
+	n->n_kids = c->n_stk - base;
+	if (n->n_kids) {
+		n->kids = arena_alloc(c, n->n_kids * sizeof(*n->kids), _Alignof(struct ynode *));
+		if (!n->kids)
+			return false;
+		memcpy(n->kids, c->stk + base, n->n_kids * sizeof(*n->kids));
+	}
+	c->n_stk = base;
+	return true;
+}
+
+static struct ynode *fast_flow_node(struct fast *f);
+
+/* A flow mapping or sequence, all on this line. */
+static struct ynode *fast_flow_coll(struct fast *f, bool map)
+{
+	char close = map ? '}' : ']';
+	struct ynode *n = fast_node(f, map ? Y_MAP : Y_SEQ, fast_pos(f)), *kid;
+	size_t base = f->c->n_stk;
+
+	if (!n || ++f->depth > FAST_MAX_DEPTH)
+		return NULL;
+	f->s++;
+	skip_spaces(f);
+	if (peek(f, 0) == close) {
+		f->s++;
+		f->depth--;
+		return n;
+	}
+	for (;;) {
+		if (map) {
+			kid = fast_plain(f);
+			if (!kid || kid->len > FAST_MAX_KEY || peek(f, 0) != ':' ||
+			    peek(f, 1) != ' ' || push_kid(f->c, kid))
+				return NULL;
+			f->s++;
+			skip_spaces(f);
+		}
+		kid = fast_flow_node(f);
+		if (!kid || push_kid(f->c, kid))
+			return NULL;
+		skip_spaces(f);
+		if (peek(f, 0) == close)
+			break;
+		if (peek(f, 0) != ',')
+			return NULL;
+		f->s++;
+		skip_spaces(f);
+		if (peek(f, 0) == close) /* a trailing comma */
+			return NULL;
+	}
+	f->s++;
+	f->depth--;
+	return fast_take_kids(f, n, base) ? n : NULL;
+}
+
+static struct ynode *fast_flow_node(struct fast *f)
+{
+	switch (peek(f, 0)) {
+	case '{':
+		return fast_flow_coll(f, true);
+	case '[':
+		return fast_flow_coll(f, false);
+	case '"':
+	case '\'':
+		return fast_quoted(f);
+	default:
+		return fast_plain(f);
+	}
+}
+
+/* Skip spaces and a comment; true if that reaches the end of the line
+ * (else the cursor is on the next token). */
+static bool fast_line_end(struct fast *f)
+{
+	const char *before = f->s;
+
+	skip_spaces(f);
+	if (peek(f, 0) == '#' && (f->s > before || f->s == f->bol))
+		while (!eol(peek(f, 0)))
+			f->s++;
+	return eol(peek(f, 0));
+}
+
+/* From a line's start to the first character of content, skipping blank
+ * and comment lines; sets f->indent, -1 at the end of the input. */
+static void fast_skip_blank(struct fast *f)
+{
+	while (fast_line_end(f)) {
+		if (f->s == f->end) {
+			f->indent = -1;
+			return;
+		}
+		f->s++;
+		f->bol = f->s;
+		f->line++;
+	}
+	f->indent = (int)(f->s - f->bol);
+}
+
+/* From the end of a line to the next content. */
+static void fast_next_line(struct fast *f)
+{
+	if (f->s < f->end) {
+		f->s++;
+		f->bol = f->s;
+		f->line++;
+	}
+	fast_skip_blank(f);
+}
+
+static bool at_entry(const struct fast *f)
+{
+	return peek(f, 0) == '-' && (peek(f, 1) == ' ' || eol(peek(f, 1)));
+}
+
+static struct ynode *fast_seq(struct fast *f, bool indentless);
+static struct ynode *fast_map(struct fast *f);
+
+/* The block collection starting at the cursor. */
+static struct ynode *fast_block(struct fast *f)
+{
+	if (at_entry(f))
+		return fast_seq(f, false);
+	if (fast_at_key(f))
+		return fast_map(f);
+	return NULL;
+}
+
+/* A value after "key:" or "- ": the rest of the line, or else a block
+ * collection indented more than col on the next lines. Leaves the cursor on
+ * the next content line. */
+static struct ynode *fast_value(struct fast *f, int col)
+{
+	struct ynode *n;
+
+	if (fast_line_end(f)) {
+		fast_next_line(f);
+		return f->indent > col ? fast_block(f) : NULL;
+	}
+	n = fast_flow_node(f);
+	if (!n || !fast_line_end(f))
+		return NULL;
+	fast_next_line(f);
+	return n;
+}
+
+/* A block sequence whose '-' are at the cursor's column. An indentless one
+ * (a mapping value at its key's column) ends at the mapping's next key. */
+static struct ynode *fast_seq(struct fast *f, bool indentless)
+{
+	int col = (int)(f->s - f->bol);
+	struct ynode *n = fast_node(f, Y_SEQ, fast_pos(f)), *kid;
+	size_t base = f->c->n_stk;
+
+	if (!n || ++f->depth > FAST_MAX_DEPTH)
+		return NULL;
+	for (;;) {
+		f->s++; /* the '-' */
+		if (!fast_line_end(f) && at_entry(f))
+			return NULL; /* "- - x" */
+		if (!eol(peek(f, 0)) && fast_at_key(f)) {
+			/* "- key: value": a mapping at the key's column */
+			kid = fast_map(f);
+		} else {
+			kid = fast_value(f, col);
+		}
+		if (!kid || push_kid(f->c, kid))
+			return NULL;
+		if (f->indent == col && at_entry(f))
+			continue;
+		if (f->indent < col || (indentless && f->indent == col))
+			break;
+		return NULL;
+	}
+	f->depth--;
+	return fast_take_kids(f, n, base) ? n : NULL;
+}
+
+/* A block mapping whose keys are at the cursor's column; the cursor is on
+ * its first key (fast_at_key). */
+static struct ynode *fast_map(struct fast *f)
+{
+	int col = (int)(f->s - f->bol);
+	struct ynode *n = fast_node(f, Y_MAP, fast_pos(f)), *key, *val;
+	size_t base = f->c->n_stk;
+
+	if (!n || ++f->depth > FAST_MAX_DEPTH)
+		return NULL;
+	for (;;) {
+		key = fast_plain(f);
+		if (!key || peek(f, 0) != ':' || push_kid(f->c, key))
+			return NULL;
+		f->s++;
+		if (fast_line_end(f)) {
+			fast_next_line(f);
+			if (f->indent > col)
+				val = fast_block(f);
+			else if (f->indent == col && at_entry(f))
+				val = fast_seq(f, true);
+			else
+				return NULL; /* an empty value */
+		} else {
+			val = fast_flow_node(f);
+			if (!val || !fast_line_end(f))
+				return NULL;
+			fast_next_line(f);
+		}
+		if (!val || push_kid(f->c, val))
+			return NULL;
+		if (f->indent < col)
+			break;
+		if (f->indent > col || !fast_at_key(f))
+			return NULL;
+	}
+	f->depth--;
+	return fast_take_kids(f, n, base) ? n : NULL;
+}
+
+/* check_keys on every mapping, children first, as load_node does. */
+static void check_tree_keys(struct pctx *c, struct ynode *n)
+{
+	for (size_t i = 0; i < n->n_kids; i++)
+		check_tree_keys(c, n->kids[i]);
+	if (n->kind == Y_MAP)
+		check_keys(c, n);
+}
+
+/* Load the document in c->buf if it is of the subset. Returns 0,
+ * FAST_GIVE_UP (nothing reported, nothing to free) or -ENOMEM. */
+static int fast_load(struct pctx *c, struct ynode **root)
+{
+	struct fast f = {
+		.c = c,
+		.s = (const char *)c->buf,
+		.end = (const char *)c->buf + c->len,
+		.bol = (const char *)c->buf,
+		.line = 1,
+	};
+	struct ynode *n = NULL;
+
+	if (!fast_alphabet(f.s, c->len))
+		return FAST_GIVE_UP;
+	fast_skip_blank(&f);
+	if (f.indent >= 0)
+		n = fast_block(&f);
+	if (c->err)
+		return c->err;
+	if (!n || f.indent >= 0) {
+		c->n_stk = 0;
+		return FAST_GIVE_UP;
+	}
+	check_tree_keys(c, n);
+	*root = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Node helpers */
 
 static bool is_null(const struct ynode *n)
@@ -1101,6 +1533,16 @@ static uint64_t hash_str(uint64_t h, const char *s)
 
 #define HASH_INIT 0xcbf29ce484222325ull
 
+/* The first slot to probe for hash h. FNV's low bits alone cluster badly on
+ * names that differ only in trailing digits (w1, w2, ...): mix first. */
+static size_t itab_first(const struct itab *t, uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (size_t)h & t->mask;
+}
+
 static bool itab_init(struct pctx *c, struct itab *t, size_t n)
 {
 	size_t cap = 16;
@@ -1147,7 +1589,7 @@ static void index_workloads(struct pctx *c)
 
 		if (!name)
 			continue;
-		for (j = hash_str(HASH_INIT, name) & x->tab.mask; x->tab.slot[j];
+		for (j = itab_first(&x->tab, hash_str(HASH_INIT, name)); x->tab.slot[j];
 		     j = (j + 1) & x->tab.mask)
 			if (!strcmp(p->workloads[x->tab.slot[j] - 1].name, name))
 				break;
@@ -1170,7 +1612,7 @@ static struct ms_workload *lookup_workload(struct pctx *c, const char *name)
 
 	if (!x || !x->tab.slot)
 		return NULL;
-	for (size_t j = hash_str(HASH_INIT, name) & x->tab.mask; x->tab.slot[j];
+	for (size_t j = itab_first(&x->tab, hash_str(HASH_INIT, name)); x->tab.slot[j];
 	     j = (j + 1) & x->tab.mask) {
 		w = &c->p->workloads[x->tab.slot[j] - 1];
 		if (!strcmp(w->name, name))
@@ -1221,7 +1663,7 @@ static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
 
 static size_t *label_slot(const struct label_index *x, const char *k, const char *v)
 {
-	size_t j = hash_str(hash_str(HASH_INIT, k) * 31 + 1, v) & x->tab.mask;
+	size_t j = itab_first(&x->tab, hash_str(hash_str(HASH_INIT, k) * 31 + 1, v));
 
 	for (; x->tab.slot[j]; j = (j + 1) & x->tab.mask) {
 		const struct label_ent *e = &x->ents[x->tab.slot[j] - 1];
@@ -1532,7 +1974,7 @@ static const struct proto_name icmp6_types[] = {
 static int lookup_name(const char *s, const struct proto_name *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(s, v[i].name))
+		if (s[0] == v[i].name[0] && !strcmp(s, v[i].name))
 			return v[i].proto;
 	return -1;
 }
@@ -1707,31 +2149,30 @@ static const char *const rule_keys[] = { "name", "priority", "action", "directio
 struct rule_name {
 	const char *name;
 	struct ms_pos pos;
-	size_t idx;
 };
 
-static int cmp_rule_name(const void *a, const void *b)
+/* Report every rule name seen before, at the later rule, through a hash
+ * table of the names in file order. Every message has its own position, so
+ * after ms_diag_sort the order is the file's whatever order we add them in. */
+static void check_rule_names(struct pctx *c, const struct rule_name *names, size_t n)
 {
-	const struct rule_name *x = a, *y = b;
-	int r = strcmp(x->name, y->name);
+	struct itab t;
 
-	if (r)
-		return r;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
+	if (!itab_init(c, &t, n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = itab_first(&t, hash_str(HASH_INIT, names[i].name));
 
-static void check_rule_names(struct pctx *c, struct rule_name *names, size_t n)
-{
-	qsort(names, n, sizeof(*names), cmp_rule_name);
-	for (size_t i = 1; i < n; i++) {
-		size_t first = i - 1;
-
-		while (i < n && !strcmp(names[i].name, names[first].name)) {
+		for (; t.slot[j]; j = (j + 1) & t.mask)
+			if (!strcmp(names[t.slot[j] - 1].name, names[i].name))
+				break;
+		if (t.slot[j])
 			perr(c, names[i].pos, "duplicate rule name '%s' (first at line %u)",
-			     names[i].name, names[first].pos.line);
-			i++;
-		}
+			     names[i].name, names[t.slot[j] - 1].pos.line);
+		else
+			t.slot[j] = i + 1;
 	}
+	free(t.slot);
 }
 
 static void do_rule(struct pctx *c, const struct ynode *m, struct ms_rule *r,
@@ -1792,7 +2233,6 @@ static void do_rules(struct pctx *c, const struct ynode *n)
 			break;
 		}
 		r->pos = m->pos;
-		names[nn].idx = nn;
 		do_rule(c, m, r, &names[nn]);
 		if (names[nn].name)
 			nn++;
@@ -1838,13 +2278,18 @@ int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
 	c.p = ms_policy_new();
 	if (!c.p)
 		return -ENOMEM;
-	if (!yaml_parser_initialize(&c.yp)) {
-		ms_policy_free(&c.p);
-		return -ENOMEM;
+	r = fast_load(&c, &root);
+	if (r == FAST_GIVE_UP) {
+		arena_free(&c.arena);
+		if (!yaml_parser_initialize(&c.yp)) {
+			ms_policy_free(&c.p);
+			free(c.stk);
+			return -ENOMEM;
+		}
+		yaml_parser_set_input_string(&c.yp, buf, len);
+		r = load_stream(&c, &root);
+		yaml_parser_delete(&c.yp);
 	}
-	yaml_parser_set_input_string(&c.yp, buf, len);
-	r = load_stream(&c, &root);
-	yaml_parser_delete(&c.yp);
 	if (!r)
 		do_root(&c, root);
 	arena_free(&c.arena);
