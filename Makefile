@@ -128,7 +128,13 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) Makefile
 
 fuzz: $(FUZZ_BINS)
 
-test-bins: $(BIN) $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
+# The daemon again, with ASan and UBSan: the end-to-end tests run this one.
+SAN_BIN := $(BUILD)/san/microsegd
+$(SAN_BIN): $(SAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -o $@
+
+test-bins: $(BIN) $(SAN_BIN) $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 
 # CI and newcomers: everything from a fresh Debian 12 machine.
 check: deps

@@ -366,7 +366,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			/* Expired but not yet swept: report its end, start anew. */
 			if (s->verdict != MS_VERDICT_DENY) {
 				session_view(&key, s, &v);
-				emit(MS_EV_FLOW_END, &key, &v, s, now, 0, 0);
+				emit(MS_EV_FLOW_END, &key, &v, s, now, (__u8)s->cls_port, 0);
 			}
 			s = NULL;
 		} else {

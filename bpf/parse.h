@@ -3,9 +3,12 @@
  * Packet parsing for the classifier. Every read is bounds-checked against
  * data_end. Outcomes:
  *   PARSE_OK    an IP packet whose flow tuple is in struct pkt;
- *   PARSE_PASS  not ours to police: non-IP (ARP...), IPv6 neighbour
- *               discovery (ICMPv6 133-137), non-first fragments (their
- *               first fragment carried the ports and was policed);
+ *   PARSE_PASS  not ours to police: non-IP (ARP...), IPv6 link control
+ *               (neighbour discovery, ICMPv6 133-137, and multicast
+ *               listener discovery, 130-132 and 143, without which
+ *               switches that snoop MLD stop forwarding NDP multicast),
+ *               non-first fragments (their first fragment carried the
+ *               ports and was policed);
  *   PARSE_BAD   an IP packet whose headers are truncated or inconsistent,
  *               or more than MAX_EXT_HDRS IPv6 extension headers: dropped
  *               (passed and counted in monitor mode).
@@ -171,7 +174,8 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off,
 		p->icmp_type = l4[0];
 		p->icmp_code = l4[1];
 		p->cls_port = l4[0];
-		if (p->family == MS_FAMILY_IPV6 && l4[0] >= 133 && l4[0] <= 137)
+		if (p->family == MS_FAMILY_IPV6 &&
+		    ((l4[0] >= 130 && l4[0] <= 137) || l4[0] == 143))
 			return PARSE_PASS;
 		if (is_echo(p->family, l4[0])) {
 			if ((void *)(l4 + 8) > data_end)

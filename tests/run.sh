@@ -46,6 +46,12 @@ for t in "$BUILD"/tests/test_*; do
 	run_suite "$(basename "$t")" "$t"
 done
 
+# End-to-end tests drive the sanitized daemon when it is built, so a leak
+# or undefined behaviour on a real code path fails them.
+if [ -z "${MS_BIN:-}" ] && [ -x "$BUILD/san/microsegd" ]; then
+	MS_BIN=$(cd "$BUILD/san" && pwd)/microsegd
+	export MS_BIN
+fi
 for t in tests/e2e/test_*.sh; do
 	[ -e "$t" ] || continue
 	run_suite "$(basename "$t" .sh)" bash "$t"

@@ -335,6 +335,7 @@ static void t_ndp_arp(void)
 	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
 	struct pkt_spec ns = icmp("fe80::2", "ff02::1:ff00:1", 135, 0), na = icmp("fe80::2", "fe80::1", 136, 0),
 			rs = icmp("fe80::2", "ff02::2", 133, 0), ping6 = icmp(PEER6, HOST6, 128, 1);
+	struct pkt_spec mld = icmp("fe80::2", "ff02::16", 143, 0), mldq = icmp("fe80::2", "ff02::1", 130, 0);
 	struct pkt_spec arp = { .ethertype = 0x0806 };
 	uint64_t before = dpt_counter(dp, MS_CNT_PASSTHROUGH);
 
@@ -343,7 +344,9 @@ static void t_ndp_arp(void)
 	CHECK(dpt_run(dp, EG, &rs) == DPT_OK, "router solicitation passes");
 	CHECK(dpt_run(dp, IN, &ping6) == DPT_DROP, "other ICMPv6 is policed");
 	CHECK(dpt_run(dp, IN, &arp) == DPT_OK && dpt_run(dp, EG, &arp) == DPT_OK, "ARP passes");
-	CHECK(dpt_counter(dp, MS_CNT_PASSTHROUGH) == before + 5, "counted as passthrough");
+	CHECK(dpt_run(dp, EG, &mld) == DPT_OK && dpt_run(dp, IN, &mldq) == DPT_OK,
+	      "MLDv2 report and MLD query pass");
+	CHECK(dpt_counter(dp, MS_CNT_PASSTHROUGH) == before + 7, "counted as passthrough");
 	ms_dp_close(&dp);
 }
 

@@ -284,8 +284,8 @@ void pb_random_flow(uint64_t *rng, const struct ms_policy *p, struct ms_flow *f)
 			}
 		if (proto == MS_PROTO_ICMP || proto == MS_PROTO_ICMPV6) {
 			port &= 0xff;
-			/* Neighbour discovery always passes; not a policy case. */
-			if (proto == MS_PROTO_ICMPV6 && port >= 133 && port <= 137)
+			/* Link control (NDP, MLD) always passes; not a policy case. */
+			if (proto == MS_PROTO_ICMPV6 && ((port >= 130 && port <= 137) || port == 143))
 				port = 128;
 		}
 		f->port = port;
