@@ -57,6 +57,11 @@ struct ms_events {
 	uint64_t lost;
 	uint64_t sessions;
 	bool write_failing; /* warned about a failing flow log, not yet recovered */
+	bool batching;      /* inside a drain or sweep: flush at its end */
+	char *buf;          /* whole lines not yet written */
+	size_t buf_len, buf_cap;
+	time_t time_sec;       /* second of time_prefix */
+	char time_prefix[64];  /* "YYYY-MM-DDTHH:MM:SS" of time_sec */
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -267,6 +272,8 @@ fail:
 	return err;
 }
 
+static void flush_lines(struct ms_events *ev);
+
 void ms_events_free(struct ms_events **evp)
 {
 	struct ms_events *ev = *evp;
@@ -274,8 +281,11 @@ void ms_events_free(struct ms_events **evp)
 	if (!ev)
 		return;
 	ring_buffer__free(ev->rb);
+	if (ev->fd >= 0)
+		flush_lines(ev);
 	if (ev->path && ev->fd >= 0)
 		close(ev->fd);
+	free(ev->buf);
 	free(ev->path);
 	for (size_t i = 0; i < ev->n_hist; i++)
 		polref_clear(&ev->hist[i]);
@@ -292,6 +302,7 @@ int ms_events_reopen(struct ms_events *ev)
 	fd = open(ev->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
+	flush_lines(ev);
 	close(ev->fd);
 	ev->fd = fd;
 	return 0;
@@ -361,18 +372,24 @@ static bool add_str(cJSON *o, const char *key, const char *v)
 	return cJSON_AddStringToObject(o, key, v) != NULL;
 }
 
-static void format_time(char *buf, size_t len, uint64_t real_ns)
+/* RFC 3339 UTC with milliseconds. The calendar part is computed once per
+ * second: events come in bursts, and gmtime_r is a good part of an event's
+ * cost. */
+static void format_time(struct ms_events *ev, char *buf, size_t len, uint64_t real_ns)
 {
 	time_t sec = (time_t)(real_ns / 1000000000ULL);
 	unsigned int ms = (unsigned int)(real_ns % 1000000000ULL / 1000000ULL);
 	struct tm tm;
 
-	if (!gmtime_r(&sec, &tm)) {
-		snprintf(buf, len, "1970-01-01T00:00:00.000Z");
-		return;
+	if (sec != ev->time_sec || !ev->time_prefix[0]) {
+		if (!gmtime_r(&sec, &tm))
+			memset(&tm, 0, sizeof(tm));
+		snprintf(ev->time_prefix, sizeof(ev->time_prefix), "%04d-%02d-%02dT%02d:%02d:%02d",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec);
+		ev->time_sec = sec;
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	snprintf(buf, len, "%s.%03uZ", ev->time_prefix, ms);
 }
 
 static void format_addr(char *buf, uint8_t family, const uint8_t *a)
@@ -388,13 +405,13 @@ static bool has_ports(uint8_t proto)
 	return proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP;
 }
 
-char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
+/* The event as a cJSON object in the flow-log schema, or NULL. */
+static cJSON *event_obj(struct ms_events *ev, const struct ms_event *e)
 {
 	const char *name = event_name(e->type), *s;
 	const struct polref *r = polref_find(ev, e->generation);
-	char tbuf[64], abuf[INET6_ADDRSTRLEN], ifbuf[24], rbuf[32];
+	char tbuf[96], abuf[INET6_ADDRSTRLEN], ifbuf[24], rbuf[32];
 	const char *rule = rbuf, *ifname = ifbuf;
-	char *out = NULL;
 	bool ok = true;
 	cJSON *o;
 
@@ -403,7 +420,7 @@ char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
 	o = cJSON_CreateObject();
 	if (!o)
 		return NULL;
-	format_time(tbuf, sizeof(tbuf), e->time_ns + (uint64_t)ev->mono_to_real_ns);
+	format_time(ev, tbuf, sizeof(tbuf), e->time_ns + (uint64_t)ev->mono_to_real_ns);
 	if (e->rule_id == MS_RULE_DEFAULT)
 		rule = "default";
 	else if (r && r->p && e->rule_id <= r->p->n_rules)
@@ -454,28 +471,32 @@ char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
 		ok &= add_u64(o, "bytes_out", e->bytes[!in]);
 	}
 	ok &= add_u64(o, "generation", e->generation);
-	if (ok)
-		out = cJSON_PrintUnformatted(o);
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
+{
+	cJSON *o = event_obj(ev, e);
+	char *out = o ? cJSON_PrintUnformatted(o) : NULL;
+
 	cJSON_Delete(o);
 	return out;
 }
 
-void ms_events_write(struct ms_events *ev, const struct ms_event *e)
+/* Write out the buffered lines. They go in as few write()s as possible, each
+ * holding whole lines only, so readers never see half a line and
+ * logrotate's copytruncate loses whole lines at worst. */
+static void flush_lines(struct ms_events *ev)
 {
-	char *line = ms_event_json(ev, e);
-	size_t len, off = 0;
+	size_t off = 0;
 	int err = 0;
 
-	if (!line) {
-		ev->lost++;
-		return;
-	}
-	len = strlen(line);
-	line[len++] = '\n'; /* replaces the terminator: written by length */
-	/* One write per line, so readers never see half a line and logrotate's
-	 * copytruncate loses whole lines at worst. */
-	while (off < len) {
-		ssize_t n = write(ev->fd, line + off, len - off);
+	while (off < ev->buf_len) {
+		ssize_t n = write(ev->fd, ev->buf + off, ev->buf_len - off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -485,17 +506,59 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 		}
 		off += (size_t)n;
 	}
-	free(line);
 	if (err) {
-		ev->lost++;
+		/* Count the lines that did not make it. */
+		for (size_t i = off; i < ev->buf_len; i++)
+			ev->lost += ev->buf[i] == '\n';
 		if (!ev->write_failing)
 			log_warn("cannot write the flow log: %s; events are counted as lost",
 				 strerror(-err));
 		ev->write_failing = true;
-	} else if (ev->write_failing) {
+	} else if (ev->write_failing && ev->buf_len) {
 		log_info("flow log writable again");
 		ev->write_failing = false;
 	}
+	ev->buf_len = 0;
+}
+
+/* Lines are collected while a ring-buffer drain or a sweep runs and written
+ * when it ends (or every FLUSH_BYTES): one write per batch instead of one
+ * per event is what lets the daemon keep up with event floods. */
+#define FLUSH_BYTES 65536
+
+void ms_events_write(struct ms_events *ev, const struct ms_event *e)
+{
+	cJSON *o = event_obj(ev, e);
+	bool done = false;
+
+	if (!o) {
+		ev->lost++;
+		return;
+	}
+	/* Printed straight into the line buffer; a line is a few hundred
+	 * bytes, so one doubling of a full buffer always makes room. */
+	for (int tries = 0; tries < 2 && !done; tries++) {
+		size_t room = ev->buf_cap - ev->buf_len;
+
+		if (room > 2 && cJSON_PrintPreallocated(o, ev->buf + ev->buf_len, (int)(room - 1), 0)) {
+			ev->buf_len += strlen(ev->buf + ev->buf_len);
+			ev->buf[ev->buf_len++] = '\n';
+			done = true;
+		} else {
+			size_t ncap = ev->buf_cap ? ev->buf_cap * 2 : 2 * FLUSH_BYTES;
+			char *nb = realloc(ev->buf, ncap);
+
+			if (!nb)
+				break;
+			ev->buf = nb;
+			ev->buf_cap = ncap;
+		}
+	}
+	cJSON_Delete(o);
+	if (!done)
+		ev->lost++;
+	if (!ev->batching || ev->buf_len >= FLUSH_BYTES)
+		flush_lines(ev);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -526,9 +589,15 @@ int ms_events_ringbuf_fd(struct ms_events *ev)
 
 int ms_events_drain(struct ms_events *ev)
 {
+	int n;
+
 	if (!ev->rb)
 		return 0;
-	return ring_buffer__consume(ev->rb);
+	ev->batching = true;
+	n = ring_buffer__consume(ev->rb);
+	ev->batching = false;
+	flush_lines(ev);
+	return n;
 }
 
 uint64_t ms_events_sessions(const struct ms_events *ev)
@@ -674,6 +743,7 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 
 	if (!ev->dp)
 		return -EINVAL;
+	ev->batching = true;
 	fd = ms_dp_sessions_fd(ev->dp);
 	err = sweep_batch(ev, fd, &sw);
 	if (err == -EINVAL || err == -EOPNOTSUPP || err == -KERNEL_ENOTSUPP || err == -ENOSPC) {
@@ -701,6 +771,8 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 	}
 	ev->sessions = sw.seen;
 out:
+	ev->batching = false;
+	flush_lines(ev);
 	free(sw.x);
 	return err;
 }

@@ -80,7 +80,8 @@ void ms_events_sync_clock(struct ms_events *ev);
  */
 char *ms_event_json(struct ms_events *ev, const struct ms_event *e);
 
-/* Format and write e to the flow log; failures are counted as lost. */
+/* Format and write e to the flow log (at the end of the drain or sweep in
+ * progress, if any); failures are counted as lost. */
 void ms_events_write(struct ms_events *ev, const struct ms_event *e);
 
 /*
