@@ -206,17 +206,25 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
 		return;
 	dk.port_class = c[pidx & 1];
 	d = bpf_map_lookup_elem(&decisions, &dk);
-	/* Wildcard fallbacks, each tried only if the policy has such entries. */
-	if (!d && (si->wildcards & MS_SLOT_WILD_SRC)) {
+	/* Wildcard fallbacks, each tried only if the policy has such entries:
+	 * the better ranked of (*,d,p) and (s,*,p), else (*,*,p). */
+	if (!d && (si->wildcards & (MS_SLOT_WILD_SRC | MS_SLOT_WILD_DST))) {
+		struct ms_decision *a = NULL, *b = NULL;
 		__u32 s = dk.src_class;
 
-		dk.src_class = MS_CLASS_ANY;
-		d = bpf_map_lookup_elem(&decisions, &dk);
-		dk.src_class = s;
-	}
-	if (!d && (si->wildcards & MS_SLOT_WILD_DST)) {
-		dk.dst_class = MS_CLASS_ANY;
-		d = bpf_map_lookup_elem(&decisions, &dk);
+		if (si->wildcards & MS_SLOT_WILD_SRC) {
+			dk.src_class = MS_CLASS_ANY;
+			a = bpf_map_lookup_elem(&decisions, &dk);
+			dk.src_class = s;
+		}
+		if (si->wildcards & MS_SLOT_WILD_DST) {
+			__u32 dc = dk.dst_class;
+
+			dk.dst_class = MS_CLASS_ANY;
+			b = bpf_map_lookup_elem(&decisions, &dk);
+			dk.dst_class = dc;
+		}
+		d = a && (!b || a->rank < b->rank) ? a : b;
 	}
 	if (!d && (si->wildcards & MS_SLOT_WILD_BOTH)) {
 		dk.src_class = MS_CLASS_ANY;
@@ -234,6 +242,13 @@ static __always_inline __u8 to_verdict(__u8 action, __u8 monitor)
 	if (action != MS_ACT_DENY)
 		return MS_VERDICT_ALLOW;
 	return monitor ? MS_VERDICT_AUDIT : MS_VERDICT_DENY;
+}
+
+static __always_inline int tcp_closed(const struct ms_session *s)
+{
+	return (s->tcp_state & MS_TCP_RST) ||
+	       (s->tcp_state & (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP)) ==
+		       (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP);
 }
 
 static __always_inline void track_tcp(struct ms_session *s, const struct pkt *p,
@@ -362,8 +377,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (s) {
 		fwd = src_is_lo != s->init_is_hi;
-		if (now - s->last_seen_ns >= ms_session_timeout_ns(s, key.proto)) {
-			/* Expired but not yet swept: report its end, start anew. */
+		if (now - s->last_seen_ns >= ms_session_timeout_ns(s, key.proto) ||
+		    (key.proto == MS_PROTO_TCP && tcp_closed(s) &&
+		     (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
+			/* Expired but not yet swept, or a new connection on the
+			 * 4-tuple of a closed one: report its end, start anew. */
 			if (s->verdict != MS_VERDICT_DENY) {
 				session_view(&key, s, &v);
 				emit(MS_EV_FLOW_END, &key, &v, s, now, (__u8)s->cls_port, 0);

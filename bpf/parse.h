@@ -25,7 +25,9 @@ enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD };
 #define ETH_P_8021AD_ 0x88A8
 
 #define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
 
 #define MAX_EXT_HDRS 6
 /* Headers beyond this offset are not looked at; keeps offsets bounded for

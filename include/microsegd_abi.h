@@ -184,10 +184,11 @@ _Static_assert(sizeof(struct ms_decision_key) == 16, "decision key layout");
 
 struct ms_decision {
 	__u32 rule_id; /* 1-based index into the policy's rules in file order */
+	__u32 rank;    /* the rule's position in (priority, file order) */
 	__u8 action;   /* enum ms_action */
 	__u8 pad[3];
 };
-_Static_assert(sizeof(struct ms_decision) == 8, "decision layout");
+_Static_assert(sizeof(struct ms_decision) == 12, "decision layout");
 
 struct ms_slot_info { /* ARRAY[2], indexed by slot */
 	__u64 generation; /* increases with every policy installed */

@@ -391,6 +391,7 @@ static int fill_decisions(struct ms_dp *dp, uint32_t slot, const struct ms_compi
 	if (keys && vals) {
 		for (size_t i = 0; i < c->n_dec; i++)
 			vals[i] = (struct ms_decision){ .rule_id = c->dec[i].rule_id,
+							.rank = c->dec[i].rank,
 							.action = c->dec[i].action };
 		err = update_many(bpf_map__fd(dp->skel->maps.decisions), keys, sizeof(*keys), vals,
 				  sizeof(*vals), c->n_dec);

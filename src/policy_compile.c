@@ -620,7 +620,8 @@ static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t ru
 		c->dec = nv;
 		f->cap = ncap;
 	}
-	c->dec[c->n_dec] = (struct ms_decision_entry){ s, d, p, rule_id, f->p->rules[rule_id - 1].action };
+	c->dec[c->n_dec] = (struct ms_decision_entry){ s, d, p, rule_id, 0,
+						       f->p->rules[rule_id - 1].action };
 	f->t.slot[h] = (uint32_t)++c->n_dec;
 	return 0;
 }
@@ -633,99 +634,40 @@ static uint32_t dget(const struct dfill *f, uint32_t s, uint32_t d, uint32_t p)
 	return f->t.slot[h] ? f->c->dec[f->t.slot[h] - 1].rule_id : 0;
 }
 
-static int cmp_dec_port(const void *a, const void *b)
-{
-	const struct ms_decision_entry *x = a, *y = b;
-
-	return x->port_class < y->port_class ? -1 : x->port_class > y->port_class;
-}
-
 /*
  * Wildcards. A rule whose `from` (or `to`) is any is stored once with
- * MS_CLASS_ANY there instead of once per class, and the classifier falls back
- * (s,d,p) -> (*,d,p) -> (s,*,p) -> (*,*,p). For the first hit to be the first
- * matching rule, every entry must already hold the best rule of the tables
- * after it that can apply, and an exact entry must exist wherever both a
- * (*,d,p) and an (s,*,p) entry apply: those are added here.
+ * MS_CLASS_ANY there instead of once per class. The classifier looks up
+ * (s,d,p); on a miss it looks up (*,d,p) and (s,*,p) and takes the one of
+ * lower rank (position in priority order); if neither exists, (*,*,p).
+ * For that to give the first matching rule, every exact entry must hold the
+ * best of itself and the wildcard entries that apply to it, and the two
+ * one-sided wildcard entries the best of themselves and (*,*,p). Comparing
+ * ranks at run time, rather than adding an exact entry wherever a (*,d,p)
+ * and an (s,*,p) entry meet, keeps the table linear in such rules.
  */
-static int resolve_wildcards(struct dfill *f)
+static void resolve_wildcards(struct dfill *f)
 {
 	struct ms_compiled *c = f->c;
-	struct ms_decision_entry *anysrc = NULL, *anydst = NULL;
-	size_t n_as = 0, n_ad = 0, n0 = c->n_dec;
-	int err = 0;
 
-	for (size_t i = 0; i < n0; i++) {
-		const struct ms_decision_entry *e = &c->dec[i];
-
-		n_as += e->src_class == MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY;
-		n_ad += e->src_class != MS_CLASS_ANY && e->dst_class == MS_CLASS_ANY;
-	}
-	if (n_as && n_ad) {
-		size_t ia = 0, id = 0;
-
-		anysrc = malloc(n_as * sizeof(*anysrc));
-		anydst = malloc(n_ad * sizeof(*anydst));
-		if (!anysrc || !anydst) {
-			err = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < n0; i++) {
-			const struct ms_decision_entry *e = &c->dec[i];
-
-			if (e->src_class == MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY)
-				anysrc[ia++] = *e;
-			else if (e->src_class != MS_CLASS_ANY && e->dst_class == MS_CLASS_ANY)
-				anydst[id++] = *e;
-		}
-		qsort(anysrc, n_as, sizeof(*anysrc), cmp_dec_port);
-		qsort(anydst, n_ad, sizeof(*anydst), cmp_dec_port);
-		/* Where (*,d,p) and (s,*,p) both apply, (s,d,p) must decide. */
-		for (size_t i = 0, j = 0; i < n_as && !err;) {
-			uint32_t port = anysrc[i].port_class;
-			size_t i2 = i, j2;
-
-			while (i2 < n_as && anysrc[i2].port_class == port)
-				i2++;
-			while (j < n_ad && anydst[j].port_class < port)
-				j++;
-			for (j2 = j; j2 < n_ad && anydst[j2].port_class == port; j2++)
-				;
-			for (size_t a = i; a < i2 && !err; a++)
-				for (size_t b = j; b < j2 && !err; b++) {
-					err = dput(f, anydst[b].src_class, anysrc[a].dst_class, port,
-						   anysrc[a].rule_id);
-					if (!err)
-						err = dput(f, anydst[b].src_class, anysrc[a].dst_class, port,
-							   anydst[b].rule_id);
-				}
-			i = i2;
-		}
-		if (err)
-			goto out;
-	}
-	/* Fold the later tables' best rule into every entry. */
 	for (size_t i = 0; i < c->n_dec; i++) {
-		struct ms_decision_entry e = c->dec[i];
+		struct ms_decision_entry *e = &c->dec[i];
 		uint32_t cand[3] = { 0, 0, 0 };
 
-		if (e.src_class != MS_CLASS_ANY && e.dst_class != MS_CLASS_ANY) {
-			cand[0] = dget(f, MS_CLASS_ANY, e.dst_class, e.port_class);
-			cand[1] = dget(f, e.src_class, MS_CLASS_ANY, e.port_class);
+		if (e->src_class != MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY) {
+			cand[0] = dget(f, MS_CLASS_ANY, e->dst_class, e->port_class);
+			cand[1] = dget(f, e->src_class, MS_CLASS_ANY, e->port_class);
 		}
-		if (e.src_class != MS_CLASS_ANY || e.dst_class != MS_CLASS_ANY)
-			cand[2] = dget(f, MS_CLASS_ANY, MS_CLASS_ANY, e.port_class);
+		if (e->src_class != MS_CLASS_ANY || e->dst_class != MS_CLASS_ANY)
+			cand[2] = dget(f, MS_CLASS_ANY, MS_CLASS_ANY, e->port_class);
 		for (int k = 0; k < 3; k++)
-			if (cand[k] && f->rank[cand[k]] < f->rank[e.rule_id]) {
-				c->dec[i].rule_id = cand[k];
-				c->dec[i].action = f->p->rules[cand[k] - 1].action;
-				e.rule_id = cand[k];
+			if (cand[k] && f->rank[cand[k]] < f->rank[e->rule_id]) {
+				e->rule_id = cand[k];
+				e->action = f->p->rules[cand[k] - 1].action;
 			}
 	}
-out:
-	free(anysrc);
-	free(anydst);
-	return err;
+	/* Ranks last: the folding above reads the entries' original rules. */
+	for (size_t i = 0; i < c->n_dec; i++)
+		c->dec[i].rank = f->rank[c->dec[i].rule_id];
 }
 
 static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
@@ -770,7 +712,7 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
 					err = dput(&f, S[a], D[b], P[q], id);
 	}
 	if (!err)
-		err = resolve_wildcards(&f);
+		resolve_wildcards(&f);
 	for (size_t i = 0; !err && i < c->n_dec; i++) {
 		bool as = c->dec[i].src_class == MS_CLASS_ANY, ad = c->dec[i].dst_class == MS_CLASS_ANY;
 
@@ -886,7 +828,7 @@ void ms_compiled_free(struct ms_compiled **cp)
  * prefix length, flags, key data, value) with about as many intermediate
  * nodes as leaves; a hash element with its bucket share. */
 #define LPM_ADDR_ENTRY_BYTES (2 * (40 + 17 + 4))
-#define HASH_ENTRY_BYTES (48 + 16 + 8 + 8)
+#define HASH_ENTRY_BYTES (48 + 16 + 16 + 8)
 
 uint64_t ms_compiled_bytes(const struct ms_compiled *c)
 {
@@ -902,6 +844,15 @@ static bool prefix_match(u128 prefix, unsigned int plen, unsigned int width, u12
 		return true;
 	host = plen == width ? 0 : ((((u128)1) << (width - plen)) - 1);
 	return (prefix & ~host) == (v & ~host);
+}
+
+static const struct ms_decision_entry *find_dec(const struct ms_compiled *c, uint32_t s, uint32_t d,
+					       uint32_t p)
+{
+	for (size_t i = 0; i < c->n_dec; i++)
+		if (c->dec[i].src_class == s && c->dec[i].dst_class == d && c->dec[i].port_class == p)
+			return &c->dec[i];
+	return NULL;
 }
 
 uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
@@ -926,16 +877,19 @@ uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
 			dc = c->dst[i].cls;
 		}
 	pc = c->port_table[ms_port_index(f->dir, f->proto, f->port)];
-	const uint32_t keys[4][2] = { { sc, dc }, { MS_CLASS_ANY, dc }, { sc, MS_CLASS_ANY },
-				      { MS_CLASS_ANY, MS_CLASS_ANY } };
+	const struct ms_decision_entry *hit = find_dec(c, sc, dc, pc), *a, *b;
 
-	for (int k = 0; k < 4; k++)
-		for (size_t i = 0; i < c->n_dec; i++)
-			if (c->dec[i].src_class == keys[k][0] && c->dec[i].dst_class == keys[k][1] &&
-			    c->dec[i].port_class == pc) {
-				*action = c->dec[i].action;
-				return c->dec[i].rule_id;
-			}
+	if (!hit) {
+		a = find_dec(c, MS_CLASS_ANY, dc, pc);
+		b = find_dec(c, sc, MS_CLASS_ANY, pc);
+		hit = a && (!b || a->rank < b->rank) ? a : b;
+	}
+	if (!hit)
+		hit = find_dec(c, MS_CLASS_ANY, MS_CLASS_ANY, pc);
+	if (hit) {
+		*action = hit->action;
+		return hit->rule_id;
+	}
 	*action = c->default_action;
 	return MS_RULE_DEFAULT;
 }

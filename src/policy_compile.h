@@ -12,8 +12,9 @@
  * The decision table holds, for every class triple some rule matches, the
  * first such rule in (priority, file order); a miss means the default.
  * Rules whose `from` or `to` is any are stored once with MS_CLASS_ANY in
- * that place rather than once per class; the classifier then tries
- * (s,d,p), (*,d,p), (s,*,p), (*,*,p) and the first hit decides.
+ * that place rather than once per class; on a miss of (s,d,p) the
+ * classifier takes the better ranked of (*,d,p) and (s,*,p), else
+ * (*,*,p).
  */
 #ifndef MICROSEGD_POLICY_COMPILE_H
 #define MICROSEGD_POLICY_COMPILE_H
@@ -44,6 +45,7 @@ struct ms_decision_entry {
 	uint32_t dst_class;
 	uint32_t port_class;
 	uint32_t rule_id;
+	uint32_t rank; /* of rule_id in (priority, file order), 0 first */
 	uint8_t action;
 };
 

@@ -621,6 +621,21 @@ static void t_tcp_state(void)
 	REQUIRE(dpt_session(dp, &rst, &se) == 0, "session 2");
 	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_CLOSING * 1000000000ULL,
 	      "RST: closing timeout");
+
+	/* A new SYN on the 4-tuple of the reset connection is a new flow. */
+	struct ms_event ev[8];
+	uint64_t flows = dpt_counter(dp, MS_CNT_NEW_FLOWS);
+	struct pkt_spec again = tcp(PEER, 40002, HOST, 80);
+	size_t n;
+
+	dpt_events(dp, ev, 8);
+	CHECK(dpt_run(dp, IN, &again) == DPT_OK, "new SYN passes");
+	CHECK(dpt_counter(dp, MS_CNT_NEW_FLOWS) == flows + 1, "classified as a new flow");
+	n = dpt_events(dp, ev, 8);
+	CHECK(n == 1 && ev[0].type == MS_EV_FLOW_END && ev[0].packets[0] == 2,
+	      "the reset connection's end is reported (%zu events)", n);
+	REQUIRE(dpt_session(dp, &again, &se) == 0, "session 3");
+	CHECK(se.tcp_state == 0 && se.packets[0] == 1, "a fresh session");
 	ms_dp_close(&dp);
 }
 

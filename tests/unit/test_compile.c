@@ -339,6 +339,42 @@ static void t_any_is_compact(void)
 	ms_policy_free(&p);
 }
 
+/* Rules with `from` omitted and rules with `to` omitted on the same port
+ * must not need an entry for every pair of them. */
+static void t_one_sided_wildcards_linear(void)
+{
+	struct ms_policy *p = ms_policy_new();
+	struct ms_compiled *c;
+	char name[32], host[48];
+
+	for (int i = 0; i < 1400; i++) {
+		struct ms_rule *r;
+
+		snprintf(name, sizeof(name), "to%d", i);
+		r = pb_rule(p, name, i % 4 ? MS_ACT_ALLOW : MS_ACT_DENY);
+		r->priority = 10 + i % 90;
+		snprintf(host, sizeof(host), "198.18.%d.%d", i / 250, i % 250 + 1);
+		pb_cidrs(&r->to, host, NULL);
+		pb_port(r, MS_PROTO_TCP, 443, 443);
+	}
+	for (int i = 0; i < 670; i++) {
+		struct ms_rule *r;
+
+		snprintf(name, sizeof(name), "from%d", i);
+		r = pb_rule(p, name, i % 3 ? MS_ACT_ALLOW : MS_ACT_DENY);
+		r->priority = 10 + i % 90;
+		snprintf(host, sizeof(host), "198.19.%d.%d", i / 250, i % 250 + 1);
+		pb_cidrs(&r->from, host, NULL);
+		pb_port(r, MS_PROTO_TCP, 443, 443);
+	}
+	c = compile_ok(p);
+	REQUIRE(c, "compiles");
+	CHECK(c->n_dec <= 1400 + 670, "one entry per rule, not per pair: %zu", c->n_dec);
+	CHECK(spot_check(p, c, 3000) == 0, "agrees with the reference");
+	ms_compiled_free(&c);
+	ms_policy_free(&p);
+}
+
 static void t_userspace_differential(void)
 {
 	uint64_t rng = 0xd1ff;
@@ -398,6 +434,7 @@ int main(void)
 	RUN(t_adversarial_overlap);
 	RUN(t_adversarial_wide_ports);
 	RUN(t_any_is_compact);
+	RUN(t_one_sided_wildcards_linear);
 	RUN(t_userspace_differential);
 	return t_done();
 }
