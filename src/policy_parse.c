@@ -1049,7 +1049,8 @@ static int fast_load(struct pctx *c, struct ynode **root)
 	};
 	struct ynode *n = NULL;
 
-	if (!fast_alphabet(f.s, c->len))
+	/* Columns and indents are ints here; libyaml takes any odd giant. */
+	if (c->len > INT_MAX || !fast_alphabet(f.s, c->len))
 		return FAST_GIVE_UP;
 	fast_skip_blank(&f);
 	if (f.indent >= 0)
