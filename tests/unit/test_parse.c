@@ -525,72 +525,6 @@ static void test_label_selectors(void)
 	    "t.yaml:15:30: error: duplicate key 'role' (first at line 15)");
 }
 
-/*
- * Files in the common subset of YAML are loaded without libyaml. A comment
- * with a non-ASCII character sends the same file through libyaml without
- * moving anything: both loads must give the same messages and policy.
- */
-static void test_fast_path_agrees(void)
-{
-	/* WL with its IPv6 address quoted: unquoted, it is outside the subset. */
-#define WLQ                                                                   \
-	"workloads:\n"                                                        \
-	"  web:\n"                                                            \
-	"    labels: {role: web, env: prod}\n"                                \
-	"    addresses: [198.18.1.0/24, \"2001:db8:1::/64\"]\n"               \
-	"  db:\n"                                                             \
-	"    labels: {role: db, env: prod}\n"                                 \
-	"    addresses: [198.18.2.10]\n"
-	static const char *const docs[] = {
-		HDR WLQ "rules:\n"
-			"- name: a   # indentless list, compact mappings\n"
-			"  action: allow\n"
-			"  from: {labels: {env: prod}}\n"
-			"  to:\n"
-			"    - workload: db\n"
-			"    - cidr: ['198.18.9.0/24', \"2001:db8:9::/48\"]\n"
-			"  ports: [tcp/5432, udp/53-54]\n"
-			"-\n"
-			"  name: b\n"
-			"  action: deny\n",
-		HDR WLQ "rules:\n"
-			"  - name: a\n    action: allow\n    action: deny\n"
-			"    to: {workload: dbb, workload: db}\n"
-			"  - name: a\n    action: alow\n    ports: [tcp/99999, tpc/1]\n"
-			"  - {name: c, action: log, direction: sideways, prio: 1}\n",
-		HDR "mode: monitor\ndefault: allow\nworkloads:\n  web:\n"
-		    "    labels: {role: web}\n    addresses: [10.0.0.1/8]\n",
-	};
-
-	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		char *slow = NULL;
-		char **msgs;
-		size_t n, n_rules = 0;
-		int r1, r2;
-
-		REQUIRE(asprintf(&slow, "%s# caf\xc3\xa9\n", docs[i]) > 0, "asprintf");
-		r1 = parse(docs[i]);
-		n = D.n;
-		msgs = calloc(n + 1, sizeof(*msgs));
-		REQUIRE(msgs, "calloc");
-		for (size_t j = 0; j < n; j++)
-			msgs[j] = strdup(D.msgs[j]);
-		if (P)
-			n_rules = P->n_rules;
-		r2 = parse(slow);
-		CHECK(r1 == r2, "doc %zu: %d vs %d", i, r1, r2);
-		CHECK(n == D.n, "doc %zu: %zu vs %zu messages", i, n, D.n);
-		for (size_t j = 0; j < n && j < D.n; j++)
-			CHECK(msgs[j] && !strcmp(msgs[j], D.msgs[j]), "doc %zu: '%s' vs '%s'", i,
-			      msgs[j], D.msgs[j]);
-		CHECK(!P || P->n_rules == n_rules, "doc %zu: rules", i);
-		for (size_t j = 0; j < n; j++)
-			free(msgs[j]);
-		free(msgs);
-		free(slow);
-	}
-}
-
 static void test_err_selector_kinds(void)
 {
 #define SEL(s) HDR WL "rules:\n  - name: a\n    action: allow\n    from: " s "\n"
@@ -861,7 +795,6 @@ int main(void)
 	RUN(test_err_names);
 	RUN(test_err_references);
 	RUN(test_label_selectors);
-	RUN(test_fast_path_agrees);
 	RUN(test_err_selector_kinds);
 	RUN(test_err_yaml);
 	RUN(test_err_depth);
