@@ -122,8 +122,7 @@ struct flow_view {
 	__be16 dport;
 };
 
-static __always_inline void session_view(const struct ms_session_key *k,
-					 const struct ms_session *s,
+static __always_inline void session_view(const struct ms_session_key *k, const struct ms_session *s,
 					 struct flow_view *v)
 {
 	if (s->init_is_hi) {
@@ -140,8 +139,7 @@ static __always_inline void session_view(const struct ms_session_key *k,
 }
 
 static __always_inline void emit(__u8 type, const struct ms_session_key *k,
-				 const struct flow_view *v,
-				 const struct ms_session *s, __u64 now,
+				 const struct flow_view *v, const struct ms_session *s, __u64 now,
 				 __u8 icmp_type, __u8 icmp_code)
 {
 	struct ms_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -177,9 +175,8 @@ static __always_inline void emit(__u8 type, const struct ms_session_key *k,
  * Policy lookup for a flow's first packet: no loop over rules. A missing
  * class entry can only mean no policy is installed in this slot yet.
  */
-static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src,
-				     const __u8 *dst, __u8 proto, __u16 port,
-				     __u32 *rule_id, __u8 *action,
+static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src, const __u8 *dst,
+				     __u8 proto, __u16 port, __u32 *rule_id, __u8 *action,
 				     const struct ms_slot_info *si)
 {
 	struct ms_addr_key ak = { .prefixlen = MS_ADDR_KEY_DATA_BITS, .slot = slot };
@@ -251,8 +248,7 @@ static __always_inline int tcp_closed(const struct ms_session *s)
 		       (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP);
 }
 
-static __always_inline void track_tcp(struct ms_session *s, const struct pkt *p,
-				      int fwd)
+static __always_inline void track_tcp(struct ms_session *s, const struct pkt *p, int fwd)
 {
 	__u8 st = s->tcp_state;
 
@@ -269,8 +265,7 @@ static __always_inline void track_tcp(struct ms_session *s, const struct pkt *p,
 }
 
 /* Deny and audit events: once when decided, then at most every 10 s. */
-static __always_inline void report_repeat(const struct ms_session_key *k,
-					  struct ms_session *s,
+static __always_inline void report_repeat(const struct ms_session_key *k, struct ms_session *s,
 					  const struct pkt *p, __u64 now)
 {
 	struct flow_view v;
@@ -279,13 +274,12 @@ static __always_inline void report_repeat(const struct ms_session_key *k,
 		return;
 	s->last_report_ns = now;
 	session_view(k, s, &v);
-	emit(s->verdict == MS_VERDICT_DENY ? MS_EV_FLOW_DENY : MS_EV_FLOW_AUDIT,
-	     k, &v, s, now, p->icmp_type, p->icmp_code);
+	emit(s->verdict == MS_VERDICT_DENY ? MS_EV_FLOW_DENY : MS_EV_FLOW_AUDIT, k, &v, s, now,
+	     p->icmp_type, p->icmp_code);
 }
 
-static __always_inline int apply(const struct ms_session_key *k,
-				 struct ms_session *s, const struct pkt *p,
-				 __u64 now)
+static __always_inline int apply(const struct ms_session_key *k, struct ms_session *s,
+				 const struct pkt *p, __u64 now)
 {
 	switch (s->verdict) {
 	case MS_VERDICT_ALLOW:
@@ -302,9 +296,9 @@ static __always_inline int apply(const struct ms_session_key *k,
 	}
 }
 
-static __always_inline void build_key(struct ms_session_key *k, const __u8 *src,
-				      __be16 sport, const __u8 *dst, __be16 dport,
-				      __u8 proto, __u8 family, int *src_is_lo)
+static __always_inline void build_key(struct ms_session_key *k, const __u8 *src, __be16 sport,
+				      const __u8 *dst, __be16 dport, __u8 proto, __u8 family,
+				      int *src_is_lo)
 {
 	*src_is_lo = ms_tuple_is_lo(src, sport, dst, dport);
 	if (*src_is_lo) {
@@ -361,8 +355,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	if (p.has_inner) {
 		/* An ICMP error passes when it quotes a flow we let through. */
-		build_key(&key, p.inner_src, p.inner_sport, p.inner_dst,
-			  p.inner_dport, p.inner_proto, p.family, &src_is_lo);
+		build_key(&key, p.inner_src, p.inner_sport, p.inner_dst, p.inner_dport,
+			  p.inner_proto, p.family, &src_is_lo);
 		s = bpf_map_lookup_elem(&sessions, &key);
 		if (s && s->verdict != MS_VERDICT_DENY &&
 		    now - s->last_seen_ns < ms_session_timeout_ns(s, key.proto)) {
@@ -372,8 +366,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		__builtin_memset(&key, 0, sizeof(key));
 	}
 
-	build_key(&key, p.src, p.sport, p.dst, p.dport, p.proto, p.family,
-		  &src_is_lo);
+	build_key(&key, p.src, p.sport, p.dst, p.dport, p.proto, p.family, &src_is_lo);
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (s) {
 		fwd = src_is_lo != s->init_is_hi;
@@ -401,8 +394,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			__u32 old_rule = s->rule_id;
 
 			session_view(&key, s, &v);
-			classify(slot, s->direction, v.src, v.dst, key.proto,
-				 s->cls_port, &rule_id, &action, si);
+			classify(slot, s->direction, v.src, v.dst, key.proto, s->cls_port, &rule_id,
+				 &action, si);
 			verdict = to_verdict(action, si->monitor);
 			s->generation = si->generation;
 			s->rule_id = rule_id;
@@ -412,23 +405,20 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
 				count(MS_CNT_REVOKED);
 				s->last_report_ns = now;
-				emit(MS_EV_FLOW_REVOKED, &key, &v, s, now,
-				     p.icmp_type, p.icmp_code);
+				emit(MS_EV_FLOW_REVOKED, &key, &v, s, now, p.icmp_type,
+				     p.icmp_code);
 			} else if (verdict == MS_VERDICT_AUDIT && old != MS_VERDICT_AUDIT) {
 				s->last_report_ns = now;
-				emit(MS_EV_FLOW_AUDIT, &key, &v, s, now,
-				     p.icmp_type, p.icmp_code);
+				emit(MS_EV_FLOW_AUDIT, &key, &v, s, now, p.icmp_type, p.icmp_code);
 			} else if (action == MS_ACT_LOG && old_rule != rule_id) {
-				emit(MS_EV_FLOW_NEW, &key, &v, s, now,
-				     p.icmp_type, p.icmp_code);
+				emit(MS_EV_FLOW_NEW, &key, &v, s, now, p.icmp_type, p.icmp_code);
 			}
 			return apply(&key, s, &p, now);
 		}
 	}
 
 	/* A new flow: the packet's sender is the initiator. */
-	classify(slot, dir, p.src, p.dst, p.proto, p.cls_port, &rule_id,
-		 &action, si);
+	classify(slot, dir, p.src, p.dst, p.proto, p.cls_port, &rule_id, &action, si);
 	verdict = to_verdict(action, si->monitor);
 	ns.first_seen_ns = now;
 	ns.last_seen_ns = now;

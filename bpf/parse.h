@@ -102,8 +102,7 @@ static __always_inline int is_icmp_error(__u8 family, __u8 type)
 
 /* The quoted packet of an ICMP error: IP header and 8 bytes of L4. Failure
  * only means the error is classified as a packet of its own. */
-static __always_inline void parse_inner(void *data, void *data_end, __u32 off,
-					struct pkt *p)
+static __always_inline void parse_inner(void *data, void *data_end, __u32 off, struct pkt *p)
 {
 	__u8 proto, *l4;
 
@@ -145,8 +144,7 @@ static __always_inline void parse_inner(void *data, void *data_end, __u32 off,
 	p->has_inner = 1;
 }
 
-static __always_inline int parse_l4(void *data, void *data_end, __u32 off,
-				    struct pkt *p)
+static __always_inline int parse_l4(void *data, void *data_end, __u32 off, struct pkt *p)
 {
 	__u8 *l4;
 
@@ -176,8 +174,7 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off,
 		p->icmp_type = l4[0];
 		p->icmp_code = l4[1];
 		p->cls_port = l4[0];
-		if (p->family == MS_FAMILY_IPV6 &&
-		    ((l4[0] >= 130 && l4[0] <= 137) || l4[0] == 143))
+		if (p->family == MS_FAMILY_IPV6 && ((l4[0] >= 130 && l4[0] <= 137) || l4[0] == 143))
 			return PARSE_PASS;
 		if (is_echo(p->family, l4[0])) {
 			if ((void *)(l4 + 8) > data_end)
@@ -197,8 +194,7 @@ ports:
 	return PARSE_OK;
 }
 
-static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off,
-				      struct pkt *p)
+static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off, struct pkt *p)
 {
 	struct iphdr *ip = data + off;
 
@@ -221,8 +217,7 @@ static __always_inline int is_ext_hdr(__u8 nh)
 	return nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60;
 }
 
-static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off,
-				      struct pkt *p)
+static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off, struct pkt *p)
 {
 	struct ipv6hdr *ip6 = data + off;
 	__u8 nh;

@@ -32,24 +32,24 @@ enum ms_dir {
 };
 
 enum ms_event_type {
-	MS_EV_FLOW_NEW = 1,     /* new flow matched by a log rule */
-	MS_EV_FLOW_DENY = 2,    /* denied flow (first packet, then every 10 s) */
-	MS_EV_FLOW_AUDIT = 3,   /* would-be deny in monitor mode */
+	MS_EV_FLOW_NEW = 1,	/* new flow matched by a log rule */
+	MS_EV_FLOW_DENY = 2,	/* denied flow (first packet, then every 10 s) */
+	MS_EV_FLOW_AUDIT = 3,	/* would-be deny in monitor mode */
 	MS_EV_FLOW_REVOKED = 4, /* allowed flow denied by a newer policy */
-	MS_EV_FLOW_END = 5,     /* session expired or closed */
+	MS_EV_FLOW_END = 5,	/* session expired or closed */
 };
 
 /* Per-CPU counters, index into the `counters` map. */
 enum ms_counter {
-	MS_CNT_ALLOWED = 0,   /* packets passed by policy or session */
-	MS_CNT_DENIED,        /* packets dropped */
-	MS_CNT_AUDIT,         /* packets passed only because of monitor mode */
-	MS_CNT_NEW_FLOWS,     /* flows classified (first packet or reclassified) */
-	MS_CNT_EVENTS_LOST,   /* ring-buffer reservations that failed */
-	MS_CNT_MALFORMED,     /* IP packets that could not be parsed */
-	MS_CNT_PASSTHROUGH,   /* non-IP, NDP and non-first fragments */
-	MS_CNT_REVOKED,       /* flows revoked after a policy swap */
-	MS_CNT_SESSION_FAIL,  /* session inserts that failed */
+	MS_CNT_ALLOWED = 0,  /* packets passed by policy or session */
+	MS_CNT_DENIED,	     /* packets dropped */
+	MS_CNT_AUDIT,	     /* packets passed only because of monitor mode */
+	MS_CNT_NEW_FLOWS,    /* flows classified (first packet or reclassified) */
+	MS_CNT_EVENTS_LOST,  /* ring-buffer reservations that failed */
+	MS_CNT_MALFORMED,    /* IP packets that could not be parsed */
+	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and non-first fragments */
+	MS_CNT_REVOKED,	     /* flows revoked after a policy swap */
+	MS_CNT_SESSION_FAIL, /* session inserts that failed */
 	MS_CNT_MAX,
 };
 
@@ -122,8 +122,8 @@ _Static_assert(sizeof(struct ms_session) == 80, "session layout");
  * ms_config.active_slot and uses only that slot's entries, so writing the one
  * 32-bit active_slot flips from one whole policy to the other.
  */
-struct ms_addr_key { /* LPM_TRIE key: src_class and dst_class maps */
-	__u32 prefixlen;    /* 8 (slot) + address prefix length (IPv4 as ::ffff:0:0/96 + n) */
+struct ms_addr_key {	 /* LPM_TRIE key: src_class and dst_class maps */
+	__u32 prefixlen; /* 8 (slot) + address prefix length (IPv4 as ::ffff:0:0/96 + n) */
 	__u8 slot;
 	__u8 addr[16];
 	__u8 pad[3];
@@ -190,11 +190,11 @@ struct ms_decision {
 };
 _Static_assert(sizeof(struct ms_decision) == 12, "decision layout");
 
-struct ms_slot_info { /* ARRAY[2], indexed by slot */
-	__u64 generation; /* increases with every policy installed */
+struct ms_slot_info {	     /* ARRAY[2], indexed by slot */
+	__u64 generation;    /* increases with every policy installed */
 	__u8 default_action; /* MS_ACT_ALLOW or MS_ACT_DENY */
-	__u8 monitor;        /* 1: never drop, report would-be denies as audit */
-	__u8 wildcards;      /* MS_SLOT_WILD_*: which wildcard lookups can hit */
+	__u8 monitor;	     /* 1: never drop, report would-be denies as audit */
+	__u8 wildcards;	     /* MS_SLOT_WILD_*: which wildcard lookups can hit */
 	__u8 pad[5];
 };
 _Static_assert(sizeof(struct ms_slot_info) == 16, "slot info layout");
@@ -222,10 +222,10 @@ struct ms_event {
 	__u32 ifindex;
 	__be16 sport;
 	__be16 dport;
-	__u8 type;      /* enum ms_event_type */
-	__u8 verdict;   /* enum ms_verdict */
+	__u8 type;	/* enum ms_event_type */
+	__u8 verdict;	/* enum ms_verdict */
 	__u8 direction; /* enum ms_dir */
-	__u8 family;    /* MS_FAMILY_IPV4 or MS_FAMILY_IPV6 */
+	__u8 family;	/* MS_FAMILY_IPV4 or MS_FAMILY_IPV6 */
 	__u8 proto;
 	__u8 icmp_type;
 	__u8 icmp_code;
@@ -239,8 +239,7 @@ _Static_assert(sizeof(struct ms_event) == 104, "event layout");
 
 /* Idle time after which a session expires; the classifier and the daemon's
  * sweep use the same rule. */
-static __always_inline __u64 ms_session_timeout_ns(const struct ms_session *s,
-						   __u8 proto)
+static __always_inline __u64 ms_session_timeout_ns(const struct ms_session *s, __u8 proto)
 {
 	__u64 sec = MS_TIMEOUT_OTHER;
 
@@ -264,8 +263,7 @@ static __always_inline __u64 ms_session_timeout_ns(const struct ms_session *s,
  * "lo" side. Only determinism matters, so the addresses are compared as two
  * native 64-bit words.
  */
-static __always_inline int ms_tuple_is_lo(const __u8 *a, __be16 pa,
-					  const __u8 *b, __be16 pb)
+static __always_inline int ms_tuple_is_lo(const __u8 *a, __be16 pa, const __u8 *b, __be16 pb)
 {
 	__u64 a0, a1, b0, b1;
 

@@ -57,11 +57,11 @@ struct ms_events {
 	uint64_t lost;
 	uint64_t sessions;
 	bool write_failing; /* warned about a failing flow log, not yet recovered */
-	bool batching;      /* inside a drain or sweep: flush at its end */
-	char *buf;          /* whole lines not yet written */
+	bool batching;	    /* inside a drain or sweep: flush at its end */
+	char *buf;	    /* whole lines not yet written */
 	size_t buf_len, buf_cap;
-	time_t time_sec;       /* second of time_prefix */
-	char time_prefix[64];  /* "YYYY-MM-DDTHH:MM:SS" of time_sec */
+	time_t time_sec;      /* second of time_prefix */
+	char time_prefix[64]; /* "YYYY-MM-DDTHH:MM:SS" of time_sec */
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -540,7 +540,8 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 	for (int tries = 0; tries < 2 && !done; tries++) {
 		size_t room = ev->buf_cap - ev->buf_len;
 
-		if (room > 2 && cJSON_PrintPreallocated(o, ev->buf + ev->buf_len, (int)(room - 1), 0)) {
+		if (room > 2 &&
+		    cJSON_PrintPreallocated(o, ev->buf + ev->buf_len, (int)(room - 1), 0)) {
 			ev->buf_len += strlen(ev->buf + ev->buf_len);
 			ev->buf[ev->buf_len++] = '\n';
 			done = true;

@@ -71,11 +71,13 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 
 	libbpf_set_print(libbpf_log);
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		log_error("kernel BTF not found at /sys/kernel/btf/vmlinux: the kernel needs CONFIG_DEBUG_INFO_BTF=y");
+		log_error("kernel BTF not found at /sys/kernel/btf/vmlinux: the kernel needs "
+			  "CONFIG_DEBUG_INFO_BTF=y");
 		return -ENOENT;
 	}
 	if (o->ringbuf_bytes < 4096 || (o->ringbuf_bytes & (o->ringbuf_bytes - 1))) {
-		log_error("ring buffer size %u is not a power of two of at least 4096", o->ringbuf_bytes);
+		log_error("ring buffer size %u is not a power of two of at least 4096",
+			  o->ringbuf_bytes);
 		return -EINVAL;
 	}
 	dp = calloc(1, sizeof(*dp));
@@ -98,10 +100,14 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	dp->skel->rodata->max_rules = o->limits.max_rules;
 	/* Two slots of everything: the installed policy and the next one. */
 	if ((err = bpf_map__set_max_entries(dp->skel->maps.sessions, o->session_max)) ||
-	    (err = bpf_map__set_max_entries(dp->skel->maps.src_class, 2 * o->limits.max_addr_entries)) ||
-	    (err = bpf_map__set_max_entries(dp->skel->maps.dst_class, 2 * o->limits.max_addr_entries)) ||
-	    (err = bpf_map__set_max_entries(dp->skel->maps.decisions, 2 * o->limits.max_decision_entries)) ||
-	    (err = bpf_map__set_max_entries(dp->skel->maps.rule_hits, 2 * (o->limits.max_rules + 1))) ||
+	    (err = bpf_map__set_max_entries(dp->skel->maps.src_class,
+					    2 * o->limits.max_addr_entries)) ||
+	    (err = bpf_map__set_max_entries(dp->skel->maps.dst_class,
+					    2 * o->limits.max_addr_entries)) ||
+	    (err = bpf_map__set_max_entries(dp->skel->maps.decisions,
+					    2 * o->limits.max_decision_entries)) ||
+	    (err = bpf_map__set_max_entries(dp->skel->maps.rule_hits,
+					    2 * (o->limits.max_rules + 1))) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.events, o->ringbuf_bytes))) {
 		log_error("cannot size the BPF maps: %s", strerror(-err));
 		goto fail;
@@ -109,14 +115,17 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	err = microsegd_bpf__load(dp->skel);
 	if (err) {
 		if (err == -EPERM)
-			log_error("cannot load the BPF classifier: permission denied (needs root or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)");
+			log_error("cannot load the BPF classifier: permission denied (needs root "
+				  "or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)");
 		else
-			log_error("cannot load the BPF classifier: %s (run with --log-level debug for the verifier log)",
+			log_error("cannot load the BPF classifier: %s (run with --log-level debug "
+				  "for the verifier log)",
 				  strerror(-err));
 		goto fail;
 	}
-	dp->port_table = mmap(NULL, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
-			      MAP_SHARED, bpf_map__fd(dp->skel->maps.port_class), 0);
+	dp->port_table =
+		mmap(NULL, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+		     MAP_SHARED, bpf_map__fd(dp->skel->maps.port_class), 0);
 	if (dp->port_table == MAP_FAILED) {
 		err = -errno;
 		log_error("cannot map the port table: %s", strerror(-err));
@@ -135,16 +144,18 @@ static void detach_hook(struct hook *h)
 	static const enum bpf_tc_attach_point ap[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 
 	for (int d = 0; d < 2; d++) {
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex, .attach_point = ap[d]);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = MS_TC_HANDLE, .priority = MS_TC_PRIORITY);
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex,
+				    .attach_point = ap[d]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = MS_TC_HANDLE,
+				    .priority = MS_TC_PRIORITY);
 		int err;
 
 		if (!h->attached[d])
 			continue;
 		err = bpf_tc_detach(&hook, &opts);
 		if (err && err != -ENOENT && err != -ENODEV)
-			log_warn("%s: cannot detach %s filter: %s", h->name, d ? "egress" : "ingress",
-				 strerror(-err));
+			log_warn("%s: cannot detach %s filter: %s", h->name,
+				 d ? "egress" : "ingress", strerror(-err));
 		h->attached[d] = false;
 	}
 	if (h->qdisc_created) {
@@ -178,7 +189,8 @@ void ms_dp_close(struct ms_dp **dpp)
 int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 {
 	static const enum bpf_tc_attach_point ap[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
-	const struct bpf_program *prog[2] = { dp->skel->progs.ms_ingress, dp->skel->progs.ms_egress };
+	const struct bpf_program *prog[2] = { dp->skel->progs.ms_ingress,
+					      dp->skel->progs.ms_egress };
 	int ifindex = (int)if_nametoindex(ifname);
 	struct hook *h, *nh;
 	int err;
@@ -211,7 +223,8 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 	dp->n_hooks++; /* from here on, close/detach cleans what exists */
 	for (int d = 0; d < 2; d++) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap[d]);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = MS_TC_HANDLE, .priority = MS_TC_PRIORITY,
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = MS_TC_HANDLE,
+				    .priority = MS_TC_PRIORITY,
 				    .prog_fd = bpf_program__fd(prog[d]));
 
 		err = bpf_tc_attach(&hook, &opts);
@@ -333,7 +346,8 @@ static struct ms_decision_key *decision_keys(uint32_t slot, const struct ms_comp
 	for (size_t i = 0; keys && i < c->n_dec; i++) {
 		const struct ms_decision_entry *e = &c->dec[i];
 
-		keys[i] = (struct ms_decision_key){ e->src_class, e->dst_class, e->port_class, slot };
+		keys[i] =
+			(struct ms_decision_key){ e->src_class, e->dst_class, e->port_class, slot };
 	}
 	return keys;
 }
@@ -523,7 +537,8 @@ int ms_dp_sessions_fd(const struct ms_dp *dp)
 
 int ms_dp_prog_fd(const struct ms_dp *dp, int dir)
 {
-	return bpf_program__fd(dir == MS_DIR_EGRESS ? dp->skel->progs.ms_egress : dp->skel->progs.ms_ingress);
+	return bpf_program__fd(dir == MS_DIR_EGRESS ? dp->skel->progs.ms_egress
+						    : dp->skel->progs.ms_ingress);
 }
 
 uint32_t ms_dp_session_max(const struct ms_dp *dp)

@@ -11,7 +11,7 @@
 #include "policy_compile.h"
 
 struct ms_dp_opts {
-	uint32_t session_max;   /* session table entries */
+	uint32_t session_max;	/* session table entries */
 	uint32_t ringbuf_bytes; /* power of two, at least the page size */
 	struct ms_limits limits;
 };

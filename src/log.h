@@ -17,8 +17,7 @@ enum ms_log_level ms_log_get_level(void);
 /* Decide the prefix style from JOURNAL_STREAM; call once at start. */
 void ms_log_init(void);
 
-void ms_log(enum ms_log_level l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void ms_log(enum ms_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) ms_log(MS_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) ms_log(MS_LOG_INFO, __VA_ARGS__)

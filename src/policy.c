@@ -221,8 +221,7 @@ bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr)
 	for (size_t i = 0; i < s->n_terms; i++) {
 		const struct ms_addr_term *t = &s->terms[i];
 
-		if (in_any(t->cidrs, t->n_cidrs, addr) &&
-		    !in_any(t->except, t->n_except, addr))
+		if (in_any(t->cidrs, t->n_cidrs, addr) && !in_any(t->except, t->n_except, addr))
 			return true;
 	}
 	return false;
@@ -261,14 +260,12 @@ static bool ports_match(const struct ms_rule *r, uint8_t proto, uint16_t port)
 	if (r->any_port)
 		return true;
 	for (size_t i = 0; i < r->n_ports; i++)
-		if (r->ports[i].proto == proto && port >= r->ports[i].lo &&
-		    port <= r->ports[i].hi)
+		if (r->ports[i].proto == proto && port >= r->ports[i].lo && port <= r->ports[i].hi)
 			return true;
 	return false;
 }
 
-uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f,
-			uint8_t *action)
+uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f, uint8_t *action)
 {
 	uint32_t *ord = ms_policy_order(p);
 	uint32_t win = MS_RULE_DEFAULT;
@@ -279,8 +276,7 @@ uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f,
 		const struct ms_rule *r = &p->rules[ord[i] - 1];
 
 		if ((r->dirmask & (1u << f->dir)) && ports_match(r, f->proto, f->port) &&
-		    ms_addrset_contains(&r->from, f->src) &&
-		    ms_addrset_contains(&r->to, f->dst)) {
+		    ms_addrset_contains(&r->from, f->src) && ms_addrset_contains(&r->to, f->dst)) {
 			win = ord[i];
 			break;
 		}

@@ -31,7 +31,7 @@ struct ms_pos {
 
 struct ms_cidr {
 	uint8_t addr[16]; /* network byte order, host bits zero */
-	uint8_t plen;     /* 0..128; IPv4 /n is 96 + n */
+	uint8_t plen;	  /* 0..128; IPv4 /n is 96 + n */
 };
 
 /* One term of a selector: every address of `cidrs` that is in no `except`. */
@@ -72,12 +72,12 @@ struct ms_workload {
 
 struct ms_rule {
 	char *name;
-	int priority;      /* lower first; ties keep file order */
-	uint8_t action;    /* enum ms_action */
-	uint8_t dirmask;   /* MS_DIRMASK_* */
+	int priority;	 /* lower first; ties keep file order */
+	uint8_t action;	 /* enum ms_action */
+	uint8_t dirmask; /* MS_DIRMASK_* */
 	struct ms_addrset from;
 	struct ms_addrset to;
-	bool any_port;     /* no `ports`: every protocol and port */
+	bool any_port; /* no `ports`: every protocol and port */
 	struct ms_portrange *ports;
 	size_t n_ports;
 	struct ms_pos pos;
@@ -98,7 +98,7 @@ struct ms_policy {
 struct ms_flow {
 	uint8_t dir; /* enum ms_dir */
 	uint8_t proto;
-	uint16_t port; /* destination port, or ICMP type; 0 when the protocol has none */
+	uint16_t port;	 /* destination port, or ICMP type; 0 when the protocol has none */
 	uint8_t src[16]; /* initiator, IPv4-mapped for IPv4 */
 	uint8_t dst[16]; /* responder */
 };
@@ -146,7 +146,6 @@ uint32_t *ms_policy_order(const struct ms_policy *p);
  * the action in *action. Used by tests only; the data plane never loops over
  * rules.
  */
-uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f,
-			uint8_t *action);
+uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f, uint8_t *action);
 
 #endif /* MICROSEGD_POLICY_H */

@@ -19,8 +19,7 @@ static void print_bytes(FILE *out, uint64_t b)
 }
 
 static void print_summary(FILE *out, const char *path, const struct ms_policy *p,
-			  const struct ms_compiled *c, const char *mode_override,
-			  size_t n_warnings)
+			  const struct ms_compiled *c, const char *mode_override, size_t n_warnings)
 {
 	size_t n_act[3] = { 0 }, n_addrs = 0;
 
@@ -42,8 +41,9 @@ static void print_summary(FILE *out, const char *path, const struct ms_policy *p
 			MS_LINT_MAX_RULES);
 	else
 		fprintf(out, "  warnings:  %zu\n", n_warnings);
-	fprintf(out, "  compiled:  %zu src + %zu dst address entries (%u + %u classes), "
-		     "a port table of %zu entries (%u classes), %zu decision entries\n",
+	fprintf(out,
+		"  compiled:  %zu src + %zu dst address entries (%u + %u classes), "
+		"a port table of %zu entries (%u classes), %zu decision entries\n",
 		c->n_src, c->n_dst, c->n_src_classes, c->n_dst_classes, c->n_port,
 		c->n_port_classes, c->n_dec);
 	fprintf(out, "  memory:    ");
@@ -60,10 +60,8 @@ int ms_policy_check(const char *path, const char *mode_override, FILE *out)
 	char *errmsg = NULL;
 	int r, status = 0;
 
-	if (mode_override && strcmp(mode_override, "enforce") &&
-	    strcmp(mode_override, "monitor")) {
-		fprintf(stderr, "invalid mode '%s' (expected enforce or monitor)\n",
-			mode_override);
+	if (mode_override && strcmp(mode_override, "enforce") && strcmp(mode_override, "monitor")) {
+		fprintf(stderr, "invalid mode '%s' (expected enforce or monitor)\n", mode_override);
 		return 2;
 	}
 	r = ms_policy_parse_file(path, &p, &d);
@@ -82,8 +80,7 @@ int ms_policy_check(const char *path, const char *mode_override, FILE *out)
 	ms_limits_default(&lim);
 	r = ms_compile(p, &lim, &c, &errmsg);
 	if (r) {
-		fprintf(stderr, "%s: error: %s\n", path,
-			errmsg ? errmsg : strerror(-r));
+		fprintf(stderr, "%s: error: %s\n", path, errmsg ? errmsg : strerror(-r));
 		status = r == -ENOMEM ? 3 : 1;
 		goto out;
 	}

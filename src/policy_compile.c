@@ -187,7 +187,7 @@ static int ports_ivals(const struct ms_rule *r, struct ivec *out)
 struct dim {
 	u128 space_max;
 	struct ivec *sets; /* per rule */
-	bool *any;         /* per rule: covers the whole space, sets[r] empty */
+	bool *any;	   /* per rule: covers the whole space, sets[r] empty */
 	size_t n_sets;
 	u128 *starts; /* segment i = [starts[i], starts[i+1] - 1] */
 	size_t n_seg;
@@ -382,8 +382,7 @@ static int ctz128(u128 v)
 typedef int (*emit_fn)(void *ctx, u128 value, unsigned int plen, uint32_t cls);
 
 /* Cover [lo, hi] of a width-bit space with the fewest aligned prefixes. */
-static int emit_range(u128 lo, u128 hi, unsigned int width, uint32_t cls,
-		      emit_fn emit, void *ctx)
+static int emit_range(u128 lo, u128 hi, unsigned int width, uint32_t cls, emit_fn emit, void *ctx)
 {
 	for (;;) {
 		int k = ctz128(lo);
@@ -444,8 +443,9 @@ static int dim_emit(const struct dim *d, unsigned int width, emit_fn emit, void 
 /* The port dimension as the dense table the classifier indexes. */
 static int port_table(const struct dim *d, struct ms_compiled *c)
 {
-	static const uint8_t row_proto[MS_PORT_ROW_OTHER] = { MS_PROTO_TCP, MS_PROTO_UDP, MS_PROTO_SCTP,
-							      MS_PROTO_ICMP, MS_PROTO_ICMPV6 };
+	static const uint8_t row_proto[MS_PORT_ROW_OTHER] = { MS_PROTO_TCP, MS_PROTO_UDP,
+							      MS_PROTO_SCTP, MS_PROTO_ICMP,
+							      MS_PROTO_ICMPV6 };
 
 	c->port_table = malloc(MS_PORT_SLOT_ENTRIES * sizeof(*c->port_table));
 	if (!c->port_table)
@@ -466,7 +466,8 @@ static int port_table(const struct dim *d, struct ms_compiled *c)
 		/* Protocols without ports: one entry each, by protocol number. */
 		for (uint32_t proto = 0; proto < 256; proto++) {
 			u128 v = ((u128)dir << 24) | ((u128)proto << 16);
-			uint32_t idx = ((uint32_t)dir * MS_PORT_ROWS + MS_PORT_ROW_OTHER) * 65536u + proto;
+			uint32_t idx =
+				((uint32_t)dir * MS_PORT_ROWS + MS_PORT_ROW_OTHER) * 65536u + proto;
 
 			c->port_table[idx] = d->seg_class[seg_index(d, v)];
 		}
@@ -518,8 +519,7 @@ struct dtab {
 
 static size_t dhash(uint32_t s, uint32_t d, uint32_t p)
 {
-	uint64_t h = ((uint64_t)s * 0x9e3779b97f4a7c15ULL) ^
-		     ((uint64_t)d * 0xc2b2ae3d27d4eb4fULL) ^
+	uint64_t h = ((uint64_t)s * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)d * 0xc2b2ae3d27d4eb4fULL) ^
 		     ((uint64_t)p * 0x165667b19e3779f9ULL);
 
 	return (size_t)(h ^ (h >> 29));
@@ -533,7 +533,8 @@ static int dtab_grow(struct dtab *t, const struct ms_decision_entry *dec, size_t
 	if (!ns)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		size_t h = dhash(dec[i].src_class, dec[i].dst_class, dec[i].port_class) & (ncap - 1);
+		size_t h =
+			dhash(dec[i].src_class, dec[i].dst_class, dec[i].port_class) & (ncap - 1);
 
 		while (ns[h])
 			h = (h + 1) & (ncap - 1);
@@ -607,8 +608,10 @@ static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t ru
 		const char *name = f->p->rules[rule_id - 1].name;
 
 		return set_err(f->errmsg,
-			       "decision table overflow: more than %u entries needed when adding rule '%s'; "
-			       "rules combining broad selectors with many ports multiply, raise the limit or split the policy",
+			       "decision table overflow: more than %u entries needed when adding "
+			       "rule '%s'; "
+			       "rules combining broad selectors with many ports multiply, raise "
+			       "the limit or split the policy",
 			       f->l->max_decision_entries, name ? name : "?");
 	}
 	if (c->n_dec == f->cap) {
@@ -620,8 +623,8 @@ static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t ru
 		c->dec = nv;
 		f->cap = ncap;
 	}
-	c->dec[c->n_dec] = (struct ms_decision_entry){ s, d, p, rule_id, 0,
-						       f->p->rules[rule_id - 1].action };
+	c->dec[c->n_dec] =
+		(struct ms_decision_entry){ s, d, p, rule_id, 0, f->p->rules[rule_id - 1].action };
 	f->t.slot[h] = (uint32_t)++c->n_dec;
 	return 0;
 }
@@ -670,8 +673,8 @@ static void resolve_wildcards(struct dfill *f)
 		c->dec[i].rank = f->rank[c->dec[i].rule_id];
 }
 
-static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
-			  struct dim dims[3], struct ms_compiled *c, char **errmsg)
+static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, struct dim dims[3],
+			  struct ms_compiled *c, char **errmsg)
 {
 	uint64_t work = 0, work_limit = (uint64_t)l->max_decision_entries * WORK_PER_ENTRY;
 	uint32_t *ord = ms_policy_order(p), *rank = calloc(p->n_rules + 1, sizeof(*rank));
@@ -700,8 +703,10 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
 		work += (uint64_t)ns * nd * np;
 		if (work > work_limit) {
 			err = set_err(errmsg,
-				      "policy too complex to compile: rule '%s' brings the class triples to examine past %llu "
-				      "(%u src x %u dst x %u port classes); narrow broad selectors or port ranges, or raise the decision table limit",
+				      "policy too complex to compile: rule '%s' brings the class "
+				      "triples to examine past %llu "
+				      "(%u src x %u dst x %u port classes); narrow broad selectors "
+				      "or port ranges, or raise the decision table limit",
 				      p->rules[r].name ? p->rules[r].name : "?",
 				      (unsigned long long)work_limit, ns, nd, np);
 			break;
@@ -714,10 +719,13 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l,
 	if (!err)
 		resolve_wildcards(&f);
 	for (size_t i = 0; !err && i < c->n_dec; i++) {
-		bool as = c->dec[i].src_class == MS_CLASS_ANY, ad = c->dec[i].dst_class == MS_CLASS_ANY;
+		bool as = c->dec[i].src_class == MS_CLASS_ANY,
+		     ad = c->dec[i].dst_class == MS_CLASS_ANY;
 
-		c->wildcards |= (uint8_t)(as && !ad ? MS_WILD_SRC : !as && ad ? MS_WILD_DST :
-					  as && ad ? MS_WILD_BOTH : 0);
+		c->wildcards |= (uint8_t)(as && !ad   ? MS_WILD_SRC
+					  : !as && ad ? MS_WILD_DST
+					  : as && ad  ? MS_WILD_BOTH
+						      : 0);
 	}
 out:
 	free(f.t.slot);
@@ -735,11 +743,12 @@ void ms_limits_default(struct ms_limits *l)
 
 static const char *const dim_names[2] = { "source address", "destination address" };
 
-int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
-	       struct ms_compiled **out, char **errmsg)
+int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_compiled **out,
+	       char **errmsg)
 {
 	struct ms_compiled *c = calloc(1, sizeof(*c));
-	struct dim dims[3] = { { .space_max = U128_MAX }, { .space_max = U128_MAX },
+	struct dim dims[3] = { { .space_max = U128_MAX },
+			       { .space_max = U128_MAX },
 			       { .space_max = PORT_SPACE_MAX } };
 	int err = -ENOMEM;
 
@@ -747,7 +756,8 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
 	if (!c)
 		return -ENOMEM;
 	if (p->n_rules > l->max_rules) {
-		err = set_err(errmsg, "%zu rules, more than the limit of %u", p->n_rules, l->max_rules);
+		err = set_err(errmsg, "%zu rules, more than the limit of %u", p->n_rules,
+			      l->max_rules);
 		goto out;
 	}
 	c->n_rules = (uint32_t)p->n_rules;
@@ -787,7 +797,9 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
 
 		err = dim_emit(&dims[i], 128, emit_entry, &e);
 		if (e.overflow) {
-			err = set_err(errmsg, "%s table overflow: more than %u entries needed; the policy has too many distinct address ranges",
+			err = set_err(errmsg,
+				      "%s table overflow: more than %u entries needed; the policy "
+				      "has too many distinct address ranges",
 				      dim_names[i], e.limit);
 		}
 		if (err)
@@ -847,16 +859,16 @@ static bool prefix_match(u128 prefix, unsigned int plen, unsigned int width, u12
 }
 
 static const struct ms_decision_entry *find_dec(const struct ms_compiled *c, uint32_t s, uint32_t d,
-					       uint32_t p)
+						uint32_t p)
 {
 	for (size_t i = 0; i < c->n_dec; i++)
-		if (c->dec[i].src_class == s && c->dec[i].dst_class == d && c->dec[i].port_class == p)
+		if (c->dec[i].src_class == s && c->dec[i].dst_class == d &&
+		    c->dec[i].port_class == p)
 			return &c->dec[i];
 	return NULL;
 }
 
-uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
-			  uint8_t *action)
+uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f, uint8_t *action)
 {
 	u128 s = addr_to_u128(f->src), d = addr_to_u128(f->dst);
 	int best;

@@ -24,7 +24,7 @@
 /* Table capacities for one policy (the maps hold two policies at once). */
 struct ms_limits {
 	uint32_t max_rules;
-	uint32_t max_addr_entries;     /* per address table (src, dst) */
+	uint32_t max_addr_entries; /* per address table (src, dst) */
 	uint32_t max_decision_entries;
 };
 
@@ -61,7 +61,7 @@ struct ms_compiled {
 	struct ms_addr_entry *dst;
 	size_t n_dst;
 	uint32_t *port_table; /* MS_PORT_SLOT_ENTRIES classes, by ms_port_index() */
-	size_t n_port;        /* its size in entries */
+	size_t n_port;	      /* its size in entries */
 	struct ms_decision_entry *dec;
 	size_t n_dec;
 	uint32_t n_src_classes;
@@ -79,8 +79,8 @@ struct ms_compiled {
  * a table would overflow (naming the table, what it needs and the limit),
  * -ENOMEM. *out is untouched on failure.
  */
-int ms_compile(const struct ms_policy *p, const struct ms_limits *l,
-	       struct ms_compiled **out, char **errmsg);
+int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_compiled **out,
+	       char **errmsg);
 
 void ms_compiled_free(struct ms_compiled **c);
 
@@ -91,7 +91,6 @@ uint64_t ms_compiled_bytes(const struct ms_compiled *c);
  * Evaluate a flow against the compiled tables in userspace, doing the same
  * lookups the classifier does. For tests and --check; returns the rule id.
  */
-uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f,
-			  uint8_t *action);
+uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f, uint8_t *action);
 
 #endif /* MICROSEGD_POLICY_COMPILE_H */

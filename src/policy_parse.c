@@ -56,9 +56,9 @@ static int diag_push(struct ms_diag *d, struct ms_pos pos, bool is_error, char *
 	return 0;
 }
 
-__attribute__((format(printf, 5, 0))) static int
-diag_vadd(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
-	  const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static int diag_vadd(struct ms_diag *d, const char *file,
+							   struct ms_pos pos, bool is_error,
+							   const char *fmt, va_list ap)
 {
 	const char *kind = is_error ? "error" : "warning";
 	char *body, *msg;
@@ -80,8 +80,8 @@ diag_vadd(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
 	return diag_push(d, pos, is_error, msg);
 }
 
-int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos,
-		bool is_error, const char *fmt, ...)
+int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
+		const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -169,10 +169,10 @@ enum ykind { Y_SCALAR, Y_SEQ, Y_MAP, Y_BAD /* already reported; stay quiet */ };
 struct ynode {
 	enum ykind kind;
 	struct ms_pos pos;
-	bool plain;  /* plain and untagged: may be null or a number */
-	bool skip;   /* mapping key already reported (duplicate, not a scalar) */
-	char *str;   /* scalar value, NUL-terminated (it may hold NULs: reported) */
-	size_t len;  /* of str, up to its terminator */
+	bool plain;	     /* plain and untagged: may be null or a number */
+	bool skip;	     /* mapping key already reported (duplicate, not a scalar) */
+	char *str;	     /* scalar value, NUL-terminated (it may hold NULs: reported) */
+	size_t len;	     /* of str, up to its terminator */
 	struct ynode **kids; /* sequence items; mapping: key, value, key, value... */
 	size_t n_kids;
 };
@@ -223,12 +223,12 @@ struct pctx {
 	size_t n_stk, cap_stk;
 	struct ms_workload **by_name; /* workloads sorted by name, for suggestions */
 	size_t n_by_name;
-	struct wl_index *wl_idx;      /* workloads by name */
-	struct label_index *lbl_idx;  /* workloads by label, built on first use */
+	struct wl_index *wl_idx;     /* workloads by name */
+	struct label_index *lbl_idx; /* workloads by label, built on first use */
 };
 
-__attribute__((format(printf, 3, 4))) static void
-perr(struct pctx *c, struct ms_pos pos, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void perr(struct pctx *c, struct ms_pos pos,
+						       const char *fmt, ...)
 {
 	va_list ap;
 
@@ -238,8 +238,8 @@ perr(struct pctx *c, struct ms_pos pos, const char *fmt, ...)
 	va_end(ap);
 }
 
-__attribute__((format(printf, 3, 4))) static void
-pwarn(struct pctx *c, struct ms_pos pos, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void pwarn(struct pctx *c, struct ms_pos pos,
+							const char *fmt, ...)
 {
 	va_list ap;
 
@@ -491,8 +491,8 @@ static void check_keys(struct pctx *c, struct ynode *m)
 		while (i < k && !strcmp(o[i].key->str, o[first].key->str)) {
 			struct ynode *dup = m->kids[2 * o[i].idx];
 
-			perr(c, dup->pos, "duplicate key '%s' (first at line %u)",
-			     disp(c, dup), o[first].key->pos.line);
+			perr(c, dup->pos, "duplicate key '%s' (first at line %u)", disp(c, dup),
+			     o[first].key->pos.line);
 			dup->skip = true;
 			i++;
 		}
@@ -500,11 +500,9 @@ static void check_keys(struct pctx *c, struct ynode *m)
 	free(o);
 }
 
-static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
-		     struct ynode **out);
+static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth, struct ynode **out);
 
-static int load_children(struct pctx *c, struct ynode *n, yaml_event_type_t end,
-			 unsigned int depth)
+static int load_children(struct pctx *c, struct ynode *n, yaml_event_type_t end, unsigned int depth)
 {
 	size_t base = c->n_stk;
 	int r;
@@ -547,8 +545,7 @@ static void check_tag(struct pctx *c, struct ms_pos pos, const yaml_char_t *tag,
 		     make_disp(c, (const char *)tag, strlen((const char *)tag)));
 }
 
-static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
-		     struct ynode **out)
+static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth, struct ynode **out)
 {
 	struct ynode *n = arena_alloc(c, sizeof(*n), _Alignof(struct ynode));
 	const yaml_char_t *anchor = NULL;
@@ -577,8 +574,7 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
 		memcpy(n->str, v, len);
 		n->str[len] = '\0';
 		n->len = len;
-		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-			   !ev->data.scalar.tag;
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
 		check_tag(c, n->pos, ev->data.scalar.tag, YAML_STR_TAG);
 		if (memchr(v, '\0', len))
 			perr(c, n->pos, "NUL character in '%s'", disp(c, n));
@@ -590,8 +586,7 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth,
 
 		n->kind = seq ? Y_SEQ : Y_MAP;
 		anchor = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
-		check_tag(c, n->pos,
-			  seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag,
+		check_tag(c, n->pos, seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag,
 			  seq ? YAML_SEQ_TAG : YAML_MAP_TAG);
 		if (depth >= MAX_DEPTH) {
 			perr(c, n->pos, "nested more than %d levels deep", MAX_DEPTH);
@@ -704,15 +699,14 @@ static bool want(struct pctx *c, const struct ynode *n, enum ykind k, const char
 		perr(c, n->pos, "%s must be %s, not the value '%s'", what, kind_desc(k),
 		     disp(c, n));
 	else
-		perr(c, n->pos, "%s must be %s, not %s", what, kind_desc(k),
-		     kind_desc(n->kind));
+		perr(c, n->pos, "%s must be %s, not %s", what, kind_desc(k), kind_desc(n->kind));
 	return false;
 }
 
 /* A plain decimal integer; anything else (quoted, 0x.., 1e3) is a type error
  * so that "1" and 010 (octal in YAML 1.1) never mean something surprising. */
-static bool want_int(struct pctx *c, const struct ynode *n, const char *what,
-		     long min, long max, long *out)
+static bool want_int(struct pctx *c, const struct ynode *n, const char *what, long min, long max,
+		     long *out)
 {
 	const char *s;
 	char *end;
@@ -820,8 +814,8 @@ static void unknown_key(struct pctx *c, const struct ynode *key, const char *whe
 	const char *s = suggest(key->str, known, n);
 
 	if (s) {
-		perr(c, key->pos, "unknown key '%s' in %s; did you mean '%s'?", disp(c, key),
-		     where, s);
+		perr(c, key->pos, "unknown key '%s' in %s; did you mean '%s'?", disp(c, key), where,
+		     s);
 		return;
 	}
 	/* Listing the keys turns a dead end into a fix. */
@@ -849,8 +843,7 @@ static void unknown_key(struct pctx *c, const struct ynode *key, const char *whe
  * reporting unknown keys. Duplicates were reported and flagged at load time.
  */
 static void map_fields(struct pctx *c, const struct ynode *m, const char *where,
-		       const char *const *known, size_t n, struct ynode **keys,
-		       struct ynode **vals)
+		       const char *const *known, size_t n, struct ynode **keys, struct ynode **vals)
 {
 	for (size_t i = 0; i < n; i++)
 		keys[i] = vals[i] = NULL;
@@ -886,8 +879,8 @@ static int want_enum(struct pctx *c, const struct ynode *n, const char *what,
 	if (s)
 		perr(c, n->pos, "invalid %s '%s'; did you mean '%s'?", what, disp(c, n), s);
 	else if (nk == 2)
-		perr(c, n->pos, "invalid %s '%s' (expected %s or %s)", what, disp(c, n),
-		     known[0], known[1]);
+		perr(c, n->pos, "invalid %s '%s' (expected %s or %s)", what, disp(c, n), known[0],
+		     known[1]);
 	else
 		perr(c, n->pos, "invalid %s '%s' (expected %s, %s or %s)", what, disp(c, n),
 		     known[0], known[1], known[2]);
@@ -912,8 +905,7 @@ static bool want_name(struct pctx *c, const struct ynode *n, const char *what)
 	if (!want(c, n, Y_SCALAR, what))
 		return false;
 	if (!valid_name(n->str)) {
-		perr(c, n->pos,
-		     "invalid %s '%s': use 1-%d letters, digits, '-', '_' or '.'", what,
+		perr(c, n->pos, "invalid %s '%s': use 1-%d letters, digits, '-', '_' or '.'", what,
 		     disp(c, n), NAME_MAX_LEN);
 		return false;
 	}
@@ -941,8 +933,9 @@ static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *w
 	if (n->kind == Y_MAP && n->n_kids == 2 && n->kids[0]->kind == Y_SCALAR &&
 	    n->kids[0]->str[0] && strchr(n->kids[0]->str, ':')) {
 		/* "- 2001:db8::" reads as a mapping of "2001:db8:" to null. */
-		perr(c, n->pos, "%s must be an address, not a mapping (quote IPv6 addresses: \"%s:\")",
-		     what, disp(c, n->kids[0]));
+		perr(c, n->pos,
+		     "%s must be an address, not a mapping (quote IPv6 addresses: \"%s:\")", what,
+		     disp(c, n->kids[0]));
 		return false;
 	}
 	if (!want(c, n, Y_SCALAR, what))
@@ -1012,8 +1005,7 @@ static bool parse_addr_list(struct pctx *c, const struct ynode *n, const char *w
 /* Top level: version, mode, default */
 
 enum { K_VERSION, K_MODE, K_DEFAULT, K_WORKLOADS, K_RULES, K_NTOP };
-static const char *const top_keys[] = { "version", "mode", "default", "workloads",
-					"rules" };
+static const char *const top_keys[] = { "version", "mode", "default", "workloads", "rules" };
 
 static void do_header(struct pctx *c, const struct ynode *root, struct ynode **v)
 {
@@ -1024,8 +1016,7 @@ static void do_header(struct pctx *c, const struct ynode *root, struct ynode **v
 
 	if (!v[K_VERSION])
 		perr(c, root->pos, "missing 'version' (this microsegd reads version 1)");
-	else if (want_int(c, v[K_VERSION], "version", LONG_MIN, LONG_MAX, &ver) &&
-		 ver != 1)
+	else if (want_int(c, v[K_VERSION], "version", LONG_MIN, LONG_MAX, &ver) && ver != 1)
 		perr(c, v[K_VERSION]->pos,
 		     "unsupported policy version %ld (this microsegd reads version 1)", ver);
 	if (v[K_MODE] && (i = want_enum(c, v[K_MODE], "mode", modes, 2)) >= 0)
@@ -1341,8 +1332,7 @@ static bool index_labels(struct pctx *c)
 	return true;
 }
 
-static void add_workload_addrs(struct pctx *c, struct ms_addr_term *t,
-			       const struct ms_workload *w)
+static void add_workload_addrs(struct pctx *c, struct ms_addr_term *t, const struct ms_workload *w)
 {
 	for (size_t i = 0; i < w->n_addrs; i++)
 		if (ms_cidr_push(&t->cidrs, &t->n_cidrs, &w->addrs[i]))
@@ -1362,8 +1352,7 @@ static bool has_label(const struct ms_workload *w, const char *k, const char *v)
 /* Selectors */
 
 enum { S_CIDR, S_EXCEPT, S_WORKLOAD, S_WORKLOADS, S_LABELS, S_N };
-static const char *const sel_keys[] = { "cidr", "except", "workload", "workloads",
-					"labels" };
+static const char *const sel_keys[] = { "cidr", "except", "workload", "workloads", "labels" };
 
 static void sel_cidr(struct pctx *c, struct ms_addr_term *t, const struct ynode *cidr,
 		     const struct ynode *except)
@@ -1527,13 +1516,15 @@ static void do_selector(struct pctx *c, const struct ynode *n, const char *what,
 		return;
 	}
 	if (n->kind != Y_SEQ) {
-		perr(c, n->pos, "'%s' must be a selector mapping or a list of them, not '%s'",
-		     what, disp(c, n));
+		perr(c, n->pos, "'%s' must be a selector mapping or a list of them, not '%s'", what,
+		     disp(c, n));
 		return;
 	}
 	if (!n->n_kids) {
-		perr(c, n->pos, "'%s' is an empty list, which matches nothing; omit it to "
-				"match any address", what);
+		perr(c, n->pos,
+		     "'%s' is an empty list, which matches nothing; omit it to "
+		     "match any address",
+		     what);
 		return;
 	}
 	for (size_t i = 0; i < n->n_kids && !c->err; i++)
@@ -1556,15 +1547,13 @@ static const struct proto_name protos[] = {
 
 /* Names for the ICMP types people write policy for; numbers work for all. */
 static const struct proto_name icmp_types[] = {
-	{ "echo-reply", 0 },	 { "destination-unreachable", 3 },
-	{ "redirect", 5 },	 { "echo-request", 8 },
-	{ "time-exceeded", 11 }, { "parameter-problem", 12 },
+	{ "echo-reply", 0 },   { "destination-unreachable", 3 }, { "redirect", 5 },
+	{ "echo-request", 8 }, { "time-exceeded", 11 },		 { "parameter-problem", 12 },
 };
 
 static const struct proto_name icmp6_types[] = {
-	{ "destination-unreachable", 1 }, { "packet-too-big", 2 },
-	{ "time-exceeded", 3 },		  { "parameter-problem", 4 },
-	{ "echo-request", 128 },	  { "echo-reply", 129 },
+	{ "destination-unreachable", 1 }, { "packet-too-big", 2 }, { "time-exceeded", 3 },
+	{ "parameter-problem", 4 },	  { "echo-request", 128 }, { "echo-reply", 129 },
 };
 
 static int lookup_name(const char *s, const struct proto_name *v, size_t n)
@@ -1641,7 +1630,8 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 		else
 			perr(c, n->pos,
 			     "unknown protocol in '%s' (expected tcp, udp, sctp, icmp, icmpv6 "
-			     "or a number 0-255)", disp(c, n));
+			     "or a number 0-255)",
+			     disp(c, n));
 		free(pstr);
 		return false;
 	}
@@ -1651,9 +1641,10 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 	proto_desc(out->proto, pname, sizeof(pname));
 	if (!slash) {
 		if (n->plain && !has_ports(out->proto) && !is_icmp(out->proto))
-			pwarn(c, n->pos, "'%s' means every packet of IP protocol %s; for a "
-					 "port write tcp/%s or udp/%s (quote it to keep the "
-					 "protocol and silence this)",
+			pwarn(c, n->pos,
+			      "'%s' means every packet of IP protocol %s; for a "
+			      "port write tcp/%s or udp/%s (quote it to keep the "
+			      "protocol and silence this)",
 			      disp(c, n), pname, disp(c, n), disp(c, n));
 		out->lo = 0;
 		out->hi = (uint16_t)max;
@@ -1684,8 +1675,10 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 	hi = dash ? parse_num(dash + 1, strlen(dash + 1), max) : lo;
 	if (lo == -1 || hi == -1) {
 		if (is_icmp(out->proto))
-			perr(c, n->pos, "invalid ICMP type in '%s' (expected a number 0-255, a "
-					"range or a type name such as echo-request)", disp(c, n));
+			perr(c, n->pos,
+			     "invalid ICMP type in '%s' (expected a number 0-255, a "
+			     "range or a type name such as echo-request)",
+			     disp(c, n));
 		else
 			perr(c, n->pos, "invalid port in '%s' (expected PORT or PORT-PORT)",
 			     disp(c, n));
@@ -1718,8 +1711,9 @@ static void do_ports(struct pctx *c, const struct ynode *n, struct ms_rule *r)
 	if (!want(c, n, Y_SEQ, "ports"))
 		return;
 	if (!n->n_kids) {
-		perr(c, n->pos, "'ports' is an empty list, which matches nothing; omit it to "
-				"match every protocol and port");
+		perr(c, n->pos,
+		     "'ports' is an empty list, which matches nothing; omit it to "
+		     "match every protocol and port");
 		return;
 	}
 	for (size_t i = 0; i < n->n_kids; i++) {
@@ -1740,7 +1734,7 @@ static void do_ports(struct pctx *c, const struct ynode *n, struct ms_rule *r)
 
 enum { R_NAME, R_PRIORITY, R_ACTION, R_DIRECTION, R_FROM, R_TO, R_PORTS, R_N };
 static const char *const rule_keys[] = { "name", "priority", "action", "direction",
-					 "from", "to", "ports" };
+					 "from", "to",	     "ports" };
 
 struct rule_name {
 	const char *name;
@@ -1777,8 +1771,7 @@ static void do_rule(struct pctx *c, const struct ynode *m, struct ms_rule *r,
 	static const char *const actions[] = { "allow", "deny", "log" };
 	static const uint8_t action_val[] = { MS_ACT_ALLOW, MS_ACT_DENY, MS_ACT_LOG };
 	static const char *const dirs[] = { "ingress", "egress", "any" };
-	static const uint8_t dir_val[] = { MS_DIRMASK_INGRESS, MS_DIRMASK_EGRESS,
-					   MS_DIRMASK_ANY };
+	static const uint8_t dir_val[] = { MS_DIRMASK_INGRESS, MS_DIRMASK_EGRESS, MS_DIRMASK_ANY };
 	struct ynode *k[R_N], *v[R_N];
 	long prio;
 	int i;
@@ -1863,8 +1856,8 @@ static void do_root(struct pctx *c, const struct ynode *root)
 		do_rules(c, v[K_RULES]);
 }
 
-int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
-			struct ms_policy **out, struct ms_diag *d)
+int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
+			struct ms_diag *d)
 {
 	struct pctx c = { .file = name, .d = d, .buf = buf, .len = len };
 	size_t errors_before = d->n_errors;

@@ -21,7 +21,7 @@
 
 /* Collected diagnostics, in file order. Zero-initialise before first use. */
 struct ms_diag {
-	char **msgs;   /* "FILE:LINE:COL: error: ..." or "FILE:LINE:COL: warning: ..." */
+	char **msgs; /* "FILE:LINE:COL: error: ..." or "FILE:LINE:COL: warning: ..." */
 	bool *is_error;
 	size_t n, n_errors, n_warnings;
 	struct ms_pos *pos; /* position of each message ({0, 0}: none), for ordering */
@@ -35,9 +35,8 @@ void ms_diag_free(struct ms_diag *d);
  * position when pos.line is 0, and without "FILE:" when file is NULL).
  * Returns 0 or -ENOMEM.
  */
-int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos,
-		bool is_error, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Sort d's messages by position, keeping insertion order among equals. */
 void ms_diag_sort(struct ms_diag *d);
@@ -56,8 +55,8 @@ int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_dia
 
 /* Like ms_policy_parse_file, for a policy held in memory; name is used in
  * diagnostics and as the policy's path. */
-int ms_policy_parse_mem(const char *name, const void *buf, size_t len,
-			struct ms_policy **out, struct ms_diag *d);
+int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
+			struct ms_diag *d);
 
 /* Largest policy file accepted, to bound memory on a mistaken path. */
 #define MS_POLICY_MAX_BYTES (64u << 20)

@@ -181,7 +181,8 @@ static void gen_policy(struct gen *g, unsigned int n_rules)
 			} else {
 				/* /28 .. /24, overlapping one another */
 				w->host_bits = 4 + rnd(5);
-				v = ((198u << 24) | (19u << 16) | rnd(1 << 16)) & ~((1u << w->host_bits) - 1);
+				v = ((198u << 24) | (19u << 16) | rnd(1 << 16)) &
+				    ~((1u << w->host_bits) - 1);
 			}
 			w->addr[12] = (uint8_t)(v >> 24);
 			w->addr[13] = (uint8_t)(v >> 16);
@@ -213,8 +214,9 @@ static void gen_policy(struct gen *g, unsigned int n_rules)
 		if (g->to[i] >= 0)
 			emit(g, "    to: {workload: w%d}\n", g->to[i]);
 		if (g->port_hi[i] != g->port_lo[i])
-			emit(g, "    ports: [%s/%u-%u]\n", g->proto[i] == MS_PROTO_TCP ? "tcp" : "udp",
-			     g->port_lo[i], g->port_hi[i]);
+			emit(g, "    ports: [%s/%u-%u]\n",
+			     g->proto[i] == MS_PROTO_TCP ? "tcp" : "udp", g->port_lo[i],
+			     g->port_hi[i]);
 		else
 			emit(g, "    ports: [%s/%u]\n", g->proto[i] == MS_PROTO_TCP ? "tcp" : "udp",
 			     g->port_lo[i]);
@@ -285,7 +287,8 @@ static void flow_packet(const struct gen *g, uint16_t sport, bool subnet_src, st
 		pick_addr(g, -1, v4, s->dst);
 	s->proto = g->proto[r];
 	s->sport = sport;
-	s->dport = (uint16_t)(g->port_lo[r] + rnd((unsigned int)(g->port_hi[r] - g->port_lo[r]) + 1));
+	s->dport =
+		(uint16_t)(g->port_lo[r] + rnd((unsigned int)(g->port_hi[r] - g->port_lo[r]) + 1));
 }
 
 /* ---- measurements ---- */
@@ -450,8 +453,8 @@ int main(int argc, char **argv)
 	struct ms_dp *dp;
 	struct ms_events *ev;
 	struct stat5 noop, noop1, est, deny;
-	const char *harness_path = getenv("BENCH_HARNESS") ? getenv("BENCH_HARNESS") :
-							      "build/bench/bench_newflow.bpf.o";
+	const char *harness_path = getenv("BENCH_HARNESS") ? getenv("BENCH_HARNESS")
+							   : "build/bench/bench_newflow.bpf.o";
 	struct drain_ctx dc = { 0 };
 	struct harness h;
 	pthread_t th;
@@ -500,10 +503,10 @@ int main(int argc, char **argv)
 		v[i] = harness_run(&h, noop_fd, &est_pkt, repeat);
 	noop1 = summarize(v, RUNS);
 
-	printf("%-34s %10.1f %10.1f %10.1f %12s\n", "classifier_ns.noop (repeat)", noop.med, noop.min,
-	       noop.max, "-");
-	printf("%-34s %10.1f %10.1f %10.1f %12s\n", "noop behind the fresh-tuple harness", noop1.med,
-	       noop1.min, noop1.max, "-");
+	printf("%-34s %10.1f %10.1f %10.1f %12s\n", "classifier_ns.noop (repeat)", noop.med,
+	       noop.min, noop.max, "-");
+	printf("%-34s %10.1f %10.1f %10.1f %12s\n", "noop behind the fresh-tuple harness",
+	       noop1.med, noop1.min, noop1.max, "-");
 
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		unsigned int n = sizes[si];
@@ -540,10 +543,10 @@ int main(int argc, char **argv)
 		st = summarize(v, RUNS);
 		cJSON_AddNumberToObject(nf, key, st.med);
 		cJSON_AddItemToObject(nf_stats, key, stat_json(st));
-		printf("classifier_ns.new_flow.%-11u %10.1f %10.1f %10.1f %12.1f\n", n, st.med, st.min,
-		       st.max, st.med - noop.med);
-		printf("    reload_ms.%u = %.1f; %zu decision entries, map_bytes %.1f MiB\n", n, ms, n_dec,
-		       bytes / 1048576.0);
+		printf("classifier_ns.new_flow.%-11u %10.1f %10.1f %10.1f %12.1f\n", n, st.med,
+		       st.min, st.max, st.med - noop.med);
+		printf("    reload_ms.%u = %.1f; %zu decision entries, map_bytes %.1f MiB\n", n, ms,
+		       n_dec, bytes / 1048576.0);
 
 		if (n == 10) {
 			/* established: a packet of a known session */

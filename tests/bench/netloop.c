@@ -52,7 +52,9 @@ struct opts {
 	int n_src;
 };
 
-static struct opts o = { .port = 5202, .threads = 2, .seconds = 0, .rounds = 10000, .max_conns = 10000000, .size = 64 };
+static struct opts o = {
+	.port = 5202, .threads = 2, .seconds = 0, .rounds = 10000, .max_conns = 10000000, .size = 64
+};
 
 static double now_s(void)
 {
@@ -110,7 +112,8 @@ static void *server_thread(void *arg)
 				int c;
 
 				while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-					struct epoll_event cev = { .events = EPOLLIN, .data.fd = c };
+					struct epoll_event cev = { .events = EPOLLIN,
+								   .data.fd = c };
 
 					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 					if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev))
@@ -223,9 +226,11 @@ static int run_rr(void)
 	for (long i = 0; i < n; i++)
 		sum += rtt[i];
 	qsort(rtt, (size_t)n, sizeof(*rtt), cmp_double);
-	printf("{\"rounds\": %ld, \"size\": %d, \"rtt_us\": {\"min\": %.2f, \"p50\": %.2f, \"p90\": %.2f, "
+	printf("{\"rounds\": %ld, \"size\": %d, \"rtt_us\": {\"min\": %.2f, \"p50\": %.2f, "
+	       "\"p90\": %.2f, "
 	       "\"p99\": %.2f, \"max\": %.2f, \"mean\": %.2f}}\n",
-	       n, o.size, rtt[0], rtt[n / 2], rtt[n * 9 / 10], rtt[n * 99 / 100], rtt[n - 1], sum / (double)n);
+	       n, o.size, rtt[0], rtt[n / 2], rtt[n * 9 / 10], rtt[n * 99 / 100], rtt[n - 1],
+	       sum / (double)n);
 	free(rtt);
 	free(buf);
 	return 0;
@@ -291,7 +296,9 @@ static int run_conn(void)
 	int last_errno = 0;
 
 	for (int i = 0; i < o.threads; i++) {
-		w[i] = (struct conn_worker){ .id = i, .deadline = t0 + secs, .max = o.max_conns / o.threads + 1 };
+		w[i] = (struct conn_worker){ .id = i,
+					     .deadline = t0 + secs,
+					     .max = o.max_conns / o.threads + 1 };
 		if (pthread_create(&th[i], NULL, conn_thread, &w[i]))
 			die("pthread_create");
 	}
@@ -303,14 +310,16 @@ static int run_conn(void)
 			last_errno = w[i].last_errno;
 	}
 	elapsed = now_s() - t0;
-	printf("{\"conns\": %ld, \"failed\": %ld, \"seconds\": %.3f, \"conn_per_s\": %.1f, \"last_error\": \"%s\"}\n",
+	printf("{\"conns\": %ld, \"failed\": %ld, \"seconds\": %.3f, \"conn_per_s\": %.1f, "
+	       "\"last_error\": \"%s\"}\n",
 	       ok, failed, elapsed, (double)ok / elapsed, last_errno ? strerror(last_errno) : "");
 	return 0;
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: netloop server|rr|conn -a ADDR -p PORT [-T THREADS|-c THREADS] [-t SECONDS]\n"
+	fprintf(stderr, "usage: netloop server|rr|conn -a ADDR -p PORT [-T THREADS|-c THREADS] [-t "
+			"SECONDS]\n"
 			"               [-n COUNT] [-s SIZE] [-b SRC[,SRC...]]\n");
 	exit(2);
 }
@@ -337,18 +346,34 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt(argc, argv, "a:p:T:c:t:n:s:b:")) != -1) {
 		switch (c) {
-		case 'a': o.addr = optarg; break;
-		case 'p': o.port = atoi(optarg); break;
+		case 'a':
+			o.addr = optarg;
+			break;
+		case 'p':
+			o.port = atoi(optarg);
+			break;
 		case 'T':
-		case 'c': o.threads = atoi(optarg); break;
-		case 't': o.seconds = atof(optarg); break;
-		case 'n': o.rounds = o.max_conns = atol(optarg); break;
-		case 's': o.size = atoi(optarg); break;
-		case 'b': parse_src(optarg); break;
-		default: usage();
+		case 'c':
+			o.threads = atoi(optarg);
+			break;
+		case 't':
+			o.seconds = atof(optarg);
+			break;
+		case 'n':
+			o.rounds = o.max_conns = atol(optarg);
+			break;
+		case 's':
+			o.size = atoi(optarg);
+			break;
+		case 'b':
+			parse_src(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
-	if (!o.addr || o.threads < 1 || o.threads > MAX_THREADS || o.rounds < 1 || o.size < 1 || o.size > 65536)
+	if (!o.addr || o.threads < 1 || o.threads > MAX_THREADS || o.rounds < 1 || o.size < 1 ||
+	    o.size > 65536)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "server"))

@@ -92,11 +92,13 @@ static void t_default_deny(void)
 	n = dpt_events(dp, ev, 4);
 	REQUIRE(n == 1, "one deny event, got %zu", n);
 	CHECK(ev[0].type == MS_EV_FLOW_DENY && ev[0].rule_id == MS_RULE_DEFAULT &&
-		      ev[0].verdict == MS_VERDICT_DENY, "flow_deny by default");
+		      ev[0].verdict == MS_VERDICT_DENY,
+	      "flow_deny by default");
 	CHECK(ntohs(ev[0].sport) == 40000 && ntohs(ev[0].dport) == 80, "ports in event");
 	CHECK(!memcmp(ev[0].src, s.src, 16) && !memcmp(ev[0].dst, s.dst, 16), "addresses in event");
 	CHECK(ev[0].family == MS_FAMILY_IPV4 && ev[0].proto == MS_PROTO_TCP &&
-		      ev[0].direction == MS_DIR_INGRESS, "family/proto/direction");
+		      ev[0].direction == MS_DIR_INGRESS,
+	      "family/proto/direction");
 	CHECK(dpt_counter(dp, MS_CNT_DENIED) == 1, "denied counter");
 	ms_dp_close(&dp);
 }
@@ -153,9 +155,9 @@ static void t_except(void)
 		const char *src, *dst;
 		int want;
 	} cases[] = {
-		{ "198.18.4.255", HOST, DPT_OK },    { "198.18.5.0", HOST, DPT_DROP },
-		{ "198.18.5.255", HOST, DPT_DROP },  { "198.18.6.0", HOST, DPT_OK },
-		{ "198.19.0.1", HOST, DPT_DROP },    { "2001:db8:0:4::9", HOST6, DPT_OK },
+		{ "198.18.4.255", HOST, DPT_OK },	{ "198.18.5.0", HOST, DPT_DROP },
+		{ "198.18.5.255", HOST, DPT_DROP },	{ "198.18.6.0", HOST, DPT_OK },
+		{ "198.19.0.1", HOST, DPT_DROP },	{ "2001:db8:0:4::9", HOST6, DPT_OK },
 		{ "2001:db8:0:5::9", HOST6, DPT_DROP }, { "2001:db8:1::9", HOST6, DPT_DROP },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -181,14 +183,15 @@ static void t_port_range_edges(void)
 		uint16_t port;
 		int want;
 	} cases[] = {
-		{ MS_PROTO_TCP, 999, DPT_DROP },    { MS_PROTO_TCP, 1000, DPT_OK },
-		{ MS_PROTO_TCP, 2000, DPT_OK },     { MS_PROTO_TCP, 2001, DPT_DROP },
-		{ MS_PROTO_UDP, 0, DPT_OK },        { MS_PROTO_UDP, 1, DPT_DROP },
-		{ MS_PROTO_SCTP, 65535, DPT_OK },   { MS_PROTO_SCTP, 65534, DPT_DROP },
+		{ MS_PROTO_TCP, 999, DPT_DROP },  { MS_PROTO_TCP, 1000, DPT_OK },
+		{ MS_PROTO_TCP, 2000, DPT_OK },	  { MS_PROTO_TCP, 2001, DPT_DROP },
+		{ MS_PROTO_UDP, 0, DPT_OK },	  { MS_PROTO_UDP, 1, DPT_DROP },
+		{ MS_PROTO_SCTP, 65535, DPT_OK }, { MS_PROTO_SCTP, 65534, DPT_DROP },
 		{ MS_PROTO_UDP, 1500, DPT_DROP },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct pkt_spec s = l4(cases[i].proto, PEER, (uint16_t)(3000 + i), HOST, cases[i].port);
+		struct pkt_spec s =
+			l4(cases[i].proto, PEER, (uint16_t)(3000 + i), HOST, cases[i].port);
 
 		CHECK(dpt_run(dp, IN, &s) == cases[i].want, "proto %u port %u", cases[i].proto,
 		      cases[i].port);
@@ -207,8 +210,8 @@ static void t_protocol(void)
 	pb_port(r, 47, 0, 65535);
 	dp = setup(p);
 	struct pkt_spec u = udp(PEER, 5000, HOST, 53), t = tcp(PEER, 5000, HOST, 53),
-			sc = l4(MS_PROTO_SCTP, PEER, 5000, HOST, 53), gre = l4(47, PEER, 0, HOST, 0),
-			ipip = l4(4, PEER, 0, HOST, 0);
+			sc = l4(MS_PROTO_SCTP, PEER, 5000, HOST, 53),
+			gre = l4(47, PEER, 0, HOST, 0), ipip = l4(4, PEER, 0, HOST, 0);
 
 	CHECK(dpt_run(dp, IN, &u) == DPT_OK, "udp/53 allowed");
 	CHECK(dpt_run(dp, IN, &t) == DPT_DROP, "tcp/53 is another protocol");
@@ -333,9 +336,11 @@ static void t_icmp_error_v6(void)
 static void t_ndp_arp(void)
 {
 	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
-	struct pkt_spec ns = icmp("fe80::2", "ff02::1:ff00:1", 135, 0), na = icmp("fe80::2", "fe80::1", 136, 0),
+	struct pkt_spec ns = icmp("fe80::2", "ff02::1:ff00:1", 135, 0),
+			na = icmp("fe80::2", "fe80::1", 136, 0),
 			rs = icmp("fe80::2", "ff02::2", 133, 0), ping6 = icmp(PEER6, HOST6, 128, 1);
-	struct pkt_spec mld = icmp("fe80::2", "ff02::16", 143, 0), mldq = icmp("fe80::2", "ff02::1", 130, 0);
+	struct pkt_spec mld = icmp("fe80::2", "ff02::16", 143, 0),
+			mldq = icmp("fe80::2", "ff02::1", 130, 0);
 	struct pkt_spec arp = { .ethertype = 0x0806 };
 	uint64_t before = dpt_counter(dp, MS_CNT_PASSTHROUGH);
 
@@ -601,14 +606,16 @@ static void t_tcp_state(void)
 	      "half-open: SYN timeout");
 	dpt_run(dp, EG, &sa);
 	dpt_session(dp, &syn, &se);
-	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_ESTABLISHED * 1000000000ULL,
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) ==
+		      MS_TIMEOUT_TCP_ESTABLISHED * 1000000000ULL,
 	      "established timeout");
 	fin.tcp_flags = 0x11;
 	fin.tcp_flags_set = true;
 	fin_r.tcp_flags = 0x11;
 	dpt_run(dp, IN, &fin);
 	dpt_session(dp, &syn, &se);
-	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) == MS_TIMEOUT_TCP_ESTABLISHED * 1000000000ULL,
+	CHECK(ms_session_timeout_ns(&se, MS_PROTO_TCP) ==
+		      MS_TIMEOUT_TCP_ESTABLISHED * 1000000000ULL,
 	      "one FIN: still established");
 	dpt_run(dp, EG, &fin_r);
 	dpt_session(dp, &syn, &se);

@@ -49,7 +49,8 @@ static void print_case(const struct ms_policy *p, const struct ms_flow *f)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct ms_rule *r = &p->rules[i];
 
-		printf("  rule %zu %s prio=%d action=%u dir=%u any_port=%d n_ports=%zu from.any=%d(%zu) to.any=%d(%zu)\n",
+		printf("  rule %zu %s prio=%d action=%u dir=%u any_port=%d n_ports=%zu "
+		       "from.any=%d(%zu) to.any=%d(%zu)\n",
 		       i + 1, r->name, r->priority, r->action, r->dirmask, r->any_port, r->n_ports,
 		       r->from.any, r->from.n_terms, r->to.any, r->to.n_terms);
 	}
@@ -66,7 +67,8 @@ static void t_differential(void)
 		struct ms_policy *p = pb_random_policy(&rng, 24);
 
 		if (dpt_install(dp, p)) {
-			t_fail(__FILE__, __LINE__, "install", "seed %" PRIu64 ": policy failed to install", seed);
+			t_fail(__FILE__, __LINE__, "install",
+			       "seed %" PRIu64 ": policy failed to install", seed);
 			ms_policy_free(&p);
 			break;
 		}
@@ -92,19 +94,21 @@ static void t_differential(void)
 			if (got != want || se.rule_id != want_rule) {
 				mismatches++;
 				t_fail(__FILE__, __LINE__, "classifier == reference",
-				       "seed %" PRIu64 " case %lu: verdict %d want %d, rule %u want %u", seed, done,
-				       got, want, se.rule_id, want_rule);
+				       "seed %" PRIu64
+				       " case %lu: verdict %d want %d, rule %u want %u",
+				       seed, done, got, want, se.rule_id, want_rule);
 				print_case(p, &f);
 			}
 		}
 		ms_policy_free(&p);
 		dpt_events(dp, NULL, 0); /* keep the ring buffer from filling */
 	}
-	printf("  %lu cases, %lu dropped, %lu decided by a rule, %lu mismatches (seed %" PRIu64 ")\n",
+	printf("  %lu cases, %lu dropped, %lu decided by a rule, %lu mismatches (seed %" PRIu64
+	       ")\n",
 	       done, drops, by_rule, mismatches, seed);
 	/* A generator that never exercises both outcomes would prove nothing. */
-	CHECK(drops > done / 10 && drops < done - done / 10, "verdicts are mixed: %lu of %lu dropped",
-	      drops, done);
+	CHECK(drops > done / 10 && drops < done - done / 10,
+	      "verdicts are mixed: %lu of %lu dropped", drops, done);
 	CHECK(by_rule > done / 4, "rules decide a good share: %lu of %lu", by_rule, done);
 	ms_dp_close(&dp);
 }

@@ -41,8 +41,7 @@ static void differential(const struct ms_policy *p, const struct ms_compiled *c)
 		}
 		for (uint8_t dir = 0; dir < 2; dir++) {
 			f.dir = dir;
-			if (ms_policy_eval(p, &f, &a1) != ms_compiled_eval(c, &f, &a2) ||
-			    a1 != a2)
+			if (ms_policy_eval(p, &f, &a1) != ms_compiled_eval(c, &f, &a2) || a1 != a2)
 				abort();
 		}
 	}

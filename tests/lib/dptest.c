@@ -78,9 +78,10 @@ static void spec_key(const struct pkt_spec *s, struct ms_session_key *k)
 {
 	bool v4 = pkt_is_v4(s->src);
 	bool icmp = (s->proto == MS_PROTO_ICMP && v4) || (s->proto == MS_PROTO_ICMPV6 && !v4);
-	bool echo = icmp && (v4 ? (s->icmp_type == 8 || s->icmp_type == 0) :
-				  (s->icmp_type == 128 || s->icmp_type == 129));
-	bool ports = s->proto == MS_PROTO_TCP || s->proto == MS_PROTO_UDP || s->proto == MS_PROTO_SCTP;
+	bool echo = icmp && (v4 ? (s->icmp_type == 8 || s->icmp_type == 0)
+				: (s->icmp_type == 128 || s->icmp_type == 129));
+	bool ports =
+		s->proto == MS_PROTO_TCP || s->proto == MS_PROTO_UDP || s->proto == MS_PROTO_SCTP;
 	__be16 sp = 0, dp = 0;
 
 	if (ports) {

@@ -50,8 +50,8 @@ static void put16(uint8_t *p, uint16_t v)
 static size_t build_ip(const struct pkt_spec *s, uint8_t *p, size_t cap)
 {
 	bool v4 = pkt_is_v4(s->src);
-	size_t l3 = v4 ? 20 + s->ip_opts :
-		     40 + 8 * s->ext_hdrs + ((s->frag_later || s->frag_first) ? 8 : 0);
+	size_t l3 = v4 ? 20 + s->ip_opts
+		       : 40 + 8 * s->ext_hdrs + ((s->frag_later || s->frag_first) ? 8 : 0);
 	size_t l4 = 0, inner_len = 0;
 	uint8_t *q;
 	uint8_t inner[256];

@@ -11,19 +11,19 @@ struct pkt_spec {
 	uint8_t src[16]; /* IPv4-mapped for IPv4 */
 	uint8_t dst[16];
 	uint8_t proto;
-	uint16_t sport, dport;  /* host order */
+	uint16_t sport, dport; /* host order */
 	uint8_t icmp_type, icmp_code;
 	uint16_t icmp_id;
-	uint8_t tcp_flags;      /* default 0x02 (SYN) when 0 and !tcp_flags_set */
+	uint8_t tcp_flags; /* default 0x02 (SYN) when 0 and !tcp_flags_set */
 	bool tcp_flags_set;
-	unsigned int ip_opts;   /* IPv4 option bytes (multiple of 4, NOPs) */
-	unsigned int ext_hdrs;  /* IPv6 destination-options headers before L4 */
-	bool frag_later;        /* a non-first fragment */
-	bool frag_first;        /* a first fragment (MF set, offset 0) */
+	unsigned int ip_opts;	      /* IPv4 option bytes (multiple of 4, NOPs) */
+	unsigned int ext_hdrs;	      /* IPv6 destination-options headers before L4 */
+	bool frag_later;	      /* a non-first fragment */
+	bool frag_first;	      /* a first fragment (MF set, offset 0) */
 	const struct pkt_spec *inner; /* ICMP error quoting this packet */
-	size_t truncate;        /* cut the frame to this many bytes */
-	uint16_t ethertype;     /* override (e.g. 0x0806 ARP) */
-	unsigned int payload;   /* payload bytes after L4 */
+	size_t truncate;	      /* cut the frame to this many bytes */
+	uint16_t ethertype;	      /* override (e.g. 0x0806 ARP) */
+	unsigned int payload;	      /* payload bytes after L4 */
 };
 
 /* Fill a 16-byte address from text ("198.18.0.1" or "2001:db8::1"). */

@@ -75,7 +75,7 @@ static unsigned int rnd(uint64_t *s, unsigned int n)
 static void rand_cidr(uint64_t *rng, struct ms_cidr *c)
 {
 	static const char *const anchors[] = {
-		"198.18.0.0", "198.18.1.0", "198.18.1.128", "198.19.255.0",
+		"198.18.0.0", "198.18.1.0",   "198.18.1.128",	  "198.19.255.0",
 		"2001:db8::", "2001:db8:1::", "2001:db8:1::8000", "2001:db8:ffff::",
 	};
 	const char *a = anchors[rnd(rng, 8)];
@@ -93,7 +93,7 @@ static void rand_cidr(uint64_t *rng, struct ms_cidr *c)
 	}
 	c->plen = (uint8_t)plen;
 	for (unsigned int bit = plen; bit < 128; bit++)
-		c->addr[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+		c->addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
 }
 
 static void rand_selector(uint64_t *rng, struct ms_addrset *s)
@@ -123,7 +123,7 @@ static void rand_selector(uint64_t *rng, struct ms_addrset *s)
 	}
 }
 
-static const uint8_t protos[] = { MS_PROTO_TCP, MS_PROTO_UDP, MS_PROTO_SCTP,
+static const uint8_t protos[] = { MS_PROTO_TCP,	 MS_PROTO_UDP,	  MS_PROTO_SCTP,
 				  MS_PROTO_ICMP, MS_PROTO_ICMPV6, 47 };
 
 static void rand_range(uint64_t *rng, uint8_t proto, uint16_t *lo, uint16_t *hi)
@@ -203,7 +203,8 @@ static void rand_addr(uint64_t *rng, const struct ms_policy *p, bool v4, uint8_t
 				const struct ms_addr_term *term = &sets[k]->terms[t];
 
 				for (size_t j = 0; j < term->n_cidrs && n < 64; j++)
-					if (pkt_is_v4(term->cidrs[j].addr) == v4 && term->cidrs[j].plen >= 96 - 96 * !v4)
+					if (pkt_is_v4(term->cidrs[j].addr) == v4 &&
+					    term->cidrs[j].plen >= 96 - 96 * !v4)
 						pool[n++] = term->cidrs[j];
 				for (size_t j = 0; j < term->n_except && n < 64; j++)
 					if (pkt_is_v4(term->except[j].addr) == v4)
@@ -275,17 +276,26 @@ void pb_random_flow(uint64_t *rng, const struct ms_policy *p, struct ms_flow *f)
 				const struct ms_portrange *pr = &r->ports[i];
 
 				switch (rnd(rng, 4)) {
-				case 0: port = pr->lo; break;
-				case 1: port = pr->hi; break;
-				case 2: port = (uint16_t)(pr->lo - 1); break;
-				default: port = (uint16_t)(pr->hi + 1); break;
+				case 0:
+					port = pr->lo;
+					break;
+				case 1:
+					port = pr->hi;
+					break;
+				case 2:
+					port = (uint16_t)(pr->lo - 1);
+					break;
+				default:
+					port = (uint16_t)(pr->hi + 1);
+					break;
 				}
 				break;
 			}
 		if (proto == MS_PROTO_ICMP || proto == MS_PROTO_ICMPV6) {
 			port &= 0xff;
 			/* Link control (NDP, MLD) always passes; not a policy case. */
-			if (proto == MS_PROTO_ICMPV6 && ((port >= 130 && port <= 137) || port == 143))
+			if (proto == MS_PROTO_ICMPV6 &&
+			    ((port >= 130 && port <= 137) || port == 143))
 				port = 128;
 		}
 		f->port = port;

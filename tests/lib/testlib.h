@@ -28,19 +28,19 @@ t_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 	fflush(stdout);
 }
 
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond))                                                 \
-			t_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);      \
+#define CHECK(cond, ...)                                                \
+	do {                                                            \
+		if (!(cond))                                            \
+			t_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); \
 	} while (0)
 
 /* Like CHECK, but stops the current test case. */
-#define REQUIRE(cond, ...)                                                   \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			t_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);      \
-			return;                                              \
-		}                                                            \
+#define REQUIRE(cond, ...)                                              \
+	do {                                                            \
+		if (!(cond)) {                                          \
+			t_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); \
+			return;                                         \
+		}                                                       \
 	} while (0)
 
 __attribute__((unused)) static void t_run(const char *name, void (*fn)(void))

@@ -32,7 +32,8 @@ static struct ms_compiled *compile_ok(const struct ms_policy *p)
 	return c;
 }
 
-static struct ms_flow flow(const char *src, const char *dst, uint8_t proto, uint16_t port, uint8_t dir)
+static struct ms_flow flow(const char *src, const char *dst, uint8_t proto, uint16_t port,
+			   uint8_t dir)
 {
 	struct ms_flow f = { .dir = dir, .proto = proto, .port = port };
 
@@ -105,9 +106,11 @@ static void t_range_split(void)
 	r->dirmask = MS_DIRMASK_INGRESS;
 	c = compile_ok(p);
 	REQUIRE(c, "compiles");
-	CHECK(c->n_port_classes == 2, "in the range or not: 2 port classes, got %u", c->n_port_classes);
+	CHECK(c->n_port_classes == 2, "in the range or not: 2 port classes, got %u",
+	      c->n_port_classes);
 	for (unsigned int port = 990; port <= 2010; port++) {
-		struct ms_flow f = flow("198.18.0.2", "198.18.0.1", MS_PROTO_TCP, (uint16_t)port, 0);
+		struct ms_flow f =
+			flow("198.18.0.2", "198.18.0.1", MS_PROTO_TCP, (uint16_t)port, 0);
 		uint32_t want = port >= 1000 && port <= 2000 ? 1 : MS_RULE_DEFAULT;
 
 		CHECK(eval(c, &f) == want, "port %u", port);
@@ -197,7 +200,8 @@ static void t_overflow_errors(void)
 	ms_limits_default(&l);
 	l.max_decision_entries = 32;
 	err = ms_compile(p, &l, &c, &msg);
-	CHECK(err == -E2BIG && msg && strstr(msg, "decision table overflow") && strstr(msg, "'r32'"),
+	CHECK(err == -E2BIG && msg && strstr(msg, "decision table overflow") &&
+		      strstr(msg, "'r32'"),
 	      "decisions (names the rule that overflowed): %s", msg ? msg : "");
 	free(msg);
 	msg = NULL;
@@ -230,7 +234,8 @@ static struct ms_policy *overlapping(unsigned int n_ports, uint16_t port_span)
 			 (i * 37) & 0xff, plens[i % 4]);
 		ms_cidr_parse(cidr, &cc); /* clears the host bits */
 		pb_cidrs(&r->from, ms_cidr_format(&cc, cidr), NULL);
-		pb_port(r, MS_PROTO_TCP, (uint16_t)(i % n_ports), (uint16_t)(i % n_ports + port_span));
+		pb_port(r, MS_PROTO_TCP, (uint16_t)(i % n_ports),
+			(uint16_t)(i % n_ports + port_span));
 	}
 	return p;
 }
@@ -258,8 +263,10 @@ static void t_adversarial_overlap(void)
 
 	CHECK(c != NULL, "10,000 overlapping CIDRs compile within the default limits");
 	if (c) {
-		printf("  10000 nested CIDRs: %u src classes, %u port classes; %zu src + %zu decision entries, %" PRIu64 " bytes\n",
-		       c->n_src_classes, c->n_port_classes, c->n_src, c->n_dec, ms_compiled_bytes(c));
+		printf("  10000 nested CIDRs: %u src classes, %u port classes; %zu src + %zu "
+		       "decision entries, %" PRIu64 " bytes\n",
+		       c->n_src_classes, c->n_port_classes, c->n_src, c->n_dec,
+		       ms_compiled_bytes(c));
 		CHECK(c->n_src < 4 * 10000, "source table linear in the CIDRs: %zu", c->n_src);
 		CHECK(c->n_dec <= MS_DEFAULT_MAX_DECISION_ENTRIES, "decision table bounded");
 		CHECK(spot_check(p, c, 300) == 0, "agrees with the reference");
@@ -286,7 +293,8 @@ static void t_adversarial_wide_ports(void)
 	} else {
 		printf("  wide ranges: %s\n", msg ? msg : "?");
 		CHECK(err == -E2BIG && msg &&
-			      (strstr(msg, "decision table overflow") || strstr(msg, "too complex")),
+			      (strstr(msg, "decision table overflow") ||
+			       strstr(msg, "too complex")),
 		      "clear overflow error: %s", msg ? msg : "(none)");
 	}
 	free(msg);
@@ -324,7 +332,7 @@ static void t_any_is_compact(void)
 		snprintf(name, sizeof(name), "admin%d-to-any", i);
 		r = pb_rule(p, name, MS_ACT_LOG);
 		snprintf(host, sizeof(host), "198.18.%d.%d", i, i + 1);
-		pb_cidrs(&r->from, host, NULL); /* to any */
+		pb_cidrs(&r->from, host, NULL);	   /* to any */
 		r = pb_rule(p, name, MS_ACT_DENY); /* any to any */
 		pb_port(r, MS_PROTO_UDP, (uint16_t)i, (uint16_t)i);
 	}
@@ -333,7 +341,8 @@ static void t_any_is_compact(void)
 	printf("  %zu rules: %u src classes, %zu decision entries, wildcards 0x%x\n", p->n_rules,
 	       c->n_src_classes, c->n_dec, c->wildcards);
 	CHECK(c->n_dec < 20000, "no per-class expansion of any: %zu entries", c->n_dec);
-	CHECK(c->wildcards == (MS_WILD_SRC | MS_WILD_DST | MS_WILD_BOTH), "all three wildcard tables");
+	CHECK(c->wildcards == (MS_WILD_SRC | MS_WILD_DST | MS_WILD_BOTH),
+	      "all three wildcard tables");
 	CHECK(spot_check(p, c, 2000) == 0, "agrees with the reference");
 	ms_compiled_free(&c);
 	ms_policy_free(&p);

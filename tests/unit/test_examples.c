@@ -60,8 +60,9 @@ static bool flow_proto(const char *spec, struct ms_flow *f)
 	static const struct {
 		const char *name;
 		uint8_t proto;
-	} names[] = { { "tcp", 6 }, { "udp", 17 }, { "sctp", 132 }, { "icmp", 1 },
-		      { "icmpv6", 58 } };
+	} names[] = {
+		{ "tcp", 6 }, { "udp", 17 }, { "sctp", 132 }, { "icmp", 1 }, { "icmpv6", 58 }
+	};
 	const char *slash = strchr(spec, '/');
 	size_t len = slash ? (size_t)(slash - spec) : strlen(spec);
 
@@ -78,7 +79,10 @@ static bool flow_proto(const char *spec, struct ms_flow *f)
 
 static const char *act_name(uint8_t a)
 {
-	return a == MS_ACT_ALLOW ? "allow" : a == MS_ACT_DENY ? "deny" : a == MS_ACT_LOG ? "log" : "?";
+	return a == MS_ACT_ALLOW  ? "allow"
+	       : a == MS_ACT_DENY ? "deny"
+	       : a == MS_ACT_LOG  ? "log"
+				  : "?";
 }
 
 static void check_flows(const char *file, const struct want *w, size_t n)
@@ -197,7 +201,8 @@ static void differential(const char *file)
 			for (size_t pr = 0; pr < sizeof(protos); pr++)
 				for (size_t po = 0; po < n_ports; po++)
 					for (uint8_t dir = 0; dir < 2; dir++) {
-						struct ms_flow f = { .dir = dir, .proto = protos[pr],
+						struct ms_flow f = { .dir = dir,
+								     .proto = protos[pr],
 								     .port = ports[po] };
 						uint8_t a1, a2;
 
@@ -213,8 +218,8 @@ static void differential(const char *file)
 						    a1 != a2)
 							bad++;
 					}
-	CHECK(bad == 0, "%s: compiled and reference disagree on %zu of %zu flows", file,
-	      bad, n_flows);
+	CHECK(bad == 0, "%s: compiled and reference disagree on %zu of %zu flows", file, bad,
+	      n_flows);
 	free(addrs);
 	free(err);
 	ms_compiled_free(&c);

@@ -38,41 +38,40 @@ static bool has_msg(const char *prefix)
 }
 
 /* yaml must fail and report (among others) a message starting with msg. */
-#define ERR(yaml, msg)                                                        \
-	do {                                                                  \
-		int r_ = parse(yaml);                                         \
-		CHECK(r_ == -EINVAL, "parse returned %d", r_);                \
-		CHECK(P == NULL, "policy set on failure");                    \
-		if (!has_msg(msg)) {                                          \
-			CHECK(0, "no message starting with \"%s\"", msg);     \
-			dump();                                               \
-		}                                                             \
+#define ERR(yaml, msg)                                                    \
+	do {                                                              \
+		int r_ = parse(yaml);                                     \
+		CHECK(r_ == -EINVAL, "parse returned %d", r_);            \
+		CHECK(P == NULL, "policy set on failure");                \
+		if (!has_msg(msg)) {                                      \
+			CHECK(0, "no message starting with \"%s\"", msg); \
+			dump();                                           \
+		}                                                         \
 	} while (0)
 
-#define OK(yaml)                                                              \
-	do {                                                                  \
-		int r_ = parse(yaml);                                         \
-		if (r_ || D.n_errors)                                         \
-			dump();                                               \
-		REQUIRE(r_ == 0 && P, "parse returned %d", r_);               \
+#define OK(yaml)                                                \
+	do {                                                    \
+		int r_ = parse(yaml);                           \
+		if (r_ || D.n_errors)                           \
+			dump();                                 \
+		REQUIRE(r_ == 0 && P, "parse returned %d", r_); \
 	} while (0)
 
 #define HDR "version: 1\n"
-#define WL                                                                    \
-	"workloads:\n"                                                        \
-	"  web:\n"                                                            \
-	"    labels: {role: web, env: prod}\n"                                \
-	"    addresses: [198.18.1.0/24, \"2001:db8:1::/64\"]\n"               \
-	"  web2:\n"                                                           \
-	"    labels: {role: web, env: dev}\n"                                 \
-	"    addresses: [198.18.4.4]\n"                                       \
-	"  db:\n"                                                             \
-	"    labels: {role: db, env: prod}\n"                                 \
+#define WL                                                      \
+	"workloads:\n"                                          \
+	"  web:\n"                                              \
+	"    labels: {role: web, env: prod}\n"                  \
+	"    addresses: [198.18.1.0/24, \"2001:db8:1::/64\"]\n" \
+	"  web2:\n"                                             \
+	"    labels: {role: web, env: dev}\n"                   \
+	"    addresses: [198.18.4.4]\n"                         \
+	"  db:\n"                                               \
+	"    labels: {role: db, env: prod}\n"                   \
 	"    addresses: [198.18.2.10, 2001:db8:2::10]\n"
 /* WL ends on line 11 */
 
-static struct ms_cidr C(const char *s)
-{
+static struct ms_cidr C(const char *s) {
 	struct ms_cidr c;
 
 	if (ms_cidr_parse(s, &c))
@@ -80,15 +79,16 @@ static struct ms_cidr C(const char *s)
 	return c;
 }
 
-static bool cidr_eq(const struct ms_cidr *a, const char *s)
+static bool
+cidr_eq(const struct ms_cidr *a, const char *s)
 {
 	struct ms_cidr b = C(s);
 
 	return a->plen == b.plen && !memcmp(a->addr, b.addr, 16);
 }
 
-static uint32_t eval(int dir, uint8_t proto, uint16_t port, const char *src,
-		     const char *dst, uint8_t *act)
+static uint32_t eval(int dir, uint8_t proto, uint16_t port, const char *src, const char *dst,
+		     uint8_t *act)
 {
 	struct ms_flow f = { .dir = (uint8_t)dir, .proto = proto, .port = port };
 	struct ms_cidr s = C(src), d = C(dst);
@@ -103,8 +103,7 @@ static uint32_t eval(int dir, uint8_t proto, uint16_t port, const char *src,
 static void test_minimal(void)
 {
 	OK(HDR);
-	CHECK(P->version == 1 && !P->monitor && P->default_action == MS_ACT_DENY,
-	      "defaults");
+	CHECK(P->version == 1 && !P->monitor && P->default_action == MS_ACT_DENY, "defaults");
 	CHECK(P->n_rules == 0 && P->n_workloads == 0, "empty");
 	CHECK(P->path && !strcmp(P->path, "t.yaml"), "path");
 	CHECK(D.n == 0, "no diagnostics");
@@ -130,10 +129,8 @@ static void test_workloads(void)
 	w = &P->workloads[0];
 	CHECK(!strcmp(w->name, "web") && w->pos.line == 3 && w->pos.col == 3, "web pos");
 	REQUIRE(w->n_labels == 2 && w->n_addrs == 2, "web contents");
-	CHECK(!strcmp(w->labels[0].key, "role") && !strcmp(w->labels[0].value, "web"),
-	      "label");
-	CHECK(!strcmp(w->labels[1].key, "env") && !strcmp(w->labels[1].value, "prod"),
-	      "label 2");
+	CHECK(!strcmp(w->labels[0].key, "role") && !strcmp(w->labels[0].value, "web"), "label");
+	CHECK(!strcmp(w->labels[1].key, "env") && !strcmp(w->labels[1].value, "prod"), "label 2");
 	CHECK(cidr_eq(&w->addrs[0], "198.18.1.0/24") && w->addrs[0].plen == 96 + 24, "v4 cidr");
 	CHECK(cidr_eq(&w->addrs[1], "2001:db8:1::/64") && w->addrs[1].plen == 64, "v6 cidr");
 	w = &P->workloads[2];
@@ -143,7 +140,8 @@ static void test_workloads(void)
 	      "unquoted v6 host");
 	/* Labels are optional; block style works; label values are strings. */
 	OK(HDR "workloads:\n  a:\n    addresses:\n      - 198.18.0.0/15\n      - \"::1\"\n"
-	       "      - \"2001:db8::\"\n  b:\n    labels:\n      tier: 1\n    addresses: [0.0.0.0/0]\n");
+	       "      - \"2001:db8::\"\n  b:\n    labels:\n      tier: 1\n    addresses: "
+	       "[0.0.0.0/0]\n");
 	REQUIRE(P->n_workloads == 2 && P->workloads[0].n_addrs == 3, "block");
 	CHECK(P->workloads[0].n_labels == 0, "no labels");
 	CHECK(cidr_eq(&P->workloads[0].addrs[2], "2001:db8::/128"), "quoted v6 ending in ::");
@@ -170,8 +168,7 @@ static void test_rule_fields(void)
 	CHECK(r->action == MS_ACT_DENY && r->priority == 5 && r->dirmask == MS_DIRMASK_INGRESS,
 	      "b");
 	r = &P->rules[2];
-	CHECK(r->action == MS_ACT_LOG && r->priority == 0 && r->dirmask == MS_DIRMASK_EGRESS,
-	      "c");
+	CHECK(r->action == MS_ACT_LOG && r->priority == 0 && r->dirmask == MS_DIRMASK_EGRESS, "c");
 	r = &P->rules[3];
 	CHECK(r->priority == 65535 && r->dirmask == MS_DIRMASK_ANY && r->pos.line == 13 &&
 		      r->pos.col == 5,
@@ -215,11 +212,12 @@ static void test_selector_eval(void)
 {
 	uint8_t act;
 
-	OK(HDR WL "rules:\n"
-		  "  - name: prod-to-db\n    action: allow\n"
-		  "    from: {labels: {env: prod}}\n    to: {labels: {role: db}}\n"
-		  "  - name: net\n    action: log\n"
-		  "    from: [{cidr: [198.18.0.0/16], except: [198.18.1.0/24]}, {workload: web2}]\n");
+	OK(HDR WL
+	   "rules:\n"
+	   "  - name: prod-to-db\n    action: allow\n"
+	   "    from: {labels: {env: prod}}\n    to: {labels: {role: db}}\n"
+	   "  - name: net\n    action: log\n"
+	   "    from: [{cidr: [198.18.0.0/16], except: [198.18.1.0/24]}, {workload: web2}]\n");
 	CHECK(eval(0, 6, 1, "198.18.1.7", "198.18.2.10", &act) == 1 && act == MS_ACT_ALLOW,
 	      "web (prod) to db");
 	CHECK(eval(0, 6, 1, "2001:db8:1::7", "2001:db8:2::10", &act) == 1, "v6 web to db");
@@ -238,16 +236,26 @@ static void test_ports(void)
 		uint8_t proto;
 		uint16_t lo, hi;
 	} cases[] = {
-		{ "tcp", 6, 0, 65535 },		 { "tcp/80", 6, 80, 80 },
-		{ "tcp/8000-8099", 6, 8000, 8099 }, { "udp/53", 17, 53, 53 },
-		{ "udp/0-65535", 17, 0, 65535 },   { "sctp/3868", 132, 3868, 3868 },
-		{ "icmp", 1, 0, 255 },		   { "icmp/8", 1, 8, 8 },
-		{ "icmp/echo-request", 1, 8, 8 },  { "icmp/echo-reply", 1, 0, 0 },
-		{ "icmp/3-4", 1, 3, 4 },	   { "icmpv6", 58, 0, 255 },
-		{ "icmpv6/128", 58, 128, 128 },	   { "icmpv6/echo-request", 58, 128, 128 },
-		{ "icmpv6/packet-too-big", 58, 2, 2 }, { "\"47\"", 47, 0, 0 },
-		{ "\"0\"", 0, 0, 0 },		   { "6/22", 6, 22, 22 },
-		{ "17", 17, 0, 65535 },		   { "\"255\"", 255, 0, 0 },
+		{ "tcp", 6, 0, 65535 },
+		{ "tcp/80", 6, 80, 80 },
+		{ "tcp/8000-8099", 6, 8000, 8099 },
+		{ "udp/53", 17, 53, 53 },
+		{ "udp/0-65535", 17, 0, 65535 },
+		{ "sctp/3868", 132, 3868, 3868 },
+		{ "icmp", 1, 0, 255 },
+		{ "icmp/8", 1, 8, 8 },
+		{ "icmp/echo-request", 1, 8, 8 },
+		{ "icmp/echo-reply", 1, 0, 0 },
+		{ "icmp/3-4", 1, 3, 4 },
+		{ "icmpv6", 58, 0, 255 },
+		{ "icmpv6/128", 58, 128, 128 },
+		{ "icmpv6/echo-request", 58, 128, 128 },
+		{ "icmpv6/packet-too-big", 58, 2, 2 },
+		{ "\"47\"", 47, 0, 0 },
+		{ "\"0\"", 0, 0, 0 },
+		{ "6/22", 6, 22, 22 },
+		{ "17", 17, 0, 65535 },
+		{ "\"255\"", 255, 0, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -270,7 +278,8 @@ static void test_ports(void)
 		      "%s: got %u/%u-%u", cases[i].spec, r->ports[0].proto, r->ports[0].lo,
 		      r->ports[0].hi);
 	}
-	OK(HDR "rules:\n  - name: p\n    action: allow\n    ports:\n      - tcp/22\n      - udp/53\n");
+	OK(HDR
+	   "rules:\n  - name: p\n    action: allow\n    ports:\n      - tcp/22\n      - udp/53\n");
 	CHECK(P->rules[0].n_ports == 2, "block list of ports");
 }
 
@@ -339,7 +348,8 @@ static void test_err_unknown_keys(void)
 
 static void test_err_types(void)
 {
-	ERR(HDR "workloads: [a, b]\n", "t.yaml:2:12: error: workloads must be a mapping, not a list");
+	ERR(HDR "workloads: [a, b]\n",
+	    "t.yaml:2:12: error: workloads must be a mapping, not a list");
 	ERR(HDR "workloads:\n", "t.yaml:2:11: error: workloads is empty: expected a mapping");
 	ERR(HDR "rules: {a: 1}\n", "t.yaml:2:8: error: rules must be a list, not a mapping");
 	ERR(HDR "rules:\n  - just-a-name\n",
@@ -376,9 +386,12 @@ static void test_err_types(void)
 
 static void test_err_enums(void)
 {
-	ERR(HDR "mode: enforc\n", "t.yaml:2:7: error: invalid mode 'enforc'; did you mean 'enforce'?");
-	ERR(HDR "mode: audit\n", "t.yaml:2:7: error: invalid mode 'audit' (expected enforce or monitor)");
-	ERR(HDR "default: drop\n", "t.yaml:2:10: error: invalid default 'drop' (expected allow or deny)");
+	ERR(HDR "mode: enforc\n",
+	    "t.yaml:2:7: error: invalid mode 'enforc'; did you mean 'enforce'?");
+	ERR(HDR "mode: audit\n",
+	    "t.yaml:2:7: error: invalid mode 'audit' (expected enforce or monitor)");
+	ERR(HDR "default: drop\n",
+	    "t.yaml:2:10: error: invalid default 'drop' (expected allow or deny)");
 	ERR(HDR "rules:\n  - name: a\n    action: permit\n",
 	    "t.yaml:4:13: error: invalid action 'permit' (expected allow, deny or log)");
 	ERR(HDR "rules:\n  - name: a\n    action: alow\n",
@@ -425,19 +438,24 @@ static void test_err_ports(void)
 				  "mean tcp/80-90?");
 	ERR(PORTS("[udp/65536]"), "t.yaml:5:13: error: port out of range in 'udp/65536' (0-65535)");
 	ERR(PORTS("[udp/1-99999999999999999999]"), "t.yaml:5:13: error: port out of range");
-	ERR(PORTS("[tpc/22]"), "t.yaml:5:13: error: unknown protocol in 'tpc/22'; did you mean 'tcp'?");
-	ERR(PORTS("[TCP/22]"), "t.yaml:5:13: error: unknown protocol in 'TCP/22'; did you mean 'tcp'?");
+	ERR(PORTS("[tpc/22]"),
+	    "t.yaml:5:13: error: unknown protocol in 'tpc/22'; did you mean 'tcp'?");
+	ERR(PORTS("[TCP/22]"),
+	    "t.yaml:5:13: error: unknown protocol in 'TCP/22'; did you mean 'tcp'?");
 	ERR(PORTS("[http]"), "t.yaml:5:13: error: unknown protocol in 'http' (expected tcp, udp, "
 			     "sctp, icmp, icmpv6 or a number 0-255)");
-	ERR(PORTS("[\"256\"]"), "t.yaml:5:13: error: protocol number in '256' is out of range (0-255)");
-	ERR(PORTS("[icmp/256]"), "t.yaml:5:13: error: ICMP type out of range in 'icmp/256' (0-255)");
+	ERR(PORTS("[\"256\"]"),
+	    "t.yaml:5:13: error: protocol number in '256' is out of range (0-255)");
+	ERR(PORTS("[icmp/256]"),
+	    "t.yaml:5:13: error: ICMP type out of range in 'icmp/256' (0-255)");
 	ERR(PORTS("[tcp/echo-request]"), "t.yaml:5:13: error: ICMP type in 'tcp/echo-request', but "
 					 "tcp is not icmp or icmpv6");
 	ERR(PORTS("[udp/packet-too-big]"), "t.yaml:5:13: error: ICMP type in 'udp/packet-too-big'");
 	ERR(PORTS("[icmp/packet-too-big]"), "t.yaml:5:13: error: invalid ICMP type in "
 					    "'icmp/packet-too-big'");
 	ERR(PORTS("[47/5]"), "t.yaml:5:13: error: protocol 47 has no ports, in '47/5'");
-	ERR(PORTS("[tcp/]"), "t.yaml:5:13: error: invalid port in 'tcp/' (expected PORT or PORT-PORT)");
+	ERR(PORTS("[tcp/]"),
+	    "t.yaml:5:13: error: invalid port in 'tcp/' (expected PORT or PORT-PORT)");
 	ERR(PORTS("[tcp/80-]"), "t.yaml:5:13: error: invalid port in 'tcp/80-'");
 	ERR(PORTS("[tcp/+80]"), "t.yaml:5:13: error: invalid port in 'tcp/+80'");
 	ERR(PORTS("[tcp/http]"), "t.yaml:5:13: error: invalid port in 'tcp/http'");
@@ -458,7 +476,8 @@ static void test_err_names(void)
 	ERR(HDR "rules:\n  - name: a\n    action: allow\n  - name: b\n    action: deny\n"
 		"  - name: a\n    action: log\n",
 	    "t.yaml:7:11: error: duplicate rule name 'a' (first at line 3)");
-	ERR(HDR "workloads:\n  w:\n    addresses: [198.18.0.1]\n  w:\n    addresses: [198.18.0.2]\n",
+	ERR(HDR
+	    "workloads:\n  w:\n    addresses: [198.18.0.1]\n  w:\n    addresses: [198.18.0.2]\n",
 	    "t.yaml:5:3: error: duplicate key 'w' (first at line 3)");
 	ERR(HDR "rules:\n  - name: a\n    action: allow\n    action: deny\n",
 	    "t.yaml:5:5: error: duplicate key 'action' (first at line 4)");
@@ -466,10 +485,12 @@ static void test_err_names(void)
 	ERR(HDR "workloads:\n  w:\n    labels: {a: 1, a: 2}\n    addresses: [198.18.0.1]\n",
 	    "t.yaml:4:20: error: duplicate key 'a' (first at line 4)");
 	ERR(HDR "rules:\n  - action: allow\n", "t.yaml:3:5: error: rule has no 'name'");
-	ERR(HDR "rules:\n  - name: a\n", "t.yaml:3:5: error: rule has no 'action' (allow, deny or log)");
+	ERR(HDR "rules:\n  - name: a\n",
+	    "t.yaml:3:5: error: rule has no 'action' (allow, deny or log)");
 	ERR(HDR "rules:\n  - name: two words\n    action: allow\n",
 	    "t.yaml:3:11: error: invalid rule name 'two words': use 1-128 letters, digits");
-	ERR(HDR "rules:\n  - name: \"\"\n    action: allow\n", "t.yaml:3:11: error: invalid rule name ''");
+	ERR(HDR "rules:\n  - name: \"\"\n    action: allow\n",
+	    "t.yaml:3:11: error: invalid rule name ''");
 	ERR(HDR "workloads:\n  \"a\\nb\":\n    addresses: [198.18.0.1]\n",
 	    "t.yaml:3:3: error: invalid workload name 'a\\x0ab'");
 }
@@ -486,7 +507,8 @@ static void test_err_references(void)
 	    "t.yaml:15:21: error: workloads is an empty list");
 	ERR(HDR WL "rules:\n  - name: a\n    action: allow\n    to: {labels: {role: cache}}\n",
 	    "t.yaml:15:18: error: labels selector matches no workload");
-	ERR(HDR WL "rules:\n  - name: a\n    action: allow\n    to: {labels: {role: web, env: test}}\n",
+	ERR(HDR WL
+	    "rules:\n  - name: a\n    action: allow\n    to: {labels: {role: web, env: test}}\n",
 	    "t.yaml:15:18: error: labels selector matches no workload");
 	ERR(HDR WL "rules:\n  - name: a\n    action: allow\n    to: {labels: {}}\n",
 	    "t.yaml:15:18: error: labels selector is empty");
@@ -528,7 +550,8 @@ static void test_label_selectors(void)
 static void test_err_selector_kinds(void)
 {
 #define SEL(s) HDR WL "rules:\n  - name: a\n    action: allow\n    from: " s "\n"
-	ERR(SEL("{}"), "t.yaml:15:11: error: a selector needs one of cidr, workload, workloads or labels");
+	ERR(SEL("{}"),
+	    "t.yaml:15:11: error: a selector needs one of cidr, workload, workloads or labels");
 	ERR(SEL("{except: [198.18.0.0/24]}"),
 	    "t.yaml:15:11: error: a selector needs one of cidr, workload, workloads or labels "
 	    "('except' only refines 'cidr')");
@@ -545,7 +568,8 @@ static void test_err_selector_kinds(void)
 
 static void test_err_yaml(void)
 {
-	ERR(HDR "rules: [\n", "t.yaml:3:1: error: invalid YAML: did not find expected node content");
+	ERR(HDR "rules: [\n",
+	    "t.yaml:3:1: error: invalid YAML: did not find expected node content");
 	ERR(HDR "mode: enforce\n  default: deny\n",
 	    "t.yaml:3:10: error: invalid YAML: mapping values are not allowed in this context");
 	ERR(HDR "workloads:\n  a: &x\n    addresses: [198.18.0.1]\n  b: *x\n",
@@ -553,12 +577,13 @@ static void test_err_yaml(void)
 	CHECK(has_msg("t.yaml:5:6: error: YAML aliases are not supported"), "alias");
 	ERR(HDR "---\nversion: 1\n", "t.yaml:2:1: error: a policy file holds one YAML document");
 	ERR(HDR "mode: !!binary ZW5mb3JjZQ==\n", "t.yaml:2:7: error: unsupported YAML tag "
-						"'tag:yaml.org,2002:binary'");
+						 "'tag:yaml.org,2002:binary'");
 	OK(HDR "mode: !!str monitor\n");
 	CHECK(P->monitor, "!!str is a string");
 	ERR(HDR "mode: \"enforce\\0\"\n", "t.yaml:2:7: error: NUL character in 'enforce\\x00'");
 	ERR(HDR "mode: \xff\n", "t.yaml:2:7: error: invalid YAML: invalid leading UTF-8 octet");
-	ERR(HDR "? [a]\n: b\n", "t.yaml:2:3: error: a mapping key must be a plain string, not a list");
+	ERR(HDR "? [a]\n: b\n",
+	    "t.yaml:2:3: error: a mapping key must be a plain string, not a list");
 }
 
 static void test_err_depth(void)
@@ -636,11 +661,13 @@ static void test_shadow(void)
 	      "priority shadow");
 
 	/* Port range and union coverage. */
-	OK(HDR WL "rules:\n"
-		  "  - name: wide\n    action: allow\n    from: {cidr: [198.18.0.0/15, \"2001:db8::/32\"]}\n"
-		  "    ports: [tcp/1-1024, udp]\n"
-		  "  - name: narrow\n    action: allow\n    from: [{workload: web}, {workload: db}]\n"
-		  "    ports: [tcp/80, udp/53]\n");
+	OK(HDR WL
+	   "rules:\n"
+	   "  - name: wide\n    action: allow\n    from: {cidr: [198.18.0.0/15, "
+	   "\"2001:db8::/32\"]}\n"
+	   "    ports: [tcp/1-1024, udp]\n"
+	   "  - name: narrow\n    action: allow\n    from: [{workload: web}, {workload: db}]\n"
+	   "    ports: [tcp/80, udp/53]\n");
 	CHECK(D.n_warnings == 1 && has_msg("t.yaml:17:5: warning: rule 'narrow' can never match"),
 	      "union covered");
 }
@@ -658,7 +685,8 @@ static void test_no_false_shadow(void)
 		"  - name: a\n    action: allow\n    ports: [tcp/53]\n"
 		"  - name: b\n    action: deny\n    ports: [udp/53]\n",
 		/* earlier except removes part of the later selector */
-		"  - name: a\n    action: allow\n    from: {cidr: [198.18.0.0/16], except: [198.18.1.0/24]}\n"
+		"  - name: a\n    action: allow\n    from: {cidr: [198.18.0.0/16], except: "
+		"[198.18.1.0/24]}\n"
 		"  - name: b\n    action: deny\n    from: {cidr: [198.18.0.0/17]}\n",
 		/* later selector is wider */
 		"  - name: a\n    action: allow\n    to: {cidr: [198.18.1.0/24]}\n"
@@ -671,7 +699,8 @@ static void test_no_false_shadow(void)
 		"  - name: b\n    action: deny\n    priority: 50\n    ports: [tcp/1]\n",
 		/* union not covered by a single term */
 		"  - name: a\n    action: allow\n    from: {cidr: [198.18.1.0/24]}\n"
-		"  - name: b\n    action: deny\n    from: [{cidr: [198.18.1.0/25]}, {cidr: [198.18.2.0/24]}]\n",
+		"  - name: b\n    action: deny\n    from: [{cidr: [198.18.1.0/25]}, {cidr: "
+		"[198.18.2.0/24]}]\n",
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -687,8 +716,10 @@ static void test_no_false_shadow(void)
 	}
 	/* Both rules with an except: the later one excludes at least as much. */
 	OK(HDR "rules:\n"
-	       "  - name: a\n    action: allow\n    from: {cidr: [198.18.0.0/16], except: [198.18.1.0/24]}\n"
-	       "  - name: b\n    action: deny\n    from: {cidr: [198.18.0.0/17], except: [198.18.0.0/23]}\n");
+	       "  - name: a\n    action: allow\n    from: {cidr: [198.18.0.0/16], except: "
+	       "[198.18.1.0/24]}\n"
+	       "  - name: b\n    action: deny\n    from: {cidr: [198.18.0.0/17], except: "
+	       "[198.18.0.0/23]}\n");
 	CHECK(D.n_warnings == 1, "except inside the later rule's except: shadowed");
 }
 
@@ -744,8 +775,9 @@ static void test_check(void)
 	CHECK(ms_policy_check(good, "monitor", out) == 0, "good policy, monitor");
 	fclose(out);
 	CHECK(buf && strstr(buf, "policy OK") && strstr(buf, "rules:     1 (1 allow") &&
-		      strstr(buf, "workloads: 3 (5 addresses)") && strstr(buf, "decision entries") &&
-		      strstr(buf, "memory:") && strstr(buf, "mode:      monitor (from --mode)"),
+		      strstr(buf, "workloads: 3 (5 addresses)") &&
+		      strstr(buf, "decision entries") && strstr(buf, "memory:") &&
+		      strstr(buf, "mode:      monitor (from --mode)"),
 	      "summary: %s", buf ? buf : "");
 	free(buf);
 	CHECK(ms_policy_check(bad, NULL, stdout) == 1, "bad policy");
