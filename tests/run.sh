@@ -40,6 +40,9 @@ run_suite() { # name, command...
 	[ "$f" -eq 0 ] || failed_names+=("$name")
 }
 
+# Formatting is checked like a test: an unformatted change fails CI.
+run_suite lint sh -c 'make --no-print-directory lint && echo "PASS: clang-format"'
+
 for t in "$BUILD"/tests/test_*; do
 	case $t in *.d) continue ;; esac
 	[ -x "$t" ] || continue
