@@ -330,6 +330,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u64 now;
 
 	r = parse_packet(skb, &p);
+	/* Headers past the linear part of a non-linear skb: pull them in and
+	 * look once more. Only then: pulling may copy or unclone the skb, far
+	 * too costly for every packet of a TCP stream. */
+	if (r == PARSE_BAD && skb->len > skb->data_end - skb->data &&
+	    !bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN)) {
+		__builtin_memset(&p, 0, sizeof(p));
+		r = parse_packet(skb, &p);
+	}
 	if (r == PARSE_PASS) {
 		count(MS_CNT_PASSTHROUGH);
 		return TC_ACT_OK;

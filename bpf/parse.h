@@ -265,12 +265,6 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 	struct ethhdr *eth;
 	__be16 proto;
 
-	/* Headers of a non-linear skb may sit beyond the linear part. */
-	if (data + PULL_LEN > data_end && skb->len > data_end - data) {
-		bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN);
-		data = (void *)(long)skb->data;
-		data_end = (void *)(long)skb->data_end;
-	}
 	eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return PARSE_PASS;
