@@ -97,6 +97,17 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+/*
+ * now - then, or 0 if then is later. Another CPU may stamp a session with a
+ * clock reading taken after ours: a plain unsigned difference then wraps to
+ * a huge age, and an active flow looked expired and was classified anew
+ * from whichever side sent the packet (a reply: often denied).
+ */
+static __always_inline __u64 age(__u64 now, __u64 then)
+{
+	return now > then ? now - then : 0;
+}
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
@@ -270,7 +281,7 @@ static __always_inline void report_repeat(const struct ms_session_key *k, struct
 {
 	struct flow_view v;
 
-	if (now - s->last_report_ns < MS_DENY_REPORT_NS)
+	if (age(now, s->last_report_ns) < MS_DENY_REPORT_NS)
 		return;
 	s->last_report_ns = now;
 	session_view(k, s, &v);
@@ -367,7 +378,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			  p.inner_proto, p.family, &src_is_lo);
 		s = bpf_map_lookup_elem(&sessions, &key);
 		if (s && s->verdict != MS_VERDICT_DENY &&
-		    now - s->last_seen_ns < ms_session_timeout_ns(s, key.proto)) {
+		    age(now, s->last_seen_ns) < ms_session_timeout_ns(s, key.proto)) {
 			count(MS_CNT_ALLOWED);
 			return TC_ACT_OK;
 		}
@@ -378,7 +389,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (s) {
 		fwd = src_is_lo != s->init_is_hi;
-		if (now - s->last_seen_ns >= ms_session_timeout_ns(s, key.proto) ||
+		if (age(now, s->last_seen_ns) >= ms_session_timeout_ns(s, key.proto) ||
 		    (key.proto == MS_PROTO_TCP && tcp_closed(s) &&
 		     (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
 			/* Expired but not yet swept, or a new connection on the

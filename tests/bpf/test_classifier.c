@@ -6,6 +6,9 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
 
 #include "dptest.h"
 #include "log.h"
@@ -646,6 +649,33 @@ static void t_tcp_state(void)
 	ms_dp_close(&dp);
 }
 
+/* A session stamped by another CPU with a later clock reading than ours is
+ * not expired: its next packet, a reply, must still pass. */
+static void t_clock_race(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_session se;
+	struct ms_session_key k;
+	struct ms_dp *dp;
+	struct timespec ts;
+
+	r->dirmask = MS_DIRMASK_INGRESS;
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	dp = setup(p);
+	struct pkt_spec syn = tcp(PEER, 40000, HOST, 80), ack = reply(&syn);
+
+	CHECK(dpt_run(dp, IN, &syn) == DPT_OK, "allowed");
+	REQUIRE(dpt_session(dp, &syn, &se) == 0, "session");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	se.last_seen_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec + 50000000ULL;
+	dpt_session_key(&syn, &k);
+	REQUIRE(bpf_map_update_elem(ms_dp_sessions_fd(dp), &k, &se, BPF_EXIST) == 0, "stamp");
+	CHECK(dpt_run(dp, EG, &ack) == DPT_OK, "the reply passes");
+	CHECK(dpt_counter(dp, MS_CNT_NEW_FLOWS) == 1, "not classified anew");
+	ms_dp_close(&dp);
+}
+
 static void t_rule_hits(void)
 {
 	struct ms_policy *p = policy(MS_ACT_DENY);
@@ -697,5 +727,6 @@ int main(void)
 	RUN(t_deny_flood);
 	RUN(t_tcp_state);
 	RUN(t_rule_hits);
+	RUN(t_clock_race);
 	return t_done();
 }

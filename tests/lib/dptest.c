@@ -74,7 +74,7 @@ int dpt_run(struct ms_dp *dp, int dir, const struct pkt_spec *s)
 	return dpt_run_raw(dp, dir, frame, n);
 }
 
-static void spec_key(const struct pkt_spec *s, struct ms_session_key *k)
+void dpt_session_key(const struct pkt_spec *s, struct ms_session_key *k)
 {
 	bool v4 = pkt_is_v4(s->src);
 	bool icmp = (s->proto == MS_PROTO_ICMP && v4) || (s->proto == MS_PROTO_ICMPV6 && !v4);
@@ -113,7 +113,7 @@ int dpt_session(struct ms_dp *dp, const struct pkt_spec *s, struct ms_session *o
 {
 	struct ms_session_key k;
 
-	spec_key(s, &k);
+	dpt_session_key(s, &k);
 	return bpf_map_lookup_elem(ms_dp_sessions_fd(dp), &k, out) ? -errno : 0;
 }
 
@@ -121,7 +121,7 @@ int dpt_session_delete(struct ms_dp *dp, const struct pkt_spec *s)
 {
 	struct ms_session_key k;
 
-	spec_key(s, &k);
+	dpt_session_key(s, &k);
 	return bpf_map_delete_elem(ms_dp_sessions_fd(dp), &k) ? -errno : 0;
 }
 

@@ -16,6 +16,8 @@ int dpt_install(struct ms_dp *dp, const struct ms_policy *p);
 /* Run one frame through the ingress or egress program; the TC verdict. */
 int dpt_run(struct ms_dp *dp, int dir, const struct pkt_spec *s);
 int dpt_run_raw(struct ms_dp *dp, int dir, const void *frame, size_t len);
+/* The session-table key of the flow s belongs to. */
+void dpt_session_key(const struct pkt_spec *s, struct ms_session_key *k);
 /* The session s belongs to; 0 if found. */
 int dpt_session(struct ms_dp *dp, const struct pkt_spec *s, struct ms_session *out);
 int dpt_session_delete(struct ms_dp *dp, const struct pkt_spec *s);
