@@ -421,6 +421,26 @@ static int install_yaml(struct ms_dp *dp, const struct gen *g, double *ms, uint6
 	return err;
 }
 
+/* 30,000 first packets of flows the policy denies, from 198.19.0.0/16 on
+ * source port sport: each one a flow_deny event. Returns the count. */
+static unsigned int deny_flood(int prog_fd, const struct pkt_spec *base, uint16_t sport)
+{
+	uint8_t frame[256];
+	double ns;
+
+	for (unsigned int i = 0; i < 30000; i++) {
+		struct pkt_spec s = *base;
+
+		s.proto = MS_PROTO_UDP;
+		pkt_addr(s.src, "198.19.0.0");
+		s.src[14] = (uint8_t)(i >> 8);
+		s.src[15] = (uint8_t)i;
+		s.sport = sport;
+		run_repeat(prog_fd, frame, pkt_build(&s, frame, sizeof(frame)), 1, &ns);
+	}
+	return 30000;
+}
+
 struct drain_ctx {
 	struct ms_events *ev;
 	volatile bool stop;
@@ -572,8 +592,6 @@ int main(int argc, char **argv)
 	uint64_t lost0, c[MS_CNT_MAX], produced = 0, drained = 0;
 	double drain_s = 0;
 	struct gen g10;
-	uint8_t frame[256];
-	double ns = 0;
 
 	gen_policy(&g10, 10);
 	{
@@ -589,17 +607,7 @@ int main(int argc, char **argv)
 		double t0;
 		int k;
 
-		for (unsigned int i = 0; i < 30000; i++) {
-			struct pkt_spec s = est_pkt;
-
-			s.proto = MS_PROTO_UDP;
-			pkt_addr(s.src, "198.19.0.0");
-			s.src[14] = (uint8_t)(i >> 8);
-			s.src[15] = (uint8_t)i;
-			s.sport = (uint16_t)(1024 + round);
-			run_repeat(in_fd, frame, pkt_build(&s, frame, sizeof(frame)), 1, &ns);
-			produced++;
-		}
+		produced += deny_flood(in_fd, &est_pkt, (uint16_t)(1024 + round));
 		t0 = now_s();
 		while ((k = ms_events_drain(ev)) > 0)
 			drained += (uint64_t)k;
@@ -618,17 +626,7 @@ int main(int argc, char **argv)
 	dc.drained = 0;
 	pthread_create(&th, NULL, drain_thread, &dc);
 	for (int round = 0; round < (quick ? 2 : 8); round++) {
-		for (unsigned int i = 0; i < 30000; i++) {
-			struct pkt_spec s = est_pkt;
-
-			s.proto = MS_PROTO_UDP;
-			pkt_addr(s.src, "198.19.0.0");
-			s.src[14] = (uint8_t)(i >> 8);
-			s.src[15] = (uint8_t)i;
-			s.sport = (uint16_t)(2048 + round);
-			run_repeat(in_fd, frame, pkt_build(&s, frame, sizeof(frame)), 1, &ns);
-			conc_produced++;
-		}
+		conc_produced += deny_flood(in_fd, &est_pkt, (uint16_t)(2048 + round));
 		clear_sessions(dp);
 	}
 	usleep(200000);
