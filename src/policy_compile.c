@@ -378,26 +378,54 @@ static int ctz128(u128 v)
 	return 128;
 }
 
-/* Callback receives (prefix value, prefix length within width bits, class). */
-typedef int (*emit_fn)(void *ctx, u128 value, unsigned int plen, uint32_t cls);
+/* LPM entries being emitted for one address table. */
+struct addr_out {
+	struct ms_addr_entry **arr;
+	size_t *n;
+	size_t cap;
+	uint32_t limit;
+	bool overflow;
+};
 
-/* Cover [lo, hi] of a width-bit space with the fewest aligned prefixes. */
-static int emit_range(u128 lo, u128 hi, unsigned int width, uint32_t cls, emit_fn emit, void *ctx)
+static int addr_push(struct addr_out *o, u128 value, unsigned int plen, uint32_t cls)
+{
+	struct ms_addr_entry *ae;
+
+	if (*o->n >= o->limit) {
+		o->overflow = true;
+		return -E2BIG;
+	}
+	if (*o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 64;
+		struct ms_addr_entry *nv = realloc(*o->arr, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*o->arr = nv;
+		o->cap = ncap;
+	}
+	ae = &(*o->arr)[(*o->n)++];
+	u128_to_addr(value, ae->addr);
+	ae->plen = (uint8_t)plen;
+	ae->cls = cls;
+	return 0;
+}
+
+/* Cover [lo, hi] of the address space with the fewest aligned prefixes. */
+static int emit_range(struct addr_out *o, u128 lo, u128 hi, uint32_t cls)
 {
 	for (;;) {
 		int k = ctz128(lo);
 		u128 span;
 		int err;
 
-		if (k > (int)width)
-			k = (int)width;
 		for (;;) {
 			span = k == 128 ? U128_MAX : (((u128)1 << k) - 1);
 			if (hi - lo >= span)
 				break;
 			k--;
 		}
-		err = emit(ctx, lo, width - (unsigned int)k, cls);
+		err = addr_push(o, lo, 128 - (unsigned int)k, cls);
 		if (err)
 			return err;
 		if (hi - lo == span)
@@ -410,7 +438,7 @@ static int emit_range(u128 lo, u128 hi, unsigned int width, uint32_t cls, emit_f
  * LPM entries for a dimension: one zero-length entry for the class with the
  * most runs of segments, then exact covers of every other run.
  */
-static int dim_emit(const struct dim *d, unsigned int width, emit_fn emit, void *ctx)
+static int dim_emit(const struct dim *d, struct addr_out *o)
 {
 	uint32_t *runs = calloc(d->n_class ? d->n_class : 1, sizeof(*runs));
 	uint32_t def = 0;
@@ -425,7 +453,7 @@ static int dim_emit(const struct dim *d, unsigned int width, emit_fn emit, void 
 		if (runs[c] > runs[def])
 			def = c;
 	free(runs);
-	err = emit(ctx, 0, 0, def);
+	err = addr_push(o, 0, 0, def);
 	for (size_t i = 0; i < d->n_seg && !err;) {
 		size_t j = i + 1;
 		u128 hi;
@@ -434,7 +462,7 @@ static int dim_emit(const struct dim *d, unsigned int width, emit_fn emit, void 
 			j++;
 		hi = j < d->n_seg ? d->starts[j] - 1 : d->space_max;
 		if (d->seg_class[i] != def)
-			err = emit_range(d->starts[i], hi, width, d->seg_class[i], emit, ctx);
+			err = emit_range(o, d->starts[i], hi, d->seg_class[i]);
 		i = j;
 	}
 	return err;
@@ -472,42 +500,6 @@ static int port_table(const struct dim *d, struct ms_compiled *c)
 			c->port_table[idx] = d->seg_class[seg_index(d, v)];
 		}
 	}
-	return 0;
-}
-
-struct emit_ctx {
-	struct ms_compiled *c;
-	size_t cap;
-	uint32_t limit;
-	bool overflow;
-	int which; /* 0 src, 1 dst */
-};
-
-static int emit_entry(void *vctx, u128 value, unsigned int plen, uint32_t cls)
-{
-	struct emit_ctx *e = vctx;
-	size_t *n = e->which == 0 ? &e->c->n_src : &e->c->n_dst;
-	struct ms_addr_entry **arr = e->which == 0 ? &e->c->src : &e->c->dst;
-	struct ms_addr_entry *ae;
-
-	if (*n >= e->limit) {
-		e->overflow = true;
-		return -E2BIG;
-	}
-	if (*n == e->cap) {
-		size_t ncap = e->cap ? e->cap * 2 : 64;
-		struct ms_addr_entry *nv = realloc(*arr, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		*arr = nv;
-		e->cap = ncap;
-	}
-	ae = &(*arr)[*n];
-	u128_to_addr(value, ae->addr);
-	ae->plen = (uint8_t)plen;
-	ae->cls = cls;
-	(*n)++;
 	return 0;
 }
 
@@ -793,14 +785,18 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 	c->n_dst_classes = dims[1].n_class;
 	c->n_port_classes = dims[2].n_class;
 	for (int i = 0; i < 2; i++) {
-		struct emit_ctx e = { .c = c, .which = i, .limit = l->max_addr_entries };
+		struct addr_out o = {
+			.arr = i == 0 ? &c->src : &c->dst,
+			.n = i == 0 ? &c->n_src : &c->n_dst,
+			.limit = l->max_addr_entries,
+		};
 
-		err = dim_emit(&dims[i], 128, emit_entry, &e);
-		if (e.overflow) {
+		err = dim_emit(&dims[i], &o);
+		if (o.overflow) {
 			err = set_err(errmsg,
 				      "%s table overflow: more than %u entries needed; the policy "
 				      "has too many distinct address ranges",
-				      dim_names[i], e.limit);
+				      dim_names[i], o.limit);
 		}
 		if (err)
 			goto out;
