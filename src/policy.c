@@ -227,13 +227,12 @@ bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr)
 	return false;
 }
 
-static const struct ms_policy *sort_policy;
-
-static int cmp_rule_order(const void *a, const void *b)
+static int cmp_rule_order(const void *a, const void *b, void *ctx)
 {
+	const struct ms_policy *p = ctx;
 	uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
-	int pa = sort_policy->rules[ia - 1].priority;
-	int pb = sort_policy->rules[ib - 1].priority;
+	int pa = p->rules[ia - 1].priority;
+	int pb = p->rules[ib - 1].priority;
 
 	if (pa != pb)
 		return pa < pb ? -1 : 1;
@@ -248,10 +247,7 @@ uint32_t *ms_policy_order(const struct ms_policy *p)
 		return NULL;
 	for (size_t i = 0; i < p->n_rules; i++)
 		ord[i] = (uint32_t)(i + 1);
-	/* qsort has no context argument in C11; the policy is only read. */
-	sort_policy = p;
-	qsort(ord, p->n_rules, sizeof(*ord), cmp_rule_order);
-	sort_policy = NULL;
+	qsort_r(ord, p->n_rules, sizeof(*ord), cmp_rule_order, (void *)p);
 	return ord;
 }
 

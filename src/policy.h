@@ -2,7 +2,7 @@
 /*
  * The in-memory policy model. The YAML front end (policy_parse.c) produces
  * it, the compiler (policy_compile.c) turns it into lookup tables, and the
- * reference evaluator (policy_eval.c) evaluates it linearly for the tests.
+ * reference evaluator (ms_policy_eval, below) evaluates it linearly for the tests.
  *
  * Addresses are 128-bit: IPv4 is held IPv4-mapped (::ffff:a.b.c.d), so an
  * IPv4 /n is an IPv6 /(96 + n) and one address space serves both families.
