@@ -32,17 +32,33 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS += -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE -DMS_VERSION='"$(VERSION)"'
+# src/ has one folder per concern (DESIGN.md section 1); headers are included
+# by bare name from any of them.
+SRC_DIRS := lib policy observe agent api ctl
+CPPFLAGS += -Iinclude $(addprefix -Isrc/,$(SRC_DIRS)) -I$(BUILD) -D_GNU_SOURCE \
+	-DMS_VERSION='"$(VERSION)"'
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARN) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lcjson -lyaml
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-SRCS := $(wildcard src/*.c)
-OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
-SAN_OBJS := $(SRCS:src/%.c=$(BUILD)/san/%.o)
-SAN_LIB_OBJS := $(filter-out $(BUILD)/san/main.o,$(SAN_OBJS))
+# What each binary links: the policy front end, the flow graph and the small
+# helpers are shared by the agent and its client; BPF and the HTTP server are
+# the agent's, libcurl the client's.
+CORE_SRCS := $(wildcard src/lib/*.c src/policy/*.c src/observe/*.c)
+AGENT_SRCS := $(wildcard src/agent/*.c src/api/*.c)
+CTL_SRCS := $(wildcard src/ctl/*.c)
+SRCS := $(CORE_SRCS) $(AGENT_SRCS) $(CTL_SRCS)
+CORE_LIBS := -lcjson -lyaml
+AGENT_LIBS := -lbpf -lelf -lz -lmicrohttpd $(CORE_LIBS)
+CTL_LIBS := -lcurl $(CORE_LIBS)
+LDLIBS := $(AGENT_LIBS)
+
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS) $(AGENT_SRCS))
+CTL_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS) $(CTL_SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/obj/agent/main.o,$(OBJS))
+SAN_OBJS := $(patsubst src/%.c,$(BUILD)/san/%.o,$(CORE_SRCS) $(AGENT_SRCS))
+SAN_LIB_OBJS := $(filter-out $(BUILD)/san/agent/main.o,$(SAN_OBJS))
+CTL_BIN := $(if $(CTL_SRCS),bin/microsegctl)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BUILD)/microsegd.bpf.o
@@ -58,7 +74,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all bpf check test deps clean fmt lint install demo bench fuzz test-bins
-all: $(BIN)
+all: $(BIN) $(CTL_BIN)
 
 deps:
 	$(Q)scripts/install-deps.sh
@@ -83,7 +99,7 @@ $(SKEL): $(BPF_OBJ)
 	$(Q)$(BPFTOOL) gen skeleton $< name microsegd_bpf > $@
 
 # Only the loader includes the skeleton; everything else builds without BPF.
-$(BUILD)/obj/loader.o $(BUILD)/san/loader.o: $(SKEL)
+$(BUILD)/obj/agent/loader.o $(BUILD)/san/agent/loader.o: $(SKEL)
 
 $(BUILD)/obj/%.o: src/%.c Makefile
 	$(call msg,CC,$@)
@@ -105,7 +121,12 @@ TESTLIB_OBJS := $(patsubst tests/lib/%.c,$(BUILD)/testlib/%.o,$(wildcard tests/l
 $(BIN): $(OBJS)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(AGENT_LIBS) -o $@
+
+bin/microsegctl: $(CTL_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ $(CTL_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
 	$(call msg,TEST,$@)
@@ -119,7 +140,7 @@ $(BUILD)/tests/%: tests/bpf/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
 
 # The fuzzer links the policy front end and compiler, built by clang with
 # libFuzzer's coverage instrumentation; no BPF, no root.
-FUZZ_LIB_SRCS := $(filter-out src/main.c src/loader.c src/events.c src/stats.c src/daemon.c src/notify.c,$(SRCS))
+FUZZ_LIB_SRCS := $(CORE_SRCS)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) Makefile
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
@@ -134,7 +155,7 @@ $(SAN_BIN): $(SAN_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -o $@
 
-test-bins: $(BIN) $(SAN_BIN) $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
+test-bins: $(BIN) $(CTL_BIN) $(SAN_BIN) $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 
 # CI and newcomers: everything from a fresh Debian 12 machine.
 check: deps
@@ -164,13 +185,15 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) tests/lib/pkt.c Makefile
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $< tests/lib/pkt.c $(LIB_OBJS) $(LDLIBS) -lpthread -o $@
 
+FMT_FILES = $(SRCS) $(wildcard src/*/*.h include/*.h bpf/*.c bpf/*.h tests/*/*.c tests/*/*.h)
+
 fmt:
-	$(Q)clang-format -i $(SRCS) $(wildcard src/*.h include/*.h bpf/*.c bpf/*.h tests/*/*.c tests/*/*.h)
+	$(Q)clang-format -i $(FMT_FILES)
 
 lint:
-	$(Q)clang-format --dry-run -Werror $(SRCS) $(wildcard src/*.h include/*.h bpf/*.c bpf/*.h tests/*/*.c tests/*/*.h)
+	$(Q)clang-format --dry-run -Werror $(FMT_FILES)
 
-install: $(BIN)
+install: $(BIN) $(CTL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/microsegd \
 		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/lib/systemd/system
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/microsegd
@@ -183,4 +206,4 @@ install: $(BIN)
 clean:
 	rm -rf $(BUILD) bin
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d $(BUILD)/*.d $(BUILD)/testlib/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/san/*/*.d $(BUILD)/*.d $(BUILD)/testlib/*.d $(BUILD)/tests/*.d)
