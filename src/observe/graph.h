@@ -36,8 +36,8 @@ struct ms_flowrec {
 	uint8_t proto;	  /* IP protocol number */
 	uint16_t port;	  /* responder port (ICMP: type); 0 when the protocol has none */
 	bool counts;
-	const char *src; /* initiator address, inet_ntop form */
-	const char *dst; /* responder address */
+	const char *src;	  /* initiator address, inet_ntop form */
+	const char *dst;	  /* responder address */
 	const char *src_workload; /* NULL: none */
 	const char *dst_workload;
 	const char *rule; /* rule name or "default"; NULL: unknown */
