@@ -7,6 +7,8 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "observer.h"
+#include "timefmt.h"
 #include "policy_compile.h"
 #include "policy_parse.h"
 
@@ -32,21 +34,45 @@ void ms_loaded_clear(struct ms_loaded *l)
 {
 	ms_policy_free(&l->p);
 	ms_compiled_free(&l->c);
+	free(l->source);
+	l->source = NULL;
+	l->source_len = 0;
 }
 
-int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l)
+int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l, struct ms_diag *keep)
 {
-	struct ms_diag diag = { 0 };
+	struct ms_diag own = { 0 }, *diag = keep ? keep : &own;
 	struct ms_policy *p = NULL;
 	struct ms_compiled *c = NULL;
-	char *errmsg = NULL;
+	char *errmsg = NULL, *src = NULL;
+	size_t src_len = 0;
 	double t0 = now_ms();
 	int err;
 
-	err = ms_policy_parse_file(d->policy_path, &p, &diag);
-	log_diag(&diag);
+	/* Read once and parse that text, so the source the API shows is the
+	 * one in force even if the file changes afterwards. */
+	err = ms_policy_read_file(d->policy_path, &src, &src_len);
 	if (err) {
-		if (!diag.n_errors)
+		log_error("%s: cannot open: %s", d->policy_path, strerror(-err));
+		ms_diag_add(diag, d->policy_path, (struct ms_pos){ 0, 0 }, true, "cannot open: %s",
+			    strerror(-err));
+		goto out;
+	}
+	{
+		/* Kept as a C string for the API. */
+		char *t = realloc(src, src_len + 1);
+
+		if (!t) {
+			err = -ENOMEM;
+			goto out;
+		}
+		src = t;
+		src[src_len] = '\0';
+	}
+	err = ms_policy_parse_mem(d->policy_path, src, src_len, &p, diag);
+	log_diag(diag);
+	if (err) {
+		if (!diag->n_errors)
 			log_error("%s: %s", d->policy_path, strerror(-err));
 		goto out;
 	}
@@ -55,18 +81,24 @@ int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l)
 	err = ms_compile(p, &d->dp_opts.limits, &c, &errmsg);
 	if (err) {
 		log_error("%s: error: %s", d->policy_path, errmsg ? errmsg : strerror(-err));
+		ms_diag_add(diag, d->policy_path, (struct ms_pos){ 0, 0 }, true, "%s",
+			    errmsg ? errmsg : strerror(-err));
 		goto out;
 	}
 	l->p = p;
 	l->c = c;
+	l->source = src;
+	l->source_len = src_len;
 	l->prep_ms = now_ms() - t0;
 	p = NULL;
 	c = NULL;
+	src = NULL;
 out:
+	free(src);
 	free(errmsg);
 	ms_compiled_free(&c);
 	ms_policy_free(&p);
-	ms_diag_free(&diag);
+	ms_diag_free(&own);
 	return err;
 }
 
@@ -82,9 +114,16 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
 	if (err)
 		goto out;
 	gen = ms_dp_generation(d->dp);
+	if (d->obs)
+		ms_observer_set_policy(d->obs, l->p);
 	/* Failing to index workload names only makes events less readable;
 	 * set_policy warns and the policy stays installed. */
 	ms_events_set_policy(d->ev, &l->p, gen);
+	free(d->source);
+	d->source = l->source;
+	d->source_len = l->source_len;
+	l->source = NULL;
+	d->loaded_ms = ms_time_now_ms();
 	log_info("policy %s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms",
 		 reload ? "reloaded" : "loaded", d->policy_path, n_rules, gen,
 		 monitor ? "monitor" : "enforce", l->prep_ms + now_ms() - t0);
@@ -93,15 +132,27 @@ out:
 	return err;
 }
 
-int ms_daemon_reload(struct ms_daemon *d)
+void ms_daemon_clear(struct ms_daemon *d)
+{
+	free(d->source);
+	d->source = NULL;
+	d->source_len = 0;
+}
+
+int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag)
 {
 	struct ms_loaded l = { 0 };
 	int err;
 
 	log_info("reloading %s", d->policy_path);
-	err = ms_daemon_prepare(d, &l);
+	d->last_reload_ms = ms_time_now_ms();
+	err = ms_daemon_prepare(d, &l, diag);
 	if (!err)
 		err = ms_daemon_install(d, &l, true);
+	if (err)
+		d->reloads_failed++;
+	else
+		d->reloads_ok++;
 	if (err)
 		log_error("policy reload failed: the previous policy stays in force (generation "
 			  "%" PRIu64 ")",

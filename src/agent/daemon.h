@@ -8,9 +8,15 @@
 #define MICROSEGD_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "events.h"
 #include "loader.h"
+#include "policy_parse.h"
+
+struct ms_observer;
+struct ms_api;
 
 struct ms_daemon {
 	const char *policy_path;
@@ -18,22 +24,36 @@ struct ms_daemon {
 	struct ms_dp_opts dp_opts;
 	struct ms_dp *dp;
 	struct ms_events *ev;
+	struct ms_observer *obs; /* flow graph and recent flows */
+	struct ms_api *api;	 /* NULL: no API */
+	const char *const *ifnames;
+	size_t n_ifnames;
+	uint64_t started_ms; /* Unix time */
+	/* The policy in force: its text as installed, and when. */
+	char *source;
+	size_t source_len;
+	uint64_t loaded_ms;
+	uint64_t reloads_ok, reloads_failed;
+	uint64_t last_reload_ms; /* last reload attempt, either outcome */
 };
 
 /* A policy read and compiled, not yet installed. */
 struct ms_loaded {
 	struct ms_policy *p;
 	struct ms_compiled *c;
+	char *source; /* the file's text */
+	size_t source_len;
 	double prep_ms; /* time spent parsing and compiling, for the log */
 };
 
 /*
  * Parse, validate and compile the policy file, applying d->mode. Every
- * diagnostic is logged with its FILE:LINE:COL. Returns 0 and fills l, or
- * -errno: -ENOMEM is the system's fault, anything else the policy's
- * (unreadable, invalid, or too large for the tables).
+ * diagnostic is logged with its FILE:LINE:COL, and also kept in diag if it
+ * is not NULL. Returns 0 and fills l, or -errno: -ENOMEM is the system's
+ * fault, anything else the policy's (unreadable, invalid, or too large for
+ * the tables).
  */
-int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l);
+int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l, struct ms_diag *diag);
 
 /*
  * Install a prepared policy in d->dp and make it the one events are named
@@ -47,7 +67,11 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload);
 /* Free what a prepared policy holds. */
 void ms_loaded_clear(struct ms_loaded *l);
 
-/* SIGHUP: prepare and install, logging the outcome. Returns 0 or -errno. */
-int ms_daemon_reload(struct ms_daemon *d);
+/* SIGHUP and POST /v1/reload: prepare and install, logging the outcome (and
+ * keeping the diagnostics in diag, if not NULL). Returns 0 or -errno. */
+int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag);
+
+/* Free what the daemon's policy state holds (not dp, ev, obs or api). */
+void ms_daemon_clear(struct ms_daemon *d);
 
 #endif /* MICROSEGD_DAEMON_H */

@@ -15,6 +15,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "shadow.h"
 
 /*
  * Workload lookup: one sorted array of masked addresses per prefix length,
@@ -62,6 +63,11 @@ struct ms_events {
 	size_t buf_len, buf_cap;
 	time_t time_sec;      /* second of time_prefix */
 	char time_prefix[64]; /* "YYYY-MM-DDTHH:MM:SS" of time_sec */
+	ms_event_sink sink;
+	void *sink_cls;
+	struct ms_shadow *shadow; /* allowed sessions of the last sweep */
+	uint64_t sweep_epoch;
+	uint64_t evicted;
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -249,6 +255,10 @@ int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
 		return -ENOMEM;
 	ev->dp = dp;
 	ev->fd = -1;
+	if (ms_shadow_new(&ev->shadow)) {
+		free(ev);
+		return -ENOMEM;
+	}
 	if (!path || !strcmp(path, "-")) {
 		ev->fd = STDOUT_FILENO;
 	} else {
@@ -267,6 +277,7 @@ int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
 	*out = ev;
 	return 0;
 fail:
+	ms_shadow_free(&ev->shadow);
 	free(ev->path);
 	free(ev);
 	return err;
@@ -287,6 +298,7 @@ void ms_events_free(struct ms_events **evp)
 		close(ev->fd);
 	free(ev->buf);
 	free(ev->path);
+	ms_shadow_free(&ev->shadow);
 	for (size_t i = 0; i < ev->n_hist; i++)
 		polref_clear(&ev->hist[i]);
 	free(ev);
@@ -405,13 +417,43 @@ static bool has_ports(uint8_t proto)
 	return proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP;
 }
 
-/* The event as a cJSON object in the flow-log schema, or NULL. */
-static cJSON *event_obj(struct ms_events *ev, const struct ms_event *e)
+void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct ms_event_info *in)
 {
-	const char *name = event_name(e->type), *s;
 	const struct polref *r = polref_find(ev, e->generation);
-	char tbuf[96], abuf[INET6_ADDRSTRLEN], ifbuf[24], rbuf[32];
-	const char *rule = rbuf, *ifname = ifbuf;
+
+	memset(in, 0, sizeof(*in));
+	in->e = e;
+	in->time_ms = (e->time_ns + (uint64_t)ev->mono_to_real_ns) / 1000000ULL;
+	if (e->rule_id == MS_RULE_DEFAULT)
+		in->rule = "default";
+	else if (r && r->p && e->rule_id <= r->p->n_rules)
+		in->rule = r->p->rules[e->rule_id - 1].name;
+	else {
+		snprintf(in->rule_buf, sizeof(in->rule_buf), "#%" PRIu32, e->rule_id);
+		in->rule = in->rule_buf;
+	}
+	if (ev->dp)
+		in->ifname = ms_dp_ifname(ev->dp, e->ifindex);
+	else {
+		snprintf(in->if_buf, sizeof(in->if_buf), "if%" PRIu32, e->ifindex);
+		in->ifname = in->if_buf;
+	}
+	format_addr(in->src, e->family, e->src);
+	format_addr(in->dst, e->family, e->dst);
+	in->src_workload = ms_events_workload(ev, e->generation, e->src);
+	in->dst_workload = ms_events_workload(ev, e->generation, e->dst);
+	/* Denials are reported when decided (one packet seen) and then every
+	 * MS_DENY_REPORT_NS while packets keep coming: a later report of the
+	 * same flow has seen more than one packet. */
+	in->repeat = e->type == MS_EV_FLOW_DENY && e->packets[0] + e->packets[1] > 1;
+}
+
+/* The event as a cJSON object in the flow-log schema, or NULL. */
+static cJSON *event_obj(struct ms_events *ev, const struct ms_event_info *in)
+{
+	const struct ms_event *e = in->e;
+	const char *name = event_name(e->type), *s;
+	char tbuf[96];
 	bool ok = true;
 	cJSON *o;
 
@@ -421,31 +463,18 @@ static cJSON *event_obj(struct ms_events *ev, const struct ms_event *e)
 	if (!o)
 		return NULL;
 	format_time(ev, tbuf, sizeof(tbuf), e->time_ns + (uint64_t)ev->mono_to_real_ns);
-	if (e->rule_id == MS_RULE_DEFAULT)
-		rule = "default";
-	else if (r && r->p && e->rule_id <= r->p->n_rules)
-		rule = r->p->rules[e->rule_id - 1].name;
-	else
-		snprintf(rbuf, sizeof(rbuf), "#%" PRIu32, e->rule_id);
-	if (ev->dp)
-		ifname = ms_dp_ifname(ev->dp, e->ifindex);
-	else
-		snprintf(ifbuf, sizeof(ifbuf), "if%" PRIu32, e->ifindex);
-
 	ok &= add_str(o, "time", tbuf);
 	ok &= add_str(o, "event", name);
 	s = verdict_name(e->verdict);
 	ok &= s ? add_str(o, "verdict", s) : add_u64(o, "verdict", e->verdict);
-	ok &= add_str(o, "rule", rule);
+	ok &= add_str(o, "rule", in->rule);
 	ok &= add_str(o, "direction", e->direction == MS_DIR_EGRESS ? "egress" : "ingress");
-	ok &= add_str(o, "interface", ifname);
+	ok &= add_str(o, "interface", in->ifname);
 	ok &= add_str(o, "family", e->family == MS_FAMILY_IPV4 ? "ipv4" : "ipv6");
 	s = proto_name(e->proto);
 	ok &= s ? add_str(o, "proto", s) : add_u64(o, "proto", e->proto);
-	format_addr(abuf, e->family, e->src);
-	ok &= add_str(o, "src", abuf);
-	format_addr(abuf, e->family, e->dst);
-	ok &= add_str(o, "dst", abuf);
+	ok &= add_str(o, "src", in->src);
+	ok &= add_str(o, "dst", in->dst);
 	if (has_ports(e->proto)) {
 		ok &= add_u64(o, "sport", ntohs(e->sport));
 		ok &= add_u64(o, "dport", ntohs(e->dport));
@@ -453,23 +482,23 @@ static cJSON *event_obj(struct ms_events *ev, const struct ms_event *e)
 		ok &= add_u64(o, "icmp_type", e->icmp_type);
 		ok &= add_u64(o, "icmp_code", e->icmp_code);
 	}
-	s = ms_events_workload(ev, e->generation, e->src);
-	if (s)
-		ok &= add_str(o, "src_workload", s);
-	s = ms_events_workload(ev, e->generation, e->dst);
-	if (s)
-		ok &= add_str(o, "dst_workload", s);
+	if (in->src_workload)
+		ok &= add_str(o, "src_workload", in->src_workload);
+	if (in->dst_workload)
+		ok &= add_str(o, "dst_workload", in->dst_workload);
 	if (e->type == MS_EV_FLOW_END) {
 		/* [0] flows from the initiator: inbound for a flow begun at ingress. */
-		int in = e->direction == MS_DIR_EGRESS ? 1 : 0;
+		int inb = e->direction == MS_DIR_EGRESS ? 1 : 0;
 
 		ok &= add_u64(o, "packets", e->packets[0] + e->packets[1]);
 		ok &= add_u64(o, "bytes", e->bytes[0] + e->bytes[1]);
-		ok &= add_u64(o, "packets_in", e->packets[in]);
-		ok &= add_u64(o, "packets_out", e->packets[!in]);
-		ok &= add_u64(o, "bytes_in", e->bytes[in]);
-		ok &= add_u64(o, "bytes_out", e->bytes[!in]);
+		ok &= add_u64(o, "packets_in", e->packets[inb]);
+		ok &= add_u64(o, "packets_out", e->packets[!inb]);
+		ok &= add_u64(o, "bytes_in", e->bytes[inb]);
+		ok &= add_u64(o, "bytes_out", e->bytes[!inb]);
 	}
+	if (in->repeat)
+		ok &= cJSON_AddTrueToObject(o, "repeat") != NULL;
 	ok &= add_u64(o, "generation", e->generation);
 	if (!ok) {
 		cJSON_Delete(o);
@@ -480,7 +509,11 @@ static cJSON *event_obj(struct ms_events *ev, const struct ms_event *e)
 
 char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
 {
-	cJSON *o = event_obj(ev, e);
+	struct ms_event_info in;
+	cJSON *o;
+
+	ms_events_describe(ev, e, &in);
+	o = event_obj(ev, &in);
 	char *out = o ? cJSON_PrintUnformatted(o) : NULL;
 
 	cJSON_Delete(o);
@@ -528,9 +561,13 @@ static void flush_lines(struct ms_events *ev)
 
 void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 {
-	cJSON *o = event_obj(ev, e);
+	struct ms_event_info in;
 	bool done = false;
+	size_t start;
+	cJSON *o;
 
+	ms_events_describe(ev, e, &in);
+	o = event_obj(ev, &in);
 	if (!o) {
 		ev->lost++;
 		return;
@@ -542,7 +579,13 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 
 		if (room > 2 &&
 		    cJSON_PrintPreallocated(o, ev->buf + ev->buf_len, (int)(room - 1), 0)) {
+			start = ev->buf_len;
 			ev->buf_len += strlen(ev->buf + ev->buf_len);
+			if (ev->sink) {
+				in.line = ev->buf + start;
+				in.len = ev->buf_len - start;
+				ev->sink(ev->sink_cls, &in);
+			}
 			ev->buf[ev->buf_len++] = '\n';
 			done = true;
 		} else {
@@ -556,8 +599,11 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 		}
 	}
 	cJSON_Delete(o);
-	if (!done)
+	if (!done) {
 		ev->lost++;
+		if (ev->sink) /* the flow still counts, even if its line is lost */
+			ev->sink(ev->sink_cls, &in);
+	}
 	if (!ev->batching || ev->buf_len >= FLUSH_BYTES)
 		flush_lines(ev);
 }
@@ -611,29 +657,35 @@ uint64_t ms_events_lost(const struct ms_events *ev)
 	return ev->lost;
 }
 
+void ms_events_session_event(const struct ms_session_key *k, const struct ms_session *s,
+			     uint64_t now, struct ms_event *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->time_ns = now;
+	e->generation = s->generation;
+	memcpy(e->packets, s->packets, sizeof(e->packets));
+	memcpy(e->bytes, s->bytes, sizeof(e->bytes));
+	memcpy(e->src, s->init_is_hi ? k->addr_hi : k->addr_lo, 16);
+	memcpy(e->dst, s->init_is_hi ? k->addr_lo : k->addr_hi, 16);
+	e->sport = s->init_is_hi ? k->port_hi : k->port_lo;
+	e->dport = s->init_is_hi ? k->port_lo : k->port_hi;
+	e->rule_id = s->rule_id;
+	e->ifindex = s->ifindex;
+	e->type = MS_EV_FLOW_END;
+	e->verdict = s->verdict;
+	e->direction = s->direction;
+	e->family = k->family;
+	e->proto = k->proto;
+	if (k->proto == MS_PROTO_ICMP || k->proto == MS_PROTO_ICMPV6)
+		e->icmp_type = (uint8_t)s->cls_port;
+}
+
 static void report_end(struct ms_events *ev, const struct ms_session_key *k,
 		       const struct ms_session *s, uint64_t now)
 {
 	struct ms_event e;
 
-	memset(&e, 0, sizeof(e));
-	e.time_ns = now;
-	e.generation = s->generation;
-	memcpy(e.packets, s->packets, sizeof(e.packets));
-	memcpy(e.bytes, s->bytes, sizeof(e.bytes));
-	memcpy(e.src, s->init_is_hi ? k->addr_hi : k->addr_lo, 16);
-	memcpy(e.dst, s->init_is_hi ? k->addr_lo : k->addr_hi, 16);
-	e.sport = s->init_is_hi ? k->port_hi : k->port_lo;
-	e.dport = s->init_is_hi ? k->port_lo : k->port_hi;
-	e.rule_id = s->rule_id;
-	e.ifindex = s->ifindex;
-	e.type = MS_EV_FLOW_END;
-	e.verdict = s->verdict;
-	e.direction = s->direction;
-	e.family = k->family;
-	e.proto = k->proto;
-	if (k->proto == MS_PROTO_ICMP || k->proto == MS_PROTO_ICMPV6)
-		e.icmp_type = (uint8_t)s->cls_port;
+	ms_events_session_event(k, s, now, &e);
 	ms_events_write(ev, &e);
 }
 
@@ -646,6 +698,7 @@ static bool expired(const struct ms_session_key *k, const struct ms_session *s, 
 struct sweep {
 	uint64_t now;
 	bool final;
+	bool shadow_failed; /* out of memory: some sessions not remembered */
 	uint64_t seen;
 	struct expired *x;
 	size_t n_x, cap_x;
@@ -655,6 +708,12 @@ static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_ses
 		     const struct ms_session *s)
 {
 	sw->seen++;
+	if (s->verdict == MS_VERDICT_DENY) {
+		/* Revoked: its flow was reported then, it has no end to report. */
+		ms_shadow_del(ev->shadow, k);
+	} else if (ms_shadow_put(ev->shadow, k, s, ev->sweep_epoch)) {
+		sw->shadow_failed = true;
+	}
 	if (sw->final) {
 		if (s->verdict != MS_VERDICT_DENY)
 			report_end(ev, k, s, sw->now);
@@ -681,60 +740,29 @@ static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_ses
 /* The kernel's internal ENOTSUPP, which leaks out of some bpf() commands. */
 #define KERNEL_ENOTSUPP 524
 
-/* Read the table in batches: two syscalls per entry would cost too much
- * CPU every second on a full table. */
-static int sweep_batch(struct ms_events *ev, int fd, struct sweep *sw)
+struct sweep_ctx {
+	struct ms_events *ev;
+	struct sweep *sw;
+};
+
+static int sweep_cb(void *cls, const struct ms_session_key *k, const struct ms_session *s)
 {
-	struct ms_session_key *keys = calloc(SWEEP_BATCH, sizeof(*keys));
-	struct ms_session *vals = calloc(SWEEP_BATCH, sizeof(*vals));
-	struct ms_session_key in_batch, out_batch; /* opaque cursor, key-sized */
-	bool first = true;
-	int err = 0;
+	struct sweep_ctx *c = cls;
 
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		__u32 n = SWEEP_BATCH;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
-					     &n, NULL);
-
-		if (r < 0)
-			r = -errno;
-		if (r && r != -ENOENT) {
-			err = r;
-			goto out;
-		}
-		for (__u32 i = 0; i < n && !err; i++)
-			err = sweep_one(ev, sw, &keys[i], &vals[i]);
-		if (err || r == -ENOENT)
-			goto out;
-		in_batch = out_batch;
-		first = false;
-	}
-out:
-	free(keys);
-	free(vals);
-	return err;
+	return sweep_one(c->ev, c->sw, k, s);
 }
 
-/* For kernels without batch operations on this map type. */
-static int sweep_iter(struct ms_events *ev, int fd, struct sweep *sw)
-{
-	struct ms_session_key k, next;
-	struct ms_session s;
-	bool first = true;
-	int err = 0;
+struct reap_ctx {
+	struct ms_events *ev;
+	uint64_t now;
+};
 
-	while (!err && !bpf_map_get_next_key(fd, first ? NULL : &k, &next)) {
-		first = false;
-		k = next;
-		if (bpf_map_lookup_elem(fd, &k, &s))
-			continue; /* evicted meanwhile */
-		err = sweep_one(ev, sw, &k, &s);
-	}
-	return err;
+static void reap_one(void *cls, const struct ms_session_key *k, const struct ms_session *s)
+{
+	struct reap_ctx *rc = cls;
+
+	rc->ev->evicted++;
+	report_end(rc->ev, k, s, rc->now);
 }
 
 int ms_events_sweep(struct ms_events *ev, bool final)
@@ -745,13 +773,9 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 	if (!ev->dp)
 		return -EINVAL;
 	ev->batching = true;
+	ev->sweep_epoch++;
 	fd = ms_dp_sessions_fd(ev->dp);
-	err = sweep_batch(ev, fd, &sw);
-	if (err == -EINVAL || err == -EOPNOTSUPP || err == -KERNEL_ENOTSUPP || err == -ENOSPC) {
-		sw.seen = 0;
-		sw.n_x = 0;
-		err = sweep_iter(ev, fd, &sw);
-	}
+	err = ms_events_for_each_session(ev, sweep_cb, &(struct sweep_ctx){ ev, &sw });
 	if (err)
 		goto out;
 	/* Delete only what is still expired on a fresh look: a packet may have
@@ -767,13 +791,100 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 		if (bpf_map_delete_elem(fd, k))
 			continue;
 		sw.seen--;
+		ms_shadow_del(ev->shadow, k);
 		if (s.verdict != MS_VERDICT_DENY)
 			report_end(ev, k, &s, sw.now);
 	}
 	ev->sessions = sw.seen;
+	/* Only a complete read tells what vanished: an allowed session of the
+	 * last sweep that is neither in the table nor deleted by us was evicted
+	 * by the kernel. Its end is reported with the counts seen last. */
+	if (!sw.shadow_failed) {
+		struct reap_ctx rc = { .ev = ev, .now = sw.now };
+
+		ms_shadow_reap(ev->shadow, ev->sweep_epoch, reap_one, &rc);
+	}
 out:
 	ev->batching = false;
 	flush_lines(ev);
 	free(sw.x);
+	return err;
+}
+
+uint64_t ms_events_evicted(const struct ms_events *ev)
+{
+	return ev->evicted;
+}
+
+void ms_events_set_sink(struct ms_events *ev, ms_event_sink fn, void *cls)
+{
+	ev->sink = fn;
+	ev->sink_cls = cls;
+}
+
+uint64_t ms_events_real_ms(const struct ms_events *ev, uint64_t mono_ns)
+{
+	return (mono_ns + (uint64_t)ev->mono_to_real_ns) / 1000000ULL;
+}
+
+/* Read the table in batches: two syscalls per entry would cost too much
+ * CPU every second on a full table. */
+int ms_events_for_each_session(struct ms_events *ev,
+			       int (*fn)(void *cls, const struct ms_session_key *k,
+					 const struct ms_session *s),
+			       void *cls)
+{
+	struct ms_session_key *keys = NULL, in_batch, out_batch;
+	struct ms_session *vals = NULL;
+	bool first = true;
+	int fd, err = 0;
+
+	if (!ev->dp)
+		return 0;
+	fd = ms_dp_sessions_fd(ev->dp);
+	keys = calloc(SWEEP_BATCH, sizeof(*keys));
+	vals = calloc(SWEEP_BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = SWEEP_BATCH;
+		int r = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
+					     &n, NULL);
+
+		if (r < 0)
+			r = -errno;
+		if (r && r != -ENOENT) {
+			err = r;
+			break;
+		}
+		for (__u32 i = 0; i < n && !err; i++)
+			err = fn(cls, &keys[i], &vals[i]);
+		if (err || r == -ENOENT)
+			break;
+		in_batch = out_batch;
+		first = false;
+	}
+	/* Kernels without batch operations on this map type refuse the first
+	 * call, before anything was delivered. */
+	if (first &&
+	    (err == -EINVAL || err == -EOPNOTSUPP || err == -KERNEL_ENOTSUPP || err == -ENOSPC)) {
+		/* No batch operations here: walk key by key. */
+		struct ms_session_key k, next;
+		struct ms_session s;
+
+		err = 0;
+		first = true;
+		while (!err && !bpf_map_get_next_key(fd, first ? NULL : &k, &next)) {
+			first = false;
+			k = next;
+			if (!bpf_map_lookup_elem(fd, &k, &s))
+				err = fn(cls, &k, &s);
+		}
+	}
+out:
+	free(keys);
+	free(vals);
 	return err;
 }

@@ -23,6 +23,55 @@
 
 struct ms_events;
 
+/* An event with the names the flow log gives it. */
+struct ms_event_info {
+	const struct ms_event *e;
+	uint64_t time_ms; /* Unix time of the event */
+	const char *rule; /* rule name, "default", or "#N" for an unknown id */
+	const char *ifname;
+	const char *src_workload; /* NULL: none */
+	const char *dst_workload;
+	char src[46]; /* addresses in inet_ntop form */
+	char dst[46];
+	bool repeat;	  /* a repeat report of a denial already reported */
+	const char *line; /* the flow-log line (no newline); NULL if it could not be made */
+	size_t len;
+	char rule_buf[16];
+	char if_buf[24];
+};
+
+/*
+ * Called for every event written (with its line) and every event whose line
+ * could not be made (line NULL); the daemon feeds the flow graph and the
+ * API's ring of recent flows from here. Must not write events itself.
+ */
+typedef void (*ms_event_sink)(void *cls, const struct ms_event_info *in);
+void ms_events_set_sink(struct ms_events *ev, ms_event_sink fn, void *cls);
+
+/* Fill in the names of e; strings point into in, ev's policies and dp. They
+ * stay valid until the next policy change. */
+void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct ms_event_info *in);
+
+/* The flow_end event of a session, as of now (CLOCK_MONOTONIC ns). */
+void ms_events_session_event(const struct ms_session_key *k, const struct ms_session *s,
+			     uint64_t now, struct ms_event *e);
+
+/* Unix milliseconds of a CLOCK_MONOTONIC time of the classifier. */
+uint64_t ms_events_real_ms(const struct ms_events *ev, uint64_t mono_ns);
+
+/*
+ * Call fn for each session in the table, read now in batches; stops at and
+ * returns fn's first non-zero value. Returns 0 or -errno.
+ */
+int ms_events_for_each_session(struct ms_events *ev,
+			       int (*fn)(void *cls, const struct ms_session_key *k,
+					 const struct ms_session *s),
+			       void *cls);
+
+/* Allowed sessions the kernel evicted from a full table, reported as
+ * flow_end with the counts of the sweep before. */
+uint64_t ms_events_evicted(const struct ms_events *ev);
+
 /*
  * Open the flow log at path ("-" = stdout; a file is created if needed and
  * appended to). dp may be NULL (tests): interfaces are then named "if<N>"

@@ -1901,7 +1901,7 @@ int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms
 	return 0;
 }
 
-static int read_file(const char *path, char **buf, size_t *len)
+int ms_policy_read_file(const char *path, char **buf, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	size_t cap = 0, n = 0;
@@ -1952,7 +1952,7 @@ int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_dia
 	size_t len = 0;
 	int r;
 
-	r = read_file(path, &buf, &len);
+	r = ms_policy_read_file(path, &buf, &len);
 	if (r) {
 		if (asprintf(&msg, "%s: cannot open: %s", path, strerror(-r)) < 0)
 			return -ENOMEM;

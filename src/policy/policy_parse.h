@@ -58,6 +58,13 @@ int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_dia
 int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
 			struct ms_diag *d);
 
+/*
+ * Read a whole policy file (at most MS_POLICY_MAX_BYTES) into a malloc'd
+ * buffer (*buf NULL for an empty file). Returns 0 or -errno (-EFBIG when too
+ * large).
+ */
+int ms_policy_read_file(const char *path, char **buf, size_t *len);
+
 /* Largest policy file accepted, to bound memory on a mistaken path. */
 #define MS_POLICY_MAX_BYTES (64u << 20)
 

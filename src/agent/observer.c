@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "observer.h"
+#include "proto.h"
+
+struct ms_observer {
+	struct ms_graph *graph;
+	struct ms_flowring *ring;
+	char *state_dir;
+	ms_observer_publish_fn publish;
+	void *publish_cls;
+	uint64_t flows[3];
+	unsigned int ticks;
+	bool save_failing;
+};
+
+static int prepare_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (!mkdir(dir, 0750))
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (stat(dir, &st))
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int ms_observer_new(const struct ms_observer_opts *opts, struct ms_observer **out)
+{
+	struct ms_observer *o = calloc(1, sizeof(*o));
+	char *errmsg = NULL;
+	int err;
+
+	if (!o)
+		return -ENOMEM;
+	err = ms_graph_new(opts->max_edges, &o->graph);
+	if (!err)
+		err = ms_flowring_new(opts->ring_size, &o->ring);
+	if (err)
+		goto fail;
+	if (opts->state_dir) {
+		err = prepare_state_dir(opts->state_dir);
+		if (err) {
+			log_warn("state directory %s unusable: %s; the flow graph will not be "
+				 "kept across restarts",
+				 opts->state_dir, strerror(-err));
+		} else {
+			o->state_dir = strdup(opts->state_dir);
+			if (!o->state_dir) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			err = ms_graph_load(o->graph, o->state_dir, &errmsg);
+			if (err == 1)
+				log_warn("%s/graph.json is corrupt (%s); moved aside, starting "
+					 "with an empty flow graph",
+					 o->state_dir, errmsg ? errmsg : "unreadable");
+			else if (err < 0)
+				log_warn("cannot load %s/graph.json: %s; starting with an empty "
+					 "flow graph",
+					 o->state_dir, strerror(-err));
+			else
+				log_info("flow graph loaded from %s: %zu nodes, %zu edges",
+					 o->state_dir, ms_graph_nodes(o->graph),
+					 ms_graph_edges(o->graph));
+			free(errmsg);
+			if (err == -ENOMEM)
+				goto fail;
+			err = 0;
+		}
+	}
+	*out = o;
+	return 0;
+fail:
+	ms_observer_free(&o);
+	return -ENOMEM;
+}
+
+void ms_observer_free(struct ms_observer **op)
+{
+	struct ms_observer *o = *op;
+
+	if (!o)
+		return;
+	if (o->state_dir && o->graph)
+		ms_observer_save(o);
+	ms_graph_free(&o->graph);
+	ms_flowring_free(&o->ring);
+	free(o->state_dir);
+	free(o);
+	*op = NULL;
+}
+
+void ms_observer_flowent(const struct ms_event_info *in, struct ms_flowent *fe)
+{
+	const struct ms_event *e = in->e;
+
+	memset(fe, 0, sizeof(*fe));
+	fe->time_ms = in->time_ms;
+	fe->type = e->type;
+	fe->verdict = e->verdict;
+	fe->proto = e->proto;
+	fe->family = e->family;
+	if (ms_proto_has_ports(e->proto)) {
+		fe->sport = ntohs(e->sport);
+		fe->dport = ntohs(e->dport);
+	}
+	memcpy(fe->src, e->src, 16);
+	memcpy(fe->dst, e->dst, 16);
+	fe->src_workload = in->src_workload;
+	fe->dst_workload = in->dst_workload;
+}
+
+/* The graph's view of an event; counts says whether it is the flow's one
+ * count (see the header). */
+static void to_flowrec(const struct ms_event_info *in, bool counts, struct ms_flowrec *r)
+{
+	const struct ms_event *e = in->e;
+
+	memset(r, 0, sizeof(*r));
+	r->time_ms = in->time_ms;
+	r->verdict = e->verdict;
+	r->proto = e->proto;
+	if (ms_proto_has_ports(e->proto))
+		r->port = ntohs(e->dport);
+	else if (ms_proto_is_icmp(e->proto))
+		r->port = e->icmp_type;
+	r->counts = counts;
+	r->src = in->src;
+	r->dst = in->dst;
+	r->src_workload = in->src_workload;
+	r->dst_workload = in->dst_workload;
+	r->rule = in->rule;
+	if (e->type == MS_EV_FLOW_END) {
+		r->packets = e->packets[0] + e->packets[1];
+		r->bytes = e->bytes[0] + e->bytes[1];
+	}
+}
+
+void ms_observer_sink(void *cls, const struct ms_event_info *in)
+{
+	struct ms_observer *o = cls;
+	const struct ms_event *e = in->e;
+	struct ms_flowrec r;
+	struct ms_flowent fe;
+	bool counts;
+
+	switch (e->type) {
+	case MS_EV_FLOW_END:
+	case MS_EV_FLOW_REVOKED:
+		counts = true;
+		break;
+	case MS_EV_FLOW_DENY:
+		counts = !in->repeat;
+		break;
+	default:
+		counts = false;
+		break;
+	}
+	to_flowrec(in, counts, &r);
+	/* -ENOSPC is counted by the graph as a dropped edge. */
+	if (ms_graph_add(o->graph, &r) == -ENOMEM)
+		log_warn("out of memory adding a flow to the graph");
+	if (counts && e->verdict < 3)
+		o->flows[e->verdict]++;
+	if (!in->line)
+		return;
+	ms_observer_flowent(in, &fe);
+	ms_flowring_push(o->ring, &fe, in->line, in->len);
+	if (o->publish)
+		o->publish(o->publish_cls, &fe, in->line, in->len);
+}
+
+void ms_observer_set_policy(struct ms_observer *o, const struct ms_policy *p)
+{
+	if (ms_graph_set_workloads(o->graph, p))
+		log_warn("out of memory recording the policy's workloads in the flow graph");
+}
+
+void ms_observer_set_publish(struct ms_observer *o, ms_observer_publish_fn fn, void *cls)
+{
+	o->publish = fn;
+	o->publish_cls = cls;
+}
+
+int ms_observer_save(struct ms_observer *o)
+{
+	int err;
+
+	if (!o->state_dir)
+		return 0;
+	err = ms_graph_save(o->graph, o->state_dir);
+	if (err && !o->save_failing)
+		log_warn("cannot save the flow graph in %s: %s; will retry", o->state_dir,
+			 strerror(-err));
+	else if (!err && o->save_failing)
+		log_info("flow graph saved in %s again", o->state_dir);
+	o->save_failing = err != 0;
+	return err;
+}
+
+void ms_observer_tick(struct ms_observer *o)
+{
+	if (++o->ticks < MS_GRAPH_SAVE_SEC)
+		return;
+	o->ticks = 0;
+	ms_observer_save(o);
+}
+
+struct live_ctx {
+	struct ms_events *ev;
+	struct ms_graph *g;
+	uint64_t now;
+	int err;
+};
+
+static int add_live(void *cls, const struct ms_session_key *k, const struct ms_session *s)
+{
+	struct live_ctx *c = cls;
+	struct ms_event_info in;
+	struct ms_flowrec r;
+	struct ms_event e;
+	int err;
+
+	if (s->verdict == MS_VERDICT_DENY)
+		return 0; /* counted when denied */
+	ms_events_session_event(k, s, s->last_seen_ns, &e);
+	ms_events_describe(c->ev, &e, &in);
+	to_flowrec(&in, true, &r);
+	err = ms_graph_add(c->g, &r);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* A copy of the graph with the open sessions counted in: they are flows
+ * too, only not finished. */
+static struct ms_graph *live_graph(struct ms_observer *o, struct ms_events *ev)
+{
+	struct live_ctx c = { .ev = ev };
+
+	if (ms_graph_clone(o->graph, &c.g))
+		return NULL;
+	if (ev && ms_events_for_each_session(ev, add_live, &c) == -ENOMEM)
+		ms_graph_free(&c.g);
+	return c.g;
+}
+
+cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev)
+{
+	struct ms_graph *g = live_graph(o, ev);
+	cJSON *j = g ? ms_graph_to_json(g) : NULL;
+
+	ms_graph_free(&g);
+	return j;
+}
+
+char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev)
+{
+	struct ms_graph *g = live_graph(o, ev);
+	char *s = g ? ms_graph_to_dot(g) : NULL;
+
+	ms_graph_free(&g);
+	return s;
+}
+
+const struct ms_flowring *ms_observer_ring(const struct ms_observer *o)
+{
+	return o->ring;
+}
+
+const struct ms_graph *ms_observer_graph(const struct ms_observer *o)
+{
+	return o->graph;
+}
+
+uint64_t ms_observer_flows(const struct ms_observer *o, uint8_t verdict)
+{
+	return verdict < 3 ? o->flows[verdict] : 0;
+}
