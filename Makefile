@@ -138,10 +138,10 @@ $(BUILD)/tests/%: tests/bpf/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -I$(TESTLIB) $(CFLAGS) $(SANFLAGS) $< $(SAN_LIB_OBJS) $(TESTLIB_OBJS) $(LDLIBS) -o $@
 
-# The fuzzer links the policy front end and compiler, built by clang with
-# libFuzzer's coverage instrumentation; no BPF, no root.
-FUZZ_LIB_SRCS := $(CORE_SRCS)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) Makefile
+# The fuzzers link the agent's code but the event loop, built by clang with
+# libFuzzer's coverage instrumentation; they load no BPF and need no root.
+FUZZ_LIB_SRCS := $(filter-out src/agent/main.c,$(CORE_SRCS) $(AGENT_SRCS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(SKEL) Makefile
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -23,17 +23,23 @@
 
 #include "daemon.h"
 #include "events.h"
+#include "graph.h"
 #include "loader.h"
 #include "log.h"
 #include "notify.h"
+#include "observer.h"
 #include "policy_check.h"
+#include "server.h"
 #include "stats.h"
+#include "timefmt.h"
 
 #define EXIT_POLICY 1
 #define EXIT_USAGE 2
 #define EXIT_SYSTEM 3
 
 #define DEFAULT_POLICY "/etc/microsegd/policy.yaml"
+#define DEFAULT_STATE_DIR "/var/lib/microsegd"
+#define MAX_GRAPH_EDGES (1u << 24)
 #define DEFAULT_STATS_INTERVAL 5
 #define MAX_STATS_INTERVAL 86400
 #define MAX_SESSION_MAX (1u << 28)
@@ -51,9 +57,20 @@ struct options {
 	unsigned int stats_interval;
 	bool check;
 	struct ms_dp_opts dp;
+	struct ms_api_opts api;
+	const char *state_dir; /* NULL: none */
+	size_t graph_max_edges;
 };
 
-enum { OPT_SESSION_MAX = 256, OPT_RINGBUF_SIZE };
+enum {
+	OPT_SESSION_MAX = 256,
+	OPT_RINGBUF_SIZE,
+	OPT_API_SOCKET,
+	OPT_API_GROUP,
+	OPT_WEB,
+	OPT_STATE_DIR,
+	OPT_GRAPH_MAX_EDGES,
+};
 
 static const struct option long_opts[] = {
 	{ "interface", required_argument, NULL, 'i' },
@@ -65,6 +82,11 @@ static const struct option long_opts[] = {
 	{ "check", no_argument, NULL, 'n' },
 	{ "session-max", required_argument, NULL, OPT_SESSION_MAX },
 	{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+	{ "api-group", required_argument, NULL, OPT_API_GROUP },
+	{ "web", required_argument, NULL, OPT_WEB },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -93,6 +115,16 @@ static void usage(FILE *f)
 		"      --session-max N       session table entries             (default: %u)\n"
 		"      --ringbuf-size BYTES  event ring buffer size, a power of two of at least\n"
 		"                            4096; K and M suffixes accepted  (default: %uM)\n"
+		"      --api-socket PATH     control API socket, mode 0660; 'none' disables it\n"
+		"                            (default: " MS_DEFAULT_API_SOCKET ")\n"
+		"      --api-group GROUP     group allowed to use the API socket (default: root)\n"
+		"      --web ADDR:PORT       also serve the API's GET endpoints read-only over\n"
+		"                            TCP, e.g. 127.0.0.1:9750        (default: off)\n"
+		"      --state-dir DIR       where the flow graph is kept across restarts;\n"
+		"                            'none' keeps nothing (default: " DEFAULT_STATE_DIR
+		")\n"
+		"      --graph-max-edges N   edges the flow graph holds; flows of further edges\n"
+		"                            are counted as dropped           (default: %u)\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
@@ -114,7 +146,8 @@ static void usage(FILE *f)
 		"\n"
 		"Logs go to stderr (with <N> priority prefixes under systemd's journal).\n"
 		"See microsegd(8).\n",
-		DEFAULT_STATS_INTERVAL, MS_DEFAULT_SESSION_MAX, MS_DEFAULT_RINGBUF_BYTES >> 20);
+		DEFAULT_STATS_INTERVAL, MS_DEFAULT_SESSION_MAX, MS_DEFAULT_RINGBUF_BYTES >> 20,
+		MS_GRAPH_DEFAULT_MAX_EDGES);
 }
 
 /* Parse a decimal count, with an optional K/M/G suffix (powers of 1024). */
@@ -240,6 +273,32 @@ static int parse_options(int argc, char **argv, struct options *o)
 						   optarg);
 			o->dp.ringbuf_bytes = (uint32_t)v;
 			break;
+		case OPT_API_SOCKET:
+			if (!*optarg)
+				return usage_error("empty API socket path ('none' disables it)");
+			o->api.socket_path = strcmp(optarg, "none") ? optarg : NULL;
+			break;
+		case OPT_API_GROUP:
+			if (!*optarg)
+				return usage_error("empty API group");
+			o->api.group = optarg;
+			break;
+		case OPT_WEB:
+			if (!strchr(optarg, ':'))
+				return usage_error("invalid --web '%s' (ADDR:PORT)", optarg);
+			o->api.web = optarg;
+			break;
+		case OPT_STATE_DIR:
+			if (!*optarg)
+				return usage_error("empty state directory ('none' disables it)");
+			o->state_dir = strcmp(optarg, "none") ? optarg : NULL;
+			break;
+		case OPT_GRAPH_MAX_EDGES:
+			if (parse_count(optarg, true, MAX_GRAPH_EDGES, &v) || !v)
+				return usage_error("invalid graph size '%s' (1 to %u edges)",
+						   optarg, MAX_GRAPH_EDGES);
+			o->graph_max_edges = (size_t)v;
+			break;
 		case 'V':
 			printf("microsegd %s\n", MS_VERSION);
 			return 0;
@@ -276,15 +335,36 @@ static void notify_status(const struct ms_daemon *d)
 	free(s);
 }
 
+/*
+ * The event loop: one thread, one epoll. Each source registers its fd with
+ * a callback; the ring buffer, signals, the one-second timer and the API
+ * server's epoll fds are all sources alike.
+ */
+struct loop;
+typedef int (*loop_cb)(struct loop *lp, int fd);
+
+struct loop_src {
+	int fd;
+	loop_cb cb;
+};
+
+#define LOOP_MAX_SRC 8
+
 struct loop {
+	struct ms_daemon *d;
+	const struct options *o;
 	int epfd, sigfd, timerfd, rbfd;
+	struct loop_src src[LOOP_MAX_SRC];
+	size_t n_src;
 	bool stop;
 	uint64_t next_stats_us;
 	uint64_t lost_seen;
 };
 
-static void on_tick(struct ms_daemon *d, const struct options *o, struct loop *lp)
+static void on_tick(struct loop *lp)
 {
+	struct ms_daemon *d = lp->d;
+	const struct options *o = lp->o;
 	uint64_t now;
 	int err;
 
@@ -293,6 +373,9 @@ static void on_tick(struct ms_daemon *d, const struct options *o, struct loop *l
 	if (err)
 		log_warn("cannot sweep the session table: %s", strerror(-err));
 	ms_stats_check_lost(d->dp, ms_events_lost(d->ev), &lp->lost_seen);
+	ms_observer_tick(d->obs);
+	if (d->api)
+		ms_api_tick(d->api);
 	if (!o->stats_interval)
 		return;
 	now = mono_usec();
@@ -323,7 +406,7 @@ static void on_reload(struct ms_daemon *d)
 	 * way (the events module keeps old policies); draining first just
 	 * keeps the flow log in order. */
 	ms_events_drain(d->ev);
-	ms_daemon_reload(d);
+	ms_daemon_reload(d, NULL);
 	ms_notify("READY=1\n");
 	notify_status(d);
 }
@@ -339,28 +422,29 @@ static void on_usr1(struct ms_daemon *d)
 		log_warn("cannot read the rule counters: %s", strerror(-err));
 }
 
-static int on_signals(struct ms_daemon *d, struct loop *lp)
+static int on_signals(struct loop *lp, int fd)
 {
 	struct signalfd_siginfo si;
 
 	for (;;) {
-		ssize_t n = read(lp->sigfd, &si, sizeof(si));
+		ssize_t n = read(fd, &si, sizeof(si));
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
+			log_error("cannot read signals: %s", strerror(errno));
 			return -errno;
 		}
 		if (n != sizeof(si))
 			return -EIO;
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			on_reload(d);
+			on_reload(lp->d);
 			break;
 		case SIGUSR1:
-			on_usr1(d);
+			on_usr1(lp->d);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -373,19 +457,57 @@ static int on_signals(struct ms_daemon *d, struct loop *lp)
 	}
 }
 
-static int loop_add(int epfd, int fd)
+static int on_ringbuf(struct loop *lp, int fd)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
+	int r = ms_events_drain(lp->d->ev);
 
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+	(void)fd;
+	if (r < 0)
+		log_warn("cannot read the event ring buffer: %s", strerror(-r));
+	return 0;
 }
 
-static int loop_setup(struct ms_daemon *d, const sigset_t *mask, struct loop *lp)
+static int on_timer(struct loop *lp, int fd)
+{
+	uint64_t expirations;
+
+	if (read(fd, &expirations, sizeof(expirations)) > 0)
+		on_tick(lp);
+	return 0;
+}
+
+static int on_api(struct loop *lp, int fd)
+{
+	(void)fd;
+	ms_api_run(lp->d->api);
+	return 0;
+}
+
+static int loop_add(struct loop *lp, int fd, loop_cb cb)
+{
+	struct loop_src *src;
+	struct epoll_event e = { .events = EPOLLIN };
+
+	if (lp->n_src == LOOP_MAX_SRC)
+		return -ENOSPC;
+	src = &lp->src[lp->n_src];
+	src->fd = fd;
+	src->cb = cb;
+	e.data.ptr = src;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &e))
+		return -errno;
+	lp->n_src++;
+	return 0;
+}
+
+static int loop_setup(struct loop *lp, const sigset_t *mask)
 {
 	struct itimerspec its = { .it_interval = { TICK_SEC, 0 }, .it_value = { TICK_SEC, 0 } };
+	int api_fds[2];
+	size_t n_api = 0;
 	int err;
 
-	lp->rbfd = ms_events_ringbuf_fd(d->ev);
+	lp->rbfd = ms_events_ringbuf_fd(lp->d->ev);
 	if (lp->rbfd < 0) {
 		err = lp->rbfd;
 		log_error("cannot open the event ring buffer: %s", strerror(-err));
@@ -404,20 +526,27 @@ static int loop_setup(struct ms_daemon *d, const sigset_t *mask, struct loop *lp
 		log_error("cannot arm the timer: %s", strerror(-err));
 		return err;
 	}
-	if ((err = loop_add(lp->epfd, lp->rbfd)) || (err = loop_add(lp->epfd, lp->sigfd)) ||
-	    (err = loop_add(lp->epfd, lp->timerfd))) {
+	if (lp->d->api)
+		n_api = ms_api_fds(lp->d->api, api_fds, 2);
+	err = loop_add(lp, lp->rbfd, on_ringbuf);
+	if (!err)
+		err = loop_add(lp, lp->sigfd, on_signals);
+	if (!err)
+		err = loop_add(lp, lp->timerfd, on_timer);
+	for (size_t i = 0; !err && i < n_api; i++)
+		err = loop_add(lp, api_fds[i], on_api);
+	if (err)
 		log_error("cannot set up the event loop: %s", strerror(-err));
-		return err;
-	}
-	return 0;
+	return err;
 }
 
-static int loop_run(struct ms_daemon *d, const struct options *o, struct loop *lp)
+static int loop_run(struct loop *lp)
 {
-	lp->next_stats_us = mono_usec() + (uint64_t)o->stats_interval * 1000000ULL;
+	lp->next_stats_us = mono_usec() + (uint64_t)lp->o->stats_interval * 1000000ULL;
 	while (!lp->stop) {
-		struct epoll_event evs[4];
-		int n = epoll_wait(lp->epfd, evs, 4, -1);
+		struct epoll_event evs[LOOP_MAX_SRC];
+		int timeout = lp->d->api ? ms_api_timeout_ms(lp->d->api) : -1;
+		int n = epoll_wait(lp->epfd, evs, LOOP_MAX_SRC, timeout);
 
 		if (n < 0) {
 			int err = -errno;
@@ -428,28 +557,16 @@ static int loop_run(struct ms_daemon *d, const struct options *o, struct loop *l
 			return err;
 		}
 		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
+			struct loop_src *src = evs[i].data.ptr;
+			int err = src->cb(lp, src->fd);
 
-			if (fd == lp->rbfd) {
-				int r = ms_events_drain(d->ev);
-
-				if (r < 0)
-					log_warn("cannot read the event ring buffer: %s",
-						 strerror(-r));
-			} else if (fd == lp->timerfd) {
-				uint64_t expirations;
-
-				if (read(fd, &expirations, sizeof(expirations)) > 0)
-					on_tick(d, o, lp);
-			} else if (fd == lp->sigfd) {
-				int err = on_signals(d, lp);
-
-				if (err) {
-					log_error("cannot read signals: %s", strerror(-err));
-					return err;
-				}
-			}
+			if (err)
+				return err;
 		}
+		/* Timeouts, and connections resumed by new events, need a run
+		 * even without activity on the API's fds. */
+		if (lp->d->api && (n == 0 || ms_api_timeout_ms(lp->d->api) == 0))
+			ms_api_run(lp->d->api);
 	}
 	return 0;
 }
@@ -487,8 +604,16 @@ static int run(const struct options *o)
 		.policy_path = o->policy,
 		.mode = o->mode,
 		.dp_opts = o->dp,
+		.ifnames = o->ifnames,
+		.n_ifnames = o->n_ifnames,
+		.started_ms = ms_time_now_ms(),
 	};
-	struct loop lp = { .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
+	struct ms_observer_opts oo = {
+		.state_dir = o->state_dir,
+		.max_edges = o->graph_max_edges,
+		.ring_size = MS_FLOWRING_DEFAULT,
+	};
+	struct loop lp = { .d = &d, .o = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
 	struct ms_loaded l = { 0 };
 	int status = EXIT_SYSTEM, err;
 	sigset_t mask;
@@ -504,7 +629,8 @@ static int run(const struct options *o)
 		log_error("cannot block signals: %s", strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	/* A flow log on a closed pipe is a write error to count, not death. */
+	/* A flow log on a closed pipe, or an API client gone, is a write
+	 * error to handle, not death. */
 	signal(SIGPIPE, SIG_IGN);
 	err = ms_notify_init();
 	if (err)
@@ -512,7 +638,7 @@ static int run(const struct options *o)
 
 	/* The policy first: an invalid one is exit status 1 even without
 	 * privilege. */
-	err = ms_daemon_prepare(&d, &l);
+	err = ms_daemon_prepare(&d, &l, NULL);
 	if (err) {
 		status = err == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
 		log_error("cannot start: the policy %s is not usable", o->policy);
@@ -526,6 +652,20 @@ static int run(const struct options *o)
 		log_error("cannot open the flow log %s: %s", o->flow_log, strerror(-err));
 		goto out;
 	}
+	err = ms_observer_new(&oo, &d.obs);
+	if (err) {
+		log_error("cannot set up the flow graph: %s", strerror(-err));
+		goto out;
+	}
+	ms_events_set_sink(d.ev, ms_observer_sink, d.obs);
+	/* Before attaching: a second agent must fail without touching the
+	 * interfaces the first one serves. */
+	if (o->api.socket_path || o->api.web) {
+		err = ms_api_new(&d, &o->api, &d.api);
+		if (err)
+			goto out;
+		ms_observer_set_publish(d.obs, ms_api_publish, d.api);
+	}
 	err = ms_daemon_install(&d, &l, false);
 	if (err)
 		goto out;
@@ -534,23 +674,30 @@ static int run(const struct options *o)
 		if (err)
 			goto out;
 	}
-	err = loop_setup(&d, &mask, &lp);
+	err = loop_setup(&lp, &mask);
 	if (err)
 		goto out;
-	log_info("microsegd %s running on %zu interface%s, flow log %s, stats every %u s",
+	log_info("microsegd %s running on %zu interface%s, flow log %s, stats every %u s%s%s%s%s",
 		 MS_VERSION, o->n_ifnames, o->n_ifnames == 1 ? "" : "s", o->flow_log,
-		 o->stats_interval);
+		 o->stats_interval, o->api.socket_path ? ", API on " : "",
+		 o->api.socket_path ? o->api.socket_path : "", o->api.web ? ", web on " : "",
+		 o->api.web ? o->api.web : "");
 	ms_notify("READY=1\n");
 	notify_status(&d);
 
-	err = loop_run(&d, o, &lp);
+	err = loop_run(&lp);
 	status = err ? EXIT_SYSTEM : 0;
 	ms_notify("STOPPING=1\nSTATUS=Shutting down\n");
 out:
+	if (d.obs)
+		ms_observer_set_publish(d.obs, NULL, NULL);
+	ms_api_free(&d.api);
 	shutdown_dp(&d);
 	loop_close(&lp);
 	ms_events_free(&d.ev);
+	ms_observer_free(&d.obs); /* saves the graph, final flows included */
 	ms_loaded_clear(&l);
+	ms_daemon_clear(&d);
 	ms_notify_close();
 	if (!status)
 		log_info("stopped: detached from every interface");
@@ -564,6 +711,9 @@ int main(int argc, char **argv)
 		.flow_log = "-",
 		.log_level = MS_LOG_INFO,
 		.stats_interval = DEFAULT_STATS_INTERVAL,
+		.api = { .socket_path = MS_DEFAULT_API_SOCKET },
+		.state_dir = DEFAULT_STATE_DIR,
+		.graph_max_edges = MS_GRAPH_DEFAULT_MAX_EDGES,
 	};
 	int status;
 

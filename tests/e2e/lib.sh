@@ -32,6 +32,10 @@ MS_PID=
 MS_RC=
 MS_LOG=$E2E_TMP/daemon.log
 MS_FLOWS=$E2E_TMP/flows.jsonl
+# Every agent of a test has its own API socket and state directory, never
+# the system's defaults.
+MS_API=$E2E_TMP/api.sock
+MS_STATE=$E2E_TMP/state
 NETPY=$E2E_TMP/net.py
 
 HOST4=198.18.0.1
@@ -162,8 +166,8 @@ daemon_start() {
 	local policy=$1
 	shift
 	: >"$MS_LOG"
-	ip netns exec "$NS_H" "$MS_BIN" -i veth0 -p "$policy" -f "$MS_FLOWS" -s 1 "$@" \
-		2>>"$MS_LOG" &
+	ip netns exec "$NS_H" "$MS_BIN" -i veth0 -p "$policy" -f "$MS_FLOWS" -s 1 \
+		--api-socket "$MS_API" --state-dir "$MS_STATE" "$@" 2>>"$MS_LOG" &
 	MS_PID=$!
 	MS_RC=
 	if ! wait_for 15 grep -q 'running on' "$MS_LOG"; then

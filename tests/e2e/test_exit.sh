@@ -29,7 +29,8 @@ YAML
 run_ms() {
 	local want=$1 re=$2 rc
 	shift 2
-	timeout 20 ip netns exec "$NS_H" "$MS_BIN" "$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err" </dev/null
+	timeout 20 ip netns exec "$NS_H" "$MS_BIN" --api-socket "$MS_API" --state-dir "$MS_STATE" \
+		"$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err" </dev/null
 	rc=$?
 	if [ "$rc" -ne "$want" ]; then
 		echo "  exit status $rc, expected $want; stderr:" && sed 's/^/    /' "$E2E_TMP/err"
@@ -65,7 +66,8 @@ check system-flow-log run_ms 3 "cannot open the flow log" -p "$GOOD" -i veth0 -f
 if command -v setpriv >/dev/null; then
 	chmod 755 "$E2E_TMP" # for nobody to read the policy
 	timeout 20 ip netns exec "$NS_H" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-		"$MS_BIN" -p "$GOOD" -i lo -f - </dev/null >/dev/null 2>"$E2E_TMP/err"
+		"$MS_BIN" -p "$GOOD" -i lo -f - --api-socket "$MS_API" --state-dir "$MS_STATE" \
+		</dev/null >/dev/null 2>"$E2E_TMP/err"
 	rc=$?
 	check system-unprivileged-exit-3 test "$rc" -eq 3
 	check system-unprivileged-reason grep -q "permission denied" "$E2E_TMP/err"

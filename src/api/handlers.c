@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "handlers.h"
+#include "loader.h"
+#include "metrics.h"
+#include "observer.h"
+#include "policy_compile.h"
+#include "policy_parse.h"
+#include "proto.h"
+#include "timefmt.h"
+
+#define CT_JSON "application/json"
+
+static const char *const counter_names[MS_CNT_MAX] = {
+	[MS_CNT_ALLOWED] = "allowed",
+	[MS_CNT_DENIED] = "denied",
+	[MS_CNT_AUDIT] = "audit",
+	[MS_CNT_NEW_FLOWS] = "new_flows",
+	[MS_CNT_EVENTS_LOST] = "events_lost",
+	[MS_CNT_MALFORMED] = "malformed",
+	[MS_CNT_PASSTHROUGH] = "passthrough",
+	[MS_CNT_REVOKED] = "revoked",
+	[MS_CNT_SESSION_FAIL] = "session_fail",
+};
+
+void ms_api_resp_clear(struct ms_api_resp *resp)
+{
+	free(resp->body);
+	if (resp->follow)
+		ms_flow_filter_clear(&resp->filter);
+	memset(resp, 0, sizeof(*resp));
+}
+
+static void set_body(struct ms_api_resp *resp, unsigned int status, const char *ct, char *body)
+{
+	free(resp->body);
+	if (!body) {
+		resp->status = 500;
+		resp->content_type = NULL;
+		resp->body = NULL;
+		resp->len = 0;
+		return;
+	}
+	resp->status = status;
+	resp->content_type = ct;
+	resp->body = body;
+	resp->len = strlen(body);
+}
+
+void ms_api_error(struct ms_api_resp *resp, unsigned int status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	if (o && cJSON_AddStringToObject(o, "error", msg))
+		s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	set_body(resp, status, CT_JSON, s);
+}
+
+/* Answer with j (taken over), or 500 when building it ran out of memory. */
+static void reply_json(struct ms_api_resp *resp, unsigned int status, cJSON *j, bool ok)
+{
+	char *s = ok && j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	set_body(resp, status, CT_JSON, s);
+}
+
+/* cJSON numbers are doubles; counters are written exactly instead. */
+static bool add_u64(cJSON *o, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+static bool add_time(cJSON *o, const char *key, uint64_t ms)
+{
+	char buf[MS_TIME_STRLEN];
+
+	if (!ms)
+		return cJSON_AddNullToObject(o, key) != NULL;
+	return cJSON_AddStringToObject(o, key, ms_time_format_ms(ms, buf)) != NULL;
+}
+
+static const char *action_name(uint8_t a)
+{
+	return a == MS_ACT_ALLOW ? "allow" : a == MS_ACT_DENY ? "deny" : "log";
+}
+
+static const char *verdict_name(uint8_t v)
+{
+	return v == MS_VERDICT_ALLOW ? "allow" : v == MS_VERDICT_DENY ? "deny" : "audit";
+}
+
+static const char *dir_name(uint8_t mask)
+{
+	return mask == MS_DIRMASK_INGRESS  ? "ingress"
+	       : mask == MS_DIRMASK_EGRESS ? "egress"
+					   : "any";
+}
+
+static bool add_proto(cJSON *o, const char *key, uint8_t proto)
+{
+	const char *n = ms_proto_name(proto);
+
+	return n ? cJSON_AddStringToObject(o, key, n) != NULL : add_u64(o, key, proto);
+}
+
+static const char *mode_of(const struct ms_daemon *d, const struct ms_policy *p)
+{
+	if (p)
+		return p->monitor ? "monitor" : "enforce";
+	return d->mode ? d->mode : "enforce";
+}
+
+static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
+		     struct ms_api_resp *resp)
+{
+	const struct ms_policy *p = d->ev ? ms_events_policy(d->ev) : NULL;
+	const struct ms_graph *g = d->obs ? ms_observer_graph(d->obs) : NULL;
+	uint64_t c[MS_CNT_MAX] = { 0 }, now = ms_time_now_ms();
+	cJSON *o = cJSON_CreateObject(), *a, *pol, *cn, *gr, *api;
+	bool ok = o != NULL;
+
+	if (!d->dp) {
+		cJSON_Delete(o);
+		ms_api_error(resp, 503, "the data plane is not loaded");
+		return;
+	}
+	if (ms_dp_counters(d->dp, c)) {
+		cJSON_Delete(o);
+		ms_api_error(resp, 503, "cannot read the data plane's counters");
+		return;
+	}
+	if (!ok)
+		goto out;
+	ok &= cJSON_AddStringToObject(o, "version", MS_VERSION) != NULL;
+	ok &= add_u64(o, "pid", (uint64_t)getpid());
+	ok &= add_time(o, "started", d->started_ms);
+	ok &= add_u64(o, "uptime_s", now > d->started_ms ? (now - d->started_ms) / 1000 : 0);
+	a = cJSON_AddArrayToObject(o, "interfaces");
+	ok &= a != NULL;
+	for (size_t i = 0; a && i < d->n_ifnames; i++)
+		ok &= cJSON_AddItemToArray(a, cJSON_CreateString(d->ifnames[i]));
+	ok &= cJSON_AddStringToObject(o, "mode", mode_of(d, p)) != NULL;
+	pol = cJSON_AddObjectToObject(o, "policy");
+	if (pol) {
+		ok &= cJSON_AddStringToObject(pol, "path", d->policy_path) != NULL;
+		ok &= add_u64(pol, "generation", ms_dp_generation(d->dp));
+		ok &= add_u64(pol, "rules", p ? p->n_rules : 0);
+		ok &= add_u64(pol, "workloads", p ? p->n_workloads : 0);
+		ok &= cJSON_AddStringToObject(
+			      pol, "default",
+			      p && p->default_action == MS_ACT_ALLOW ? "allow" : "deny") != NULL;
+		ok &= add_time(pol, "loaded", d->loaded_ms);
+		ok &= add_u64(pol, "reloads_ok", d->reloads_ok);
+		ok &= add_u64(pol, "reloads_failed", d->reloads_failed);
+	} else {
+		ok = false;
+	}
+	cn = cJSON_AddObjectToObject(o, "counters");
+	for (int i = 0; cn && i < MS_CNT_MAX; i++) {
+		uint64_t v = c[i];
+
+		if (i == MS_CNT_EVENTS_LOST)
+			v += ms_events_lost(d->ev);
+		ok &= add_u64(cn, counter_names[i], v);
+	}
+	ok &= cn != NULL;
+	ok &= add_u64(o, "sessions", ms_events_sessions(d->ev));
+	ok &= add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
+	ok &= add_u64(o, "sessions_evicted", ms_events_evicted(d->ev));
+	gr = cJSON_AddObjectToObject(o, "graph");
+	if (gr && g) {
+		ok &= add_u64(gr, "nodes", ms_graph_nodes(g));
+		ok &= add_u64(gr, "edges", ms_graph_edges(g));
+		ok &= add_u64(gr, "dropped_edges", ms_graph_dropped(g));
+	}
+	ok &= gr != NULL;
+	api = cJSON_AddObjectToObject(o, "api");
+	if (api && cnt) {
+		ok &= add_u64(api, "connections", cnt->connections);
+		ok &= add_u64(api, "follow_clients", cnt->follow_clients);
+		ok &= add_u64(api, "follow_dropped", cnt->follow_dropped);
+		ok &= add_u64(api, "requests", cnt->requests);
+	}
+	ok &= api != NULL;
+out:
+	reply_json(resp, 200, o, ok);
+}
+
+static void h_policy(struct ms_daemon *d, struct ms_api_resp *resp)
+{
+	const struct ms_policy *p = d->ev ? ms_events_policy(d->ev) : NULL;
+	uint32_t n = p ? (uint32_t)p->n_rules + 1 : 1, *order = NULL;
+	uint64_t *hits = NULL;
+	cJSON *o, *rules;
+	bool ok;
+
+	if (!d->dp || !p) {
+		ms_api_error(resp, 503, "no policy is installed");
+		return;
+	}
+	hits = calloc(n, sizeof(*hits));
+	order = ms_policy_order(p);
+	o = cJSON_CreateObject();
+	ok = hits && order && o;
+	if (ok && ms_dp_rule_hits(d->dp, hits, n)) {
+		free(hits);
+		free(order);
+		cJSON_Delete(o);
+		ms_api_error(resp, 503, "cannot read the rule counters");
+		return;
+	}
+	if (!ok)
+		goto out;
+	ok &= cJSON_AddStringToObject(o, "path", d->policy_path) != NULL;
+	ok &= add_u64(o, "generation", ms_dp_generation(d->dp));
+	ok &= cJSON_AddStringToObject(o, "mode", mode_of(d, p)) != NULL;
+	ok &= cJSON_AddStringToObject(o, "default",
+				      p->default_action == MS_ACT_ALLOW ? "allow" : "deny") != NULL;
+	ok &= add_time(o, "loaded", d->loaded_ms);
+	ok &= cJSON_AddStringToObject(o, "source", d->source ? d->source : "") != NULL;
+	rules = cJSON_AddArrayToObject(o, "rules");
+	ok &= rules != NULL;
+	for (size_t i = 0; rules && i < p->n_rules; i++) {
+		const struct ms_rule *r = &p->rules[order[i] - 1];
+		cJSON *ro = cJSON_CreateObject();
+
+		if (!ro || !cJSON_AddItemToArray(rules, ro)) {
+			cJSON_Delete(ro);
+			ok = false;
+			break;
+		}
+		ok &= add_u64(ro, "id", order[i]);
+		ok &= cJSON_AddStringToObject(ro, "name", r->name) != NULL;
+		ok &= add_u64(ro, "priority", (uint64_t)r->priority);
+		ok &= cJSON_AddStringToObject(ro, "action", action_name(r->action)) != NULL;
+		ok &= cJSON_AddStringToObject(ro, "direction", dir_name(r->dirmask)) != NULL;
+		ok &= add_u64(ro, "hits", hits[order[i]]);
+	}
+	ok &= add_u64(o, "default_hits", hits[0]);
+out:
+	free(hits);
+	free(order);
+	reply_json(resp, 200, o, ok);
+}
+
+/* {"line","col","severity","message"} for each diagnostic; the message
+ * without its "FILE:LINE:COL: severity: " prefix. */
+static cJSON *diag_json(const struct ms_diag *dg)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; a && i < dg->n; i++) {
+		const char *m = dg->msgs[i], *sev = dg->is_error[i] ? "error" : "warning";
+		const char *tag = dg->is_error[i] ? "error: " : "warning: ";
+		const char *at = strstr(m, tag);
+		cJSON *o = cJSON_CreateObject();
+		bool ok = o && cJSON_AddItemToArray(a, o);
+
+		if (!ok) {
+			cJSON_Delete(o);
+			cJSON_Delete(a);
+			return NULL;
+		}
+		ok &= add_u64(o, "line", dg->pos[i].line);
+		ok &= add_u64(o, "col", dg->pos[i].col);
+		ok &= cJSON_AddStringToObject(o, "severity", sev) != NULL;
+		ok &= cJSON_AddStringToObject(o, "message", at ? at + strlen(tag) : m) != NULL;
+		if (!ok) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	struct ms_diag dg = { 0 };
+	struct ms_policy *p = NULL;
+	struct ms_compiled *c = NULL;
+	struct ms_limits lim;
+	char *errmsg = NULL;
+	cJSON *o = cJSON_CreateObject(), *sum, *diags;
+	bool ok = o != NULL;
+	int r;
+
+	if (!ok)
+		goto out;
+	r = ms_policy_parse_mem("policy", req->body ? req->body : "", req->body_len, &p, &dg);
+	if (r == -ENOMEM) {
+		ok = false;
+		goto out;
+	}
+	if (!r) {
+		if (d->mode)
+			p->monitor = !strcmp(d->mode, "monitor");
+		lim = d->dp_opts.limits;
+		if (!lim.max_decision_entries)
+			ms_limits_default(&lim);
+		r = ms_compile(p, &lim, &c, &errmsg);
+		if (r == -ENOMEM) {
+			ok = false;
+			goto out;
+		}
+		if (r)
+			ms_diag_add(&dg, "policy", (struct ms_pos){ 0, 0 }, true, "%s",
+				    errmsg ? errmsg : strerror(-r));
+	}
+	ok &= cJSON_AddBoolToObject(o, "ok", !r) != NULL;
+	diags = diag_json(&dg);
+	ok &= diags && cJSON_AddItemToObject(o, "diagnostics", diags);
+	if (r) {
+		ok &= cJSON_AddNullToObject(o, "summary") != NULL;
+		goto out;
+	}
+	sum = cJSON_AddObjectToObject(o, "summary");
+	ok &= sum != NULL;
+	if (sum) {
+		ok &= add_u64(sum, "rules", p->n_rules);
+		ok &= add_u64(sum, "workloads", p->n_workloads);
+		ok &= cJSON_AddStringToObject(sum, "mode", p->monitor ? "monitor" : "enforce") !=
+		      NULL;
+		ok &= cJSON_AddStringToObject(sum, "default",
+					      p->default_action == MS_ACT_ALLOW ? "allow"
+										: "deny") != NULL;
+		ok &= add_u64(sum, "decision_entries", c->n_dec);
+		ok &= add_u64(sum, "map_bytes", ms_compiled_bytes(c));
+	}
+out:
+	free(errmsg);
+	ms_compiled_free(&c);
+	ms_policy_free(&p);
+	ms_diag_free(&dg);
+	reply_json(resp, 200, o, ok);
+}
+
+static void h_reload(struct ms_daemon *d, struct ms_api_resp *resp)
+{
+	struct ms_diag dg = { 0 };
+	cJSON *o, *diags;
+	bool ok;
+	int r;
+
+	if (!d->dp) {
+		ms_api_error(resp, 503, "the data plane is not loaded");
+		return;
+	}
+	r = ms_daemon_reload(d, &dg);
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	if (ok) {
+		const struct ms_policy *p = ms_events_policy(d->ev);
+
+		ok &= cJSON_AddBoolToObject(o, "ok", !r) != NULL;
+		ok &= add_u64(o, "generation", ms_dp_generation(d->dp));
+		ok &= add_u64(o, "rules", p ? p->n_rules : 0);
+		diags = diag_json(&dg);
+		ok &= diags && cJSON_AddItemToObject(o, "diagnostics", diags);
+		if (r)
+			ok &= cJSON_AddStringToObject(
+				      o, "error",
+				      r == -ENOMEM ? "out of memory"
+						   : "the policy is not valid; the previous "
+						     "policy stays in force") != NULL;
+	}
+	ms_diag_free(&dg);
+	reply_json(resp, r ? (r == -ENOMEM ? 503 : 422) : 200, o, ok);
+}
+
+/* Growing text buffer for list answers built from many lines. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 4096;
+		char *ns;
+
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		ns = realloc(b->s, ncap);
+		if (!ns) {
+			b->oom = true;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+struct flows_ctx {
+	struct sbuf b;
+	size_t n;
+	bool ndjson;
+};
+
+static int put_line(void *cls, const char *line, size_t len)
+{
+	struct flows_ctx *c = cls;
+
+	if (!c->ndjson && c->n)
+		sb_put(&c->b, ",", 1);
+	sb_put(&c->b, line, len);
+	if (c->ndjson)
+		sb_put(&c->b, "\n", 1);
+	c->n++;
+	return c->b.oom ? -ENOMEM : 0;
+}
+
+static void h_flows(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	struct flows_ctx c = { 0 };
+	struct ms_flow_filter f;
+	char *errmsg = NULL;
+	int r;
+
+	r = ms_flow_filter_parse(&f, req->arg, req->arg_cls, &errmsg);
+	if (r) {
+		ms_api_error(resp, r == -ENOMEM ? 500 : 400, errmsg ? errmsg : "out of memory");
+		free(errmsg);
+		ms_flow_filter_clear(&f);
+		return;
+	}
+	c.ndjson = f.follow;
+	if (!c.ndjson)
+		sb_put(&c.b, "{\"flows\":[", 10);
+	if (d->obs)
+		ms_flowring_query(ms_observer_ring(d->obs), &f, put_line, &c);
+	if (!c.ndjson)
+		sb_put(&c.b, "]}", 2);
+	else
+		sb_put(&c.b, "", 0); /* an empty backlog is still a body */
+	if (c.b.oom) {
+		free(c.b.s);
+		ms_flow_filter_clear(&f);
+		set_body(resp, 500, NULL, NULL);
+		return;
+	}
+	set_body(resp, 200, c.ndjson ? "application/x-ndjson" : CT_JSON, c.b.s);
+	if (f.follow) {
+		resp->follow = true;
+		resp->filter = f;
+	} else {
+		ms_flow_filter_clear(&f);
+	}
+}
+
+struct sess_ctx {
+	struct ms_daemon *d;
+	const struct ms_flow_filter *f;
+	cJSON *arr;
+	size_t n;
+	uint64_t total;
+	bool ok;
+};
+
+static const char *tcp_state(const struct ms_session *s)
+{
+	if (s->tcp_state & MS_TCP_RST)
+		return "closed";
+	if ((s->tcp_state & (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP)) ==
+	    (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP))
+		return "closed";
+	if (s->tcp_state & (MS_TCP_FIN_INIT | MS_TCP_FIN_RESP))
+		return "closing";
+	if (s->tcp_state & MS_TCP_SEEN_REPLY)
+		return "established";
+	return "syn";
+}
+
+static int add_session(void *cls, const struct ms_session_key *k, const struct ms_session *s)
+{
+	struct sess_ctx *c = cls;
+	struct ms_event_info in;
+	struct ms_flowent fe;
+	struct ms_event e;
+	cJSON *o;
+	bool ok = true;
+
+	c->total++;
+	ms_events_session_event(k, s, s->last_seen_ns, &e);
+	ms_events_describe(c->d->ev, &e, &in);
+	ms_observer_flowent(&in, &fe);
+	fe.type = 0;
+	if (!ms_flow_filter_match(c->f, &fe) || c->n >= c->f->limit)
+		return 0;
+	o = cJSON_CreateObject();
+	if (!o || !cJSON_AddItemToArray(c->arr, o)) {
+		cJSON_Delete(o);
+		c->ok = false;
+		return -ENOMEM;
+	}
+	c->n++;
+	ok &= cJSON_AddStringToObject(o, "family", k->family == MS_FAMILY_IPV4 ? "ipv4" : "ipv6") !=
+	      NULL;
+	ok &= add_proto(o, "proto", k->proto);
+	ok &= cJSON_AddStringToObject(o, "src", in.src) != NULL;
+	ok &= cJSON_AddStringToObject(o, "dst", in.dst) != NULL;
+	if (ms_proto_has_ports(k->proto)) {
+		ok &= add_u64(o, "sport", fe.sport);
+		ok &= add_u64(o, "dport", fe.dport);
+	} else if (ms_proto_is_icmp(k->proto)) {
+		ok &= add_u64(o, "icmp_type", s->cls_port);
+	}
+	ok &= cJSON_AddStringToObject(o, "direction",
+				      s->direction == MS_DIR_EGRESS ? "egress" : "ingress") != NULL;
+	ok &= cJSON_AddStringToObject(o, "interface", in.ifname) != NULL;
+	ok &= cJSON_AddStringToObject(o, "verdict", verdict_name(s->verdict)) != NULL;
+	ok &= cJSON_AddStringToObject(o, "rule", in.rule) != NULL;
+	if (in.src_workload)
+		ok &= cJSON_AddStringToObject(o, "src_workload", in.src_workload) != NULL;
+	if (in.dst_workload)
+		ok &= cJSON_AddStringToObject(o, "dst_workload", in.dst_workload) != NULL;
+	ok &= cJSON_AddStringToObject(o, "state",
+				      k->proto == MS_PROTO_TCP ? tcp_state(s) : "active") != NULL;
+	ok &= add_u64(o, "packets", s->packets[0] + s->packets[1]);
+	ok &= add_u64(o, "bytes", s->bytes[0] + s->bytes[1]);
+	ok &= add_time(o, "first_seen", ms_events_real_ms(c->d->ev, s->first_seen_ns));
+	ok &= add_time(o, "last_seen", ms_events_real_ms(c->d->ev, s->last_seen_ns));
+	ok &= add_u64(o, "generation", s->generation);
+	if (!ok) {
+		c->ok = false;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void h_sessions(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	struct sess_ctx c = { .d = d, .ok = true };
+	struct ms_flow_filter f;
+	char *errmsg = NULL;
+	cJSON *o;
+	int r;
+
+	if (!d->dp) {
+		ms_api_error(resp, 503, "the data plane is not loaded");
+		return;
+	}
+	r = ms_flow_filter_parse(&f, req->arg, req->arg_cls, &errmsg);
+	if (!r && (f.event >= 0 || f.since_ms || f.follow)) {
+		r = -EINVAL;
+		errmsg = strdup("event, since and follow do not apply to sessions");
+	}
+	if (r) {
+		ms_api_error(resp, r == -ENOMEM ? 500 : 400, errmsg ? errmsg : "out of memory");
+		free(errmsg);
+		ms_flow_filter_clear(&f);
+		return;
+	}
+	c.f = &f;
+	o = cJSON_CreateObject();
+	c.arr = cJSON_CreateArray();
+	c.ok = o && c.arr;
+	if (c.ok) {
+		r = ms_events_for_each_session(d->ev, add_session, &c);
+		if (r && r != -ENOMEM) {
+			cJSON_Delete(o);
+			cJSON_Delete(c.arr);
+			ms_flow_filter_clear(&f);
+			ms_api_error(resp, 503, "cannot read the session table");
+			return;
+		}
+		c.ok &= add_u64(o, "count", c.total);
+		c.ok &= add_u64(o, "max", ms_dp_session_max(d->dp));
+		c.ok &= cJSON_AddItemToObject(o, "sessions", c.arr);
+		c.arr = NULL;
+	}
+	cJSON_Delete(c.arr);
+	ms_flow_filter_clear(&f);
+	reply_json(resp, 200, o, c.ok);
+}
+
+static void h_graph(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	const char *fmt = req->arg(req->arg_cls, "format");
+
+	if (!d->obs) {
+		ms_api_error(resp, 503, "no flow graph");
+		return;
+	}
+	if (!fmt || !strcmp(fmt, "json")) {
+		cJSON *j = ms_observer_graph_json(d->obs, d->dp ? d->ev : NULL);
+
+		reply_json(resp, 200, j, j != NULL);
+	} else if (!strcmp(fmt, "dot")) {
+		set_body(resp, 200, "text/vnd.graphviz; charset=utf-8",
+			 ms_observer_graph_dot(d->obs, d->dp ? d->ev : NULL));
+	} else {
+		ms_api_error(resp, 400, "invalid format (json or dot)");
+	}
+}
+
+static void h_workloads(struct ms_daemon *d, struct ms_api_resp *resp)
+{
+	const struct ms_policy *p = d->ev ? ms_events_policy(d->ev) : NULL;
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "workloads");
+	bool ok = o && arr;
+
+	for (size_t i = 0; ok && p && i < p->n_workloads; i++) {
+		const struct ms_workload *w = &p->workloads[i];
+		cJSON *wo = cJSON_CreateObject(), *labels, *addrs;
+
+		if (!wo || !cJSON_AddItemToArray(arr, wo)) {
+			cJSON_Delete(wo);
+			ok = false;
+			break;
+		}
+		ok &= cJSON_AddStringToObject(wo, "name", w->name) != NULL;
+		labels = cJSON_AddObjectToObject(wo, "labels");
+		ok &= labels != NULL;
+		for (size_t j = 0; labels && j < w->n_labels; j++)
+			ok &= cJSON_AddStringToObject(labels, w->labels[j].key,
+						      w->labels[j].value) != NULL;
+		addrs = cJSON_AddArrayToObject(wo, "addresses");
+		ok &= addrs != NULL;
+		for (size_t j = 0; addrs && j < w->n_addrs; j++) {
+			char buf[MS_CIDR_STRLEN];
+
+			ok &= cJSON_AddItemToArray(
+				addrs, cJSON_CreateString(ms_cidr_format(&w->addrs[j], buf)));
+		}
+		ok &= cJSON_AddStringToObject(wo, "source", "policy") != NULL;
+	}
+	reply_json(resp, 200, o, ok);
+}
+
+static void h_metrics(struct ms_daemon *d, const struct ms_api_counters *cnt,
+		      struct ms_api_resp *resp)
+{
+	size_t len = 0;
+	char *s;
+
+	if (!d->dp) {
+		ms_api_error(resp, 503, "the data plane is not loaded");
+		return;
+	}
+	s = ms_metrics_render(d, cnt, &len);
+	if (!s && errno != ENOMEM) {
+		ms_api_error(resp, 503, "cannot read the data plane's counters");
+		return;
+	}
+	set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", s);
+}
+
+struct route {
+	const char *path;
+	const char *method; /* the one method it answers */
+	int id;
+};
+
+enum {
+	R_STATUS,
+	R_POLICY,
+	R_CHECK,
+	R_RELOAD,
+	R_FLOWS,
+	R_SESSIONS,
+	R_GRAPH,
+	R_WORKLOADS,
+	R_SUGGEST,
+	R_METRICS,
+};
+
+static const struct route routes[] = {
+	{ "/v1/status", "GET", R_STATUS },	 { "/v1/policy", "GET", R_POLICY },
+	{ "/v1/policy/check", "POST", R_CHECK }, { "/v1/reload", "POST", R_RELOAD },
+	{ "/v1/flows", "GET", R_FLOWS },	 { "/v1/sessions", "GET", R_SESSIONS },
+	{ "/v1/graph", "GET", R_GRAPH },	 { "/v1/workloads", "GET", R_WORKLOADS },
+	{ "/v1/suggest", "GET", R_SUGGEST },	 { "/metrics", "GET", R_METRICS },
+};
+
+void ms_api_handle(struct ms_daemon *d, const struct ms_api_counters *cnt,
+		   const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	const struct route *rt = NULL;
+	bool get;
+
+	memset(resp, 0, sizeof(*resp));
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(req->path, routes[i].path))
+			rt = &routes[i];
+	if (!rt) {
+		ms_api_error(resp, 404, "no such endpoint");
+		return;
+	}
+	/* HEAD is answered like GET; the server sends no body for it. */
+	get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+	if (req->readonly && !get) {
+		ms_api_error(resp, 405, "read-only listener: only GET is served here");
+		return;
+	}
+	if (strcmp(rt->method, "GET") ? strcmp(req->method, rt->method) != 0 : !get) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "method not allowed (use %s)", rt->method);
+		ms_api_error(resp, 405, msg);
+		return;
+	}
+	switch (rt->id) {
+	case R_STATUS:
+		h_status(d, cnt, resp);
+		break;
+	case R_POLICY:
+		h_policy(d, resp);
+		break;
+	case R_CHECK:
+		h_check(d, req, resp);
+		break;
+	case R_RELOAD:
+		h_reload(d, resp);
+		break;
+	case R_FLOWS:
+		h_flows(d, req, resp);
+		break;
+	case R_SESSIONS:
+		h_sessions(d, req, resp);
+		break;
+	case R_GRAPH:
+		h_graph(d, req, resp);
+		break;
+	case R_WORKLOADS:
+		h_workloads(d, resp);
+		break;
+	case R_SUGGEST:
+		ms_api_error(resp, 501,
+			     "suggest is not available in this version of microsegd yet");
+		break;
+	case R_METRICS:
+		h_metrics(d, cnt, resp);
+		break;
+	}
+}

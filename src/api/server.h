@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * The control API's HTTP side: libmicrohttpd on a unix socket (full access)
+ * and, optionally, a TCP listener (read-only), both driven from the
+ * daemon's one epoll loop in libmicrohttpd's external-polling epoll mode:
+ * no thread ever touches the daemon's state, and a slow client only ever
+ * waits on its own socket.
+ */
+#ifndef MICROSEGD_SERVER_H
+#define MICROSEGD_SERVER_H
+
+#include <stddef.h>
+
+#include "daemon.h"
+#include "flowring.h"
+
+#define MS_DEFAULT_API_SOCKET "/run/microsegd/microsegd.sock"
+#define MS_API_MAX_CONNECTIONS 256
+#define MS_API_IDLE_TIMEOUT_SEC 30
+/* A follower this far behind is disconnected rather than buffered for. */
+#define MS_API_FOLLOW_MAX_PENDING (1u << 20)
+/* An idle follow stream gets an empty line this often, so a client that
+ * went away is noticed (the write fails) and its connection freed. */
+#define MS_API_FOLLOW_HEARTBEAT_SEC 10
+
+struct ms_api_opts {
+	const char *socket_path; /* NULL: no unix socket */
+	const char *group;	 /* group allowed on the socket; NULL: root only */
+	const char *web;	 /* "ADDR:PORT" for the read-only TCP listener; NULL: none */
+};
+
+struct ms_api;
+
+/*
+ * Open the listeners. A socket path held by a live agent is -EADDRINUSE, a
+ * stale socket is replaced; errors are logged with their reason. Returns 0
+ * or -errno.
+ */
+int ms_api_new(struct ms_daemon *d, const struct ms_api_opts *o, struct ms_api **out);
+
+/* Close every connection and listener, remove the socket file. */
+void ms_api_free(struct ms_api **a);
+
+/* The epoll fds to wait on (readable = call ms_api_run); returns how many
+ * were written to fds (at most max). */
+size_t ms_api_fds(const struct ms_api *a, int *fds, size_t max);
+
+/* Let libmicrohttpd do its work on every listener. */
+void ms_api_run(struct ms_api *a);
+
+/* Milliseconds until ms_api_run must be called even without fd activity,
+ * or -1 for no limit. */
+int ms_api_timeout_ms(const struct ms_api *a);
+
+/* Once a second: heartbeats for idle follow streams. */
+void ms_api_tick(struct ms_api *a);
+
+/* Queue a new flow event to the follow streams whose filter it matches. */
+void ms_api_publish(void *cls, const struct ms_flowent *e, const char *line, size_t len);
+
+#endif /* MICROSEGD_SERVER_H */
