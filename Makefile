@@ -197,10 +197,11 @@ install: $(BIN) $(CTL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/microsegd \
 		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/lib/systemd/system
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/microsegd
+	install -m 0755 bin/microsegctl $(DESTDIR)$(PREFIX)/sbin/microsegctl
 	# An existing policy is the operator's: never overwritten.
 	test -e $(DESTDIR)/etc/microsegd/policy.yaml || \
 		install -m 0644 policies/default.yaml $(DESTDIR)/etc/microsegd/policy.yaml
-	install -m 0644 man/microsegd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 man/microsegd.8 man/microsegctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|' scripts/microsegd.service > $(DESTDIR)/lib/systemd/system/microsegd.service
 
 clean:

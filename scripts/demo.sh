@@ -10,6 +10,7 @@ set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MS_BIN:-$ROOT/bin/microsegd}
+CTL=${MS_CTL:-$ROOT/bin/microsegctl}
 POLICY=${MS_POLICY:-$ROOT/policies/default.yaml}
 HOST_NS=msdemo-host-$$
 PEER_NS=msdemo-peer-$$
@@ -18,6 +19,7 @@ HOST6=2001:db8::1 PEER6=2001:db8::2
 TMP=$(mktemp -d /tmp/microsegd-demo.XXXXXX)
 FLOWS=$TMP/flows.jsonl
 DLOG=$TMP/microsegd.log
+API=$TMP/api.sock
 MS_PID=
 SRV_PID=
 
@@ -51,6 +53,7 @@ die() {
 
 [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces and BPF): sudo make demo"
 [ -x "$BIN" ] || die "$BIN not built: run make"
+[ -x "$CTL" ] || die "$CTL not built: run make"
 [ -r "$POLICY" ] || die "no policy at $POLICY"
 command -v python3 >/dev/null || die "python3 is needed for the traffic (scripts/install-deps.sh)"
 
@@ -89,8 +92,9 @@ SRV_PID=$!
 echo "   listeners on the host: tcp/8080, tcp/8443, tcp/9090"
 
 step "2. microsegd on veth0 in $HOST_NS, policy $(basename "$POLICY")"
-echo "   ${D}ip netns exec $HOST_NS $BIN -i veth0 -p $POLICY -f $FLOWS --stats-interval 2${N}"
-ip netns exec "$HOST_NS" "$BIN" -i veth0 -p "$POLICY" -f "$FLOWS" --stats-interval 2 2>"$DLOG" &
+echo "   ${D}ip netns exec $HOST_NS $BIN -i veth0 -p $POLICY -f $FLOWS --stats-interval 2 --api-socket $API --state-dir $TMP/state${N}"
+ip netns exec "$HOST_NS" "$BIN" -i veth0 -p "$POLICY" -f "$FLOWS" --stats-interval 2 \
+	--api-socket "$API" --state-dir "$TMP/state" 2>"$DLOG" &
 MS_PID=$!
 for _ in $(seq 100); do
 	grep -q 'running on' "$DLOG" 2>/dev/null && break
@@ -176,7 +180,14 @@ kill -USR1 "$MS_PID"
 sleep 0.5
 grep -E 'rule hits: rule|sessions: [0-9]+ of' "$DLOG" | sed 's/^/   /'
 
-step "5. Shut down (SIGTERM): open flows are reported, nothing stays attached"
+step "5. What the agent saw: microsegctl status, and the flow graph as a table"
+echo "   ${D}microsegctl --socket $API status${N}"
+"$CTL" --socket "$API" status | sed 's/^/   /'
+echo
+echo "   ${D}microsegctl --socket $API graph${N}"
+"$CTL" --socket "$API" graph | sed 's/^/   /'
+
+step "6. Shut down (SIGTERM): open flows are reported, nothing stays attached"
 kill -TERM "$MS_PID"
 for _ in $(seq 50); do kill -0 "$MS_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$MS_PID" 2>/dev/null
@@ -186,7 +197,7 @@ tail -n 2 "$DLOG" | sed 's/^/   /'
 printf '   tc filters left on veth0: %s\n' \
 	"$(ip netns exec "$HOST_NS" tc filter show dev veth0 ingress | grep -c bpf)"
 
-step "6. The flow log ($(wc -l <"$FLOWS") JSON lines)"
+step "7. The flow log ($(wc -l <"$FLOWS") JSON lines)"
 # The link-local chatter (IPv6 multicast listener reports) is left out here.
 grep -v '"ff02::' "$FLOWS" | python3 -c '
 import json, sys
@@ -201,4 +212,8 @@ echo
 echo "   one line in full:"
 grep '"flow_deny"' "$FLOWS" | grep -v '"ff02::' | head -n 1 | sed 's/^/   /'
 echo
-echo "${B}Done.${N} Try it yourself: README.md, microsegd --help, man/microsegd.8"
+step "8. The same map offline, from the flow log (how a fleet-wide map is made)"
+echo "   ${D}microsegctl graph --from $FLOWS${N}"
+"$CTL" graph --from "$FLOWS" | sed 's/^/   /'
+echo
+echo "${B}Done.${N} Try it yourself: README.md, microsegd --help, man/microsegd.8, man/microsegctl.8"

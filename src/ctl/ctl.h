@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* microsegctl: the options every command sees, and the commands. */
+#ifndef MICROSEGCTL_CTL_H
+#define MICROSEGCTL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "http.h"
+
+#define CTL_DEFAULT_SOCKET "/run/microsegd/microsegd.sock"
+
+/* Filters of flows and sessions, as the API spells them; NULL = unset. */
+enum ctl_filter {
+	F_EVENT,
+	F_VERDICT,
+	F_WORKLOAD,
+	F_IP,
+	F_PORT,
+	F_PROTO,
+	F_SINCE,
+	F_LIMIT,
+	F_MAX,
+};
+
+struct ctl_opts {
+	struct ctl_http http;
+	bool json;
+	bool follow;
+	const char *format; /* graph: table, json, dot */
+	const char *policy; /* graph --from: workloads from this policy */
+	const char **from;  /* graph --from FILES */
+	size_t n_from;
+	const char *filter[F_MAX];
+	char **args; /* operands after the command */
+	int n_args;
+};
+
+int cmd_status(const struct ctl_opts *o);
+int cmd_flows(const struct ctl_opts *o);
+int cmd_sessions(const struct ctl_opts *o);
+int cmd_workloads(const struct ctl_opts *o);
+int cmd_check(const struct ctl_opts *o);
+int cmd_reload(const struct ctl_opts *o);
+int cmd_metrics(const struct ctl_opts *o);
+int cmd_suggest(const struct ctl_opts *o);
+int cmd_graph(const struct ctl_opts *o);
+
+/* Helpers shared by the commands. */
+const char *ctl_str(const cJSON *o, const char *key); /* NULL if absent */
+/* A number or string member as text in buf ("-" if absent). */
+const char *ctl_num(const cJSON *o, const char *key, char *buf, size_t len);
+/* The strings of an array (or "key=value" of an object, with_keys) joined
+ * by sep; "-" when empty. malloc'd, NULL when out of memory. */
+char *ctl_join(const cJSON *items, const char *sep, bool with_keys);
+/* GET path and parse the JSON answer into *out; prints errors. Returns a
+ * CTL_ status. */
+int ctl_get_json(const struct ctl_opts *o, const char *path, cJSON **out, char **raw);
+
+#endif /* MICROSEGCTL_CTL_H */

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * microsegctl: the client of microsegd's control API and the offline flow
+ * tools. Options may come before or after the command.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(const struct ctl_opts *o);
+	bool filters; /* takes the flow filters */
+	int min_args, max_args;
+} cmds[] = {
+	{ "status", cmd_status, false, 0, 0 },	  { "flows", cmd_flows, true, 0, 0 },
+	{ "sessions", cmd_sessions, true, 0, 0 }, { "workloads", cmd_workloads, false, 0, 0 },
+	{ "graph", cmd_graph, false, 0, 0 },	  { "check", cmd_check, false, 1, 1 },
+	{ "reload", cmd_reload, false, 0, 0 },	  { "metrics", cmd_metrics, false, 0, 0 },
+	{ "suggest", cmd_suggest, false, 0, 0 },
+};
+
+enum {
+	O_SOCKET = 256,
+	O_JSON,
+	O_FOLLOW,
+	O_FORMAT,
+	O_FROM,
+	O_POLICY,
+	O_FILTER, /* + enum ctl_filter */
+};
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, O_SOCKET },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "follow", no_argument, NULL, O_FOLLOW },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "from", required_argument, NULL, O_FROM },
+	{ "policy", required_argument, NULL, O_POLICY },
+	{ "event", required_argument, NULL, O_FILTER + F_EVENT },
+	{ "verdict", required_argument, NULL, O_FILTER + F_VERDICT },
+	{ "workload", required_argument, NULL, O_FILTER + F_WORKLOAD },
+	{ "ip", required_argument, NULL, O_FILTER + F_IP },
+	{ "port", required_argument, NULL, O_FILTER + F_PORT },
+	{ "proto", required_argument, NULL, O_FILTER + F_PROTO },
+	{ "since", required_argument, NULL, O_FILTER + F_SINCE },
+	{ "limit", required_argument, NULL, O_FILTER + F_LIMIT },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: microsegctl [--socket PATH] [--json] COMMAND [OPTIONS]\n"
+	      "Ask a running microsegd, or read flow logs offline.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  status                 the agent: version, policy, counters, sessions\n"
+	      "  flows [FILTERS] [--follow]\n"
+	      "                         recent flow events; --follow streams new ones\n"
+	      "  sessions [FILTERS]     the live session table\n"
+	      "  graph [--format table|json|dot] [--from FLOWLOG... [--policy FILE]]\n"
+	      "                         the flow graph, from the agent or, with --from,\n"
+	      "                         built from flow logs of one or many hosts ('-' = stdin)\n"
+	      "  workloads              workloads with labels and addresses\n"
+	      "  check FILE             validate a policy with the agent's compiler\n"
+	      "  reload                 re-read the policy file, as SIGHUP does\n"
+	      "  metrics                the Prometheus metrics text\n"
+	      "  suggest                a least-privilege policy from what was observed\n"
+	      "\n"
+	      "Filters (flows, sessions): --event E --verdict allow|deny|audit --workload NAME\n"
+	      "  --ip ADDR --port N --proto NAME|N --since RFC3339 --limit N\n"
+	      "\n"
+	      "Options:\n"
+	      "  --socket PATH   the agent's API socket (default: $MICROSEGD_SOCKET or\n"
+	      "                  " CTL_DEFAULT_SOCKET ")\n"
+	      "  --json          print JSON for machines instead of tables\n"
+	      "  -V, --version   -h, --help\n"
+	      "\n"
+	      "Exit status: 0 ok, 1 failed check or reload or an error from the agent,\n"
+	      "2 bad usage, 3 agent unreachable. See microsegctl(8).\n",
+	      f);
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "microsegctl: %s%s%s%s (see microsegctl --help)\n", msg, arg ? " '" : "",
+		arg ? arg : "", arg ? "'" : "");
+	return CTL_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_opts o = { 0 };
+	const char *env = getenv("MICROSEGD_SOCKET");
+	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+	int npos = 0, c, ret = CTL_USAGE, ci = -1;
+	bool any_filter = false;
+
+	o.from = calloc((size_t)argc + 1, sizeof(*o.from));
+	if (!pos || !o.from) {
+		fprintf(stderr, "microsegctl: out of memory\n");
+		free(pos);
+		free(o.from);
+		return CTL_FAILED;
+	}
+	o.http.socket = env && *env ? env : CTL_DEFAULT_SOCKET;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":Vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET:
+			o.http.socket = optarg;
+			break;
+		case O_JSON:
+			o.json = true;
+			break;
+		case O_FOLLOW:
+			o.follow = true;
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "table") && strcmp(optarg, "json") &&
+			    strcmp(optarg, "dot")) {
+				ret = usage_error("invalid format (table, json or dot)", optarg);
+				goto out;
+			}
+			o.format = optarg;
+			break;
+		case O_FROM:
+			o.from[o.n_from++] = optarg;
+			break;
+		case O_POLICY:
+			o.policy = optarg;
+			break;
+		case 'V':
+			printf("microsegctl %s\n", MS_VERSION);
+			ret = CTL_OK;
+			goto out;
+		case 'h':
+			usage(stdout);
+			ret = CTL_OK;
+			goto out;
+		case ':':
+			ret = usage_error("option needs an argument:", argv[optind - 1]);
+			goto out;
+		case '?':
+			ret = usage_error("unknown option", argv[optind - 1]);
+			goto out;
+		default:
+			o.filter[c - O_FILTER] = optarg;
+			any_filter = true;
+			break;
+		}
+	}
+	for (int i = optind; i < argc; i++)
+		pos[npos++] = argv[i];
+	/* --from takes one file; the files after it are its operands too. */
+	if (!npos) {
+		ret = usage_error("no command given", NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(pos[0], cmds[i].name))
+			ci = (int)i;
+	if (ci < 0) {
+		ret = usage_error("unknown command", pos[0]);
+		goto out;
+	}
+	o.args = pos + 1;
+	o.n_args = npos - 1;
+	if (!strcmp(pos[0], "graph") && o.n_from) {
+		for (int i = 0; i < o.n_args; i++)
+			o.from[o.n_from++] = o.args[i];
+		o.n_args = 0;
+	}
+	if (o.n_args < cmds[ci].min_args || o.n_args > cmds[ci].max_args) {
+		ret = usage_error(o.n_args < cmds[ci].min_args ? "missing argument for"
+							       : "unexpected argument for",
+				  pos[0]);
+		goto out;
+	}
+	if (any_filter && !cmds[ci].filters) {
+		ret = usage_error("filters apply to flows and sessions only, not", pos[0]);
+		goto out;
+	}
+	if (o.follow && strcmp(pos[0], "flows")) {
+		ret = usage_error("--follow applies to flows only, not", pos[0]);
+		goto out;
+	}
+	if ((o.format || o.n_from || o.policy) && strcmp(pos[0], "graph")) {
+		ret = usage_error("--format, --from and --policy apply to graph only, not", pos[0]);
+		goto out;
+	}
+	if (o.policy && !o.n_from) {
+		ret = usage_error("--policy goes with --from", NULL);
+		goto out;
+	}
+	if (!strcmp(pos[0], "sessions") && (o.filter[F_EVENT] || o.filter[F_SINCE])) {
+		ret = usage_error("--event and --since do not apply to", "sessions");
+		goto out;
+	}
+	ctl_http_init();
+	ret = cmds[ci].fn(&o);
+	ctl_http_cleanup();
+out:
+	free(pos);
+	free(o.from);
+	return ret;
+}
