@@ -187,6 +187,7 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		ok &= add_u64(gr, "nodes", ms_graph_nodes(g));
 		ok &= add_u64(gr, "edges", ms_graph_edges(g));
 		ok &= add_u64(gr, "dropped_edges", ms_graph_dropped(g));
+		ok &= add_u64(gr, "max_edges", ms_graph_max_edges(g));
 	}
 	ok &= gr != NULL;
 	api = cJSON_AddObjectToObject(o, "api");

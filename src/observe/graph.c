@@ -32,7 +32,7 @@ struct edge {
 	uint16_t port;
 	uint64_t flows, packets, bytes, allowed, denied, audit;
 	uint64_t first_ms, last_ms;
-	char *rules[MS_GRAPH_MAX_RULES];
+	char **rules; /* sorted; grown one at a time, most edges have one */
 	uint8_t n_rules;
 };
 
@@ -93,9 +93,11 @@ void ms_graph_free(struct ms_graph **gp)
 		cJSON_Delete(g->nodes[i].labels);
 		cJSON_Delete(g->nodes[i].addresses);
 	}
-	for (size_t i = 0; i < g->n_edges; i++)
+	for (size_t i = 0; i < g->n_edges; i++) {
 		for (int j = 0; j < g->edges[i].n_rules; j++)
 			free(g->edges[i].rules[j]);
+		free(g->edges[i].rules);
+	}
 	free(g->nodes);
 	free(g->edges);
 	free(g->node_tab);
@@ -256,9 +258,13 @@ static int add_rule(struct edge *e, const char *rule)
 	if (e->n_rules == MS_GRAPH_MAX_RULES)
 		return 0; /* the counts stay right; only the list is cut */
 	char *dup = strdup(rule);
+	char **nr = dup ? realloc(e->rules, (e->n_rules + 1u) * sizeof(*nr)) : NULL;
 
-	if (!dup)
+	if (!nr) {
+		free(dup);
 		return -ENOMEM;
+	}
+	e->rules = nr;
 	memmove(&e->rules[i + 1], &e->rules[i], (size_t)(e->n_rules - i) * sizeof(e->rules[0]));
 	e->rules[i] = dup;
 	e->n_rules++;
@@ -469,6 +475,11 @@ size_t ms_graph_edges(const struct ms_graph *g)
 uint64_t ms_graph_dropped(const struct ms_graph *g)
 {
 	return g->dropped;
+}
+
+size_t ms_graph_max_edges(const struct ms_graph *g)
+{
+	return g->max_edges;
 }
 
 static bool add_u64(cJSON *o, const char *key, uint64_t v)
@@ -743,6 +754,9 @@ static int load_edge(struct ms_graph *g, const cJSON *je, char **errmsg)
 	one.n_nodes = 2;
 	e.src = 0;
 	e.dst = 1;
+	char *names[MS_GRAPH_MAX_RULES];
+
+	e.rules = names;
 	if (cJSON_IsArray(rules)) {
 		const cJSON *ru;
 

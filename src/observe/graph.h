@@ -72,6 +72,7 @@ int ms_graph_clone(const struct ms_graph *g, struct ms_graph **out);
 size_t ms_graph_nodes(const struct ms_graph *g);
 size_t ms_graph_edges(const struct ms_graph *g);
 uint64_t ms_graph_dropped(const struct ms_graph *g);
+size_t ms_graph_max_edges(const struct ms_graph *g);
 
 /* The graph in the JSON of DESIGN.md section 8 (generated = now). NULL on
  * allocation failure. Nodes and edges are in a stable order (by id, then by

@@ -230,7 +230,8 @@ stop_microsegd() {
 start_microsegd() { # N: start on the server's veth, wait until it runs
 	local n=$1 t0 lg=$LOGDIR/microsegd-$1.log
 	t0=$(now_ms)
-	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f /dev/null -l info 2>"$lg" &
+	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f /dev/null -l info \
+		--api-socket "$OUT/api.sock" --state-dir none 2>"$lg" &
 	MS_PID=$!
 	for _ in $(seq 1200); do # 120 s at most (100,000 rules compile in seconds)
 		grep -q "running on" "$lg" && break
