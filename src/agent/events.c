@@ -189,9 +189,16 @@ const char *ms_events_workload(const struct ms_events *ev, uint64_t gen, const u
 		r = ev->n_hist ? &ev->hist[0] : NULL;
 	if (!r || !r->p)
 		return NULL;
+	bool v4 = ms_addr_is_v4(addr);
+
 	for (size_t i = 0; i < r->n_lv; i++) {
 		const struct wl_level *l = &r->lv[i];
 		const struct wl_entry *e;
+
+		/* Levels are longest first: past /96 only IPv6 prefixes remain,
+		 * and those never name an IPv4 address. */
+		if (v4 && l->plen < 96)
+			break;
 
 		mask_addr(key.addr, addr, l->plen);
 		e = bsearch(&key, l->e, l->n, sizeof(*l->e), wl_entry_cmp);

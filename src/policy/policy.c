@@ -192,9 +192,21 @@ const char *ms_cidr_format(const struct ms_cidr *c, char *buf)
 	return buf;
 }
 
+bool ms_addr_is_v4(const uint8_t *addr)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return !memcmp(addr, mapped, sizeof(mapped));
+}
+
 bool ms_cidr_contains(const struct ms_cidr *c, const uint8_t *addr)
 {
 	unsigned int full = c->plen / 8, rem = c->plen % 8;
+
+	/* A prefix shorter than /96 is IPv6, even one that spans the
+	 * IPv4-mapped block (::/0): IPv4 is matched by IPv4 prefixes only. */
+	if (c->plen < 96 && ms_addr_is_v4(addr))
+		return false;
 
 	if (memcmp(c->addr, addr, full))
 		return false;
@@ -202,6 +214,23 @@ bool ms_cidr_contains(const struct ms_cidr *c, const uint8_t *addr)
 		uint8_t m = (uint8_t)(0xff << (8 - rem));
 
 		return (c->addr[full] & m) == (addr[full] & m);
+	}
+	return true;
+}
+
+bool ms_cidr_spans_v4(const struct ms_cidr *c)
+{
+	static const uint8_t block[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (c->plen >= 96)
+		return false;
+	for (unsigned int i = 0; i < c->plen / 8; i++)
+		if (c->addr[i] != block[i])
+			return false;
+	if (c->plen % 8) {
+		uint8_t m = (uint8_t)(0xff << (8 - c->plen % 8));
+
+		return (c->addr[c->plen / 8] & m) == (block[c->plen / 8] & m);
 	}
 	return true;
 }

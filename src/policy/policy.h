@@ -131,8 +131,20 @@ int ms_cidr_parse(const char *s, struct ms_cidr *c);
 #define MS_CIDR_STRLEN 64
 const char *ms_cidr_format(const struct ms_cidr *c, char *buf);
 
-/* True if addr (16 bytes) is inside c. */
+/*
+ * True if addr (16 bytes) is inside c. Families never mix: an IPv4 address
+ * (IPv4-mapped) is inside IPv4 prefixes only, so ::/0 holds every IPv6
+ * address and no IPv4 one. An IPv4-mapped prefix (::ffff:a.b.c.d/96+n) is
+ * the IPv4 prefix a.b.c.d/n.
+ */
 bool ms_cidr_contains(const struct ms_cidr *c, const uint8_t *addr);
+
+/* True if addr is IPv4 (::ffff:a.b.c.d). */
+bool ms_addr_is_v4(const uint8_t *addr);
+
+/* True if c is an IPv6 prefix that spans the IPv4-mapped block (shorter
+ * than /96 and covering ::ffff:0:0/96), like ::/0: it does not match IPv4. */
+bool ms_cidr_spans_v4(const struct ms_cidr *c);
 
 /* True if addr is in the selector. */
 bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr);

@@ -99,6 +99,26 @@ static struct ival cidr_ival(const struct ms_cidr *c)
 	return r;
 }
 
+/* The IPv4-mapped block ::ffff:0:0/96, where IPv4 addresses live. */
+#define V4_LO (((u128)0xffff) << 32)
+#define V4_HI (V4_LO | 0xffffffffu)
+
+/* Push c's addresses: an IPv6 prefix spanning the IPv4-mapped block (::/0)
+ * is pushed without it, since IPv4 matches IPv4 prefixes only. */
+static int push_cidr(struct ivec *v, const struct ms_cidr *c)
+{
+	struct ival r = cidr_ival(c);
+	int err = 0;
+
+	if (!ms_cidr_spans_v4(c))
+		return ivec_push(v, r.lo, r.hi);
+	if (r.lo < V4_LO)
+		err = ivec_push(v, r.lo, V4_LO - 1);
+	if (!err && r.hi > V4_HI)
+		err = ivec_push(v, V4_HI + 1, r.hi);
+	return err;
+}
+
 /* out = normalized a minus normalized b. */
 static int ivec_subtract(const struct ivec *a, const struct ivec *b, struct ivec *out)
 {
@@ -135,16 +155,10 @@ static int addrset_ivals(const struct ms_addrset *s, struct ivec *out)
 		const struct ms_addr_term *term = &s->terms[t];
 		struct ivec inc = { 0 }, exc = { 0 };
 
-		for (size_t i = 0; i < term->n_cidrs && !err; i++) {
-			struct ival r = cidr_ival(&term->cidrs[i]);
-
-			err = ivec_push(&inc, r.lo, r.hi);
-		}
-		for (size_t i = 0; i < term->n_except && !err; i++) {
-			struct ival r = cidr_ival(&term->except[i]);
-
-			err = ivec_push(&exc, r.lo, r.hi);
-		}
+		for (size_t i = 0; i < term->n_cidrs && !err; i++)
+			err = push_cidr(&inc, &term->cidrs[i]);
+		for (size_t i = 0; i < term->n_except && !err; i++)
+			err = push_cidr(&exc, &term->except[i]);
 		if (!err) {
 			ivec_normalize(&inc);
 			ivec_normalize(&exc);

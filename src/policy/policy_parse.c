@@ -973,6 +973,29 @@ static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *w
 	return false;
 }
 
+/*
+ * IPv4 is never matched by an IPv6 prefix: a list that names ::/0 (or any
+ * IPv6 prefix spanning the IPv4-mapped block) and no IPv4 address most
+ * likely meant "everything", which it is not.
+ */
+static void warn_v6_only(struct pctx *c, const struct ynode *n, const struct ms_cidr *v,
+			 size_t nv)
+{
+	size_t spans = nv;
+
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].plen >= 96 && ms_addr_is_v4(v[i].addr))
+			return; /* IPv4 is named too: the author knows */
+		if (spans == nv && ms_cidr_spans_v4(&v[i]))
+			spans = i;
+	}
+	if (spans < nv)
+		pwarn(c, n->kids[spans]->pos,
+		      "'%s' matches IPv6 addresses only, never IPv4; add 0.0.0.0/0 (or the IPv4 "
+		      "prefixes meant) to this list to match IPv4 too",
+		      disp(c, n->kids[spans]));
+}
+
 /* Parse a list of addresses into (*v, *nv). Returns true when every entry
  * parsed, so entry i of the result is kid i of n. */
 static bool parse_addr_list(struct pctx *c, const struct ynode *n, const char *what,
@@ -998,6 +1021,8 @@ static bool parse_addr_list(struct pctx *c, const struct ynode *n, const char *w
 			return false;
 		}
 	}
+	if (ok && strcmp(what, "except"))
+		warn_v6_only(c, n, *v + *nv - n->n_kids, n->n_kids);
 	return ok;
 }
 

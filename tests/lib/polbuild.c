@@ -78,10 +78,23 @@ static void rand_cidr(uint64_t *rng, struct ms_cidr *c)
 		"198.18.0.0", "198.18.1.0",   "198.18.1.128",	  "198.19.255.0",
 		"2001:db8::", "2001:db8:1::", "2001:db8:1::8000", "2001:db8:ffff::",
 	};
+	static const uint8_t spans[] = { 0, 1, 64, 80, 95 };
 	const char *a = anchors[rnd(rng, 8)];
 	bool v4 = strchr(a, '.') != NULL;
 	unsigned int plen;
 
+	/* Now and then an IPv6 prefix spanning the IPv4-mapped block (::/0),
+	 * or all of IPv4 written as ::ffff:0:0/96: where families could mix. */
+	if (rnd(rng, 12) == 0) {
+		memset(c->addr, 0, 16);
+		if (rnd(rng, 3) == 0) {
+			c->addr[10] = c->addr[11] = 0xff;
+			c->plen = 96;
+		} else {
+			c->plen = spans[rnd(rng, sizeof(spans))];
+		}
+		return;
+	}
 	pkt_addr(c->addr, a);
 	if (v4) {
 		plen = 96 + 15 + rnd(rng, 18); /* /15 .. /32 */
@@ -247,6 +260,8 @@ static void rand_addr(uint64_t *rng, const struct ms_policy *p, bool v4, uint8_t
 	}
 	if (v4 && !pkt_is_v4(out)) /* stepped out of the mapped range */
 		pkt_addr(out, "198.18.0.1");
+	if (!v4 && pkt_is_v4(out)) /* an edge of ::/80 is an IPv4 address */
+		pkt_addr(out, "2001:db8::1");
 }
 
 void pb_random_flow(uint64_t *rng, const struct ms_policy *p, struct ms_flow *f)

@@ -131,7 +131,7 @@ static void t_full_range_and_any(void)
 	struct ms_compiled *c;
 
 	pb_port(r, MS_PROTO_TCP, 0, 65535);
-	pb_cidrs(&r->to, "::/0", NULL); /* every address, IPv4-mapped included */
+	pb_cidrs(&r->to, "::/0,0.0.0.0/0", NULL); /* every address, both families */
 	c = compile_ok(p);
 	REQUIRE(c, "compiles");
 	struct ms_flow f0 = flow("198.18.0.2", "198.18.0.1", MS_PROTO_TCP, 0, 0);
@@ -140,9 +140,57 @@ static void t_full_range_and_any(void)
 
 	CHECK(eval(c, &f0) == 1 && eval(c, &f1) == 1, "full range, both families");
 	CHECK(eval(c, &f2) == MS_RULE_DEFAULT, "other protocol");
-	CHECK(c->n_dst_classes == 1, "::/0 is the same class as any: %u", c->n_dst_classes);
+	CHECK(c->n_dst_classes == 1, "::/0 with 0.0.0.0/0 is the same class as any: %u",
+	      c->n_dst_classes);
 	ms_compiled_free(&c);
 	ms_policy_free(&p);
+}
+
+/* IPv4 is matched by IPv4 prefixes only: ::/0 (or any IPv6 prefix spanning
+ * the IPv4-mapped block) is IPv6 only, in the compiled tables and in the
+ * reference evaluator; ::ffff:0:0/96 is all of IPv4. */
+static void t_families_never_mix(void)
+{
+	static const char *const v6_spans[] = { "::/0", "::/64", "::/80" };
+
+	for (size_t i = 0; i < 3; i++) {
+		struct ms_policy *p = ms_policy_new();
+		struct ms_rule *r = pb_rule(p, "v6", MS_ACT_DENY);
+		struct ms_compiled *c;
+		uint8_t a;
+
+		pb_cidrs(&r->to, v6_spans[i], NULL);
+		c = compile_ok(p);
+		REQUIRE(c, "compiles");
+		struct ms_flow v4 = flow("198.18.0.2", "198.18.0.1", MS_PROTO_TCP, 80, 0);
+		struct ms_flow v6 = flow("2001:db8::2", "::1", MS_PROTO_TCP, 80, 0);
+
+		CHECK(eval(c, &v4) == MS_RULE_DEFAULT, "%s does not match IPv4", v6_spans[i]);
+		CHECK(ms_policy_eval(p, &v4, &a) == MS_RULE_DEFAULT, "reference: %s, IPv4",
+		      v6_spans[i]);
+		CHECK(eval(c, &v6) == 1 && ms_policy_eval(p, &v6, &a) == 1, "%s matches IPv6",
+		      v6_spans[i]);
+		ms_compiled_free(&c);
+		ms_policy_free(&p);
+	}
+	{
+		struct ms_policy *p = ms_policy_new();
+		struct ms_rule *r = pb_rule(p, "v4", MS_ACT_DENY);
+		struct ms_compiled *c;
+		uint8_t a;
+
+		pb_cidrs(&r->to, "::ffff:0:0/96", NULL);
+		c = compile_ok(p);
+		REQUIRE(c, "compiles");
+		struct ms_flow v4 = flow("198.18.0.2", "203.0.113.9", MS_PROTO_TCP, 80, 0);
+		struct ms_flow v6 = flow("2001:db8::2", "2001:db8::1", MS_PROTO_TCP, 80, 0);
+
+		CHECK(eval(c, &v4) == 1 && ms_policy_eval(p, &v4, &a) == 1,
+		      "::ffff:0:0/96 is all of IPv4");
+		CHECK(eval(c, &v6) == MS_RULE_DEFAULT, "and no IPv6");
+		ms_compiled_free(&c);
+		ms_policy_free(&p);
+	}
 }
 
 static void t_empty_selector_never_matches(void)
@@ -438,6 +486,7 @@ int main(void)
 	RUN(t_classes_merge_equal_membership);
 	RUN(t_range_split);
 	RUN(t_full_range_and_any);
+	RUN(t_families_never_mix);
 	RUN(t_empty_selector_never_matches);
 	RUN(t_overflow_errors);
 	RUN(t_adversarial_overlap);

@@ -761,6 +761,24 @@ static void test_parse_file(void)
 	free(path);
 }
 
+/* ::/0 is IPv6 only: said where it stands alone, not where IPv4 is named. */
+static void test_v6_only_warning(void)
+{
+	OK("version: 1\nrules:\n  - name: r\n    action: allow\n    to: {cidr: [\"::/0\"]}\n");
+	CHECK(D.n_warnings == 1 && has_msg("t.yaml:5:17: warning: '::/0' matches IPv6 addresses "
+					   "only, never IPv4"),
+	      "::/0 alone warns");
+	OK("version: 1\nrules:\n  - name: r\n    action: allow\n"
+	   "    to: {cidr: [\"::/0\", 0.0.0.0/0]}\n");
+	CHECK(D.n_warnings == 0, "with 0.0.0.0/0: no warning");
+	OK("version: 1\nworkloads:\n  w: {addresses: [\"::/64\"]}\nrules:\n"
+	   "  - name: r\n    action: allow\n    to: {workload: w}\n");
+	CHECK(D.n_warnings == 1, "workload addresses too");
+	OK("version: 1\nrules:\n  - name: r\n    action: allow\n"
+	   "    to: {cidr: [\"2001:db8::/32\"]}\n");
+	CHECK(D.n_warnings == 0, "an IPv6 prefix that does not span IPv4: no warning");
+}
+
 static void test_check(void)
 {
 	char *good = write_tmp(HDR WL "rules:\n  - name: a\n    action: allow\n"
@@ -834,6 +852,7 @@ int main(void)
 	RUN(test_shadow);
 	RUN(test_no_false_shadow);
 	RUN(test_parse_file);
+	RUN(test_v6_only_warning);
 	RUN(test_check);
 	RUN(test_diag_api);
 	ms_policy_free(&P);
