@@ -327,6 +327,103 @@ static __always_inline void build_key(struct ms_session_key *k, const __u8 *src,
 	k->family = family;
 }
 
+/* A session for a flow whose first packet is p, seen at hook dir. */
+static __always_inline void new_session(struct ms_session *ns, struct __sk_buff *skb,
+					const struct pkt *p, __u8 dir, int src_is_lo, __u32 rule_id,
+					__u8 verdict, __u64 generation, __u64 now)
+{
+	ns->first_seen_ns = now;
+	ns->last_seen_ns = now;
+	ns->generation = generation;
+	ns->packets[0] = 1;
+	ns->bytes[0] = skb->len;
+	ns->rule_id = rule_id;
+	ns->ifindex = skb->ifindex;
+	ns->verdict = verdict;
+	ns->init_is_hi = !src_is_lo;
+	ns->direction = dir;
+	ns->cls_port = p->cls_port;
+	track_tcp(ns, p, 1);
+	if (verdict != MS_VERDICT_ALLOW)
+		ns->last_report_ns = now;
+}
+
+/*
+ * A packet from the responder's side of a flow that was denied (or, in
+ * monitor mode, audited) at its first packet. In enforce mode the denied
+ * packet never arrived, so this one answers nothing: it is the first packet
+ * of a flow of its own sender's, decided by the rules. Were it taken for a
+ * reply, a spoofed packet could block this host's allowed flows to the
+ * spoofed address for as long as they retry.
+ *
+ * Allowed: the flow replaces the denial, a session like any other. Denied:
+ * dropped, reported once and then at the pair's 10 s rate; the denial is
+ * not refreshed (only its initiator refreshes it). In monitor mode the
+ * audited packet did arrive, so a packet the rules do not allow on its own
+ * passes as the audited flow's reply, unreported.
+ *
+ * A revoked flow (allowed, then denied by a reload) really existed: its
+ * replies stay replies and are dropped with it; the caller never comes here
+ * for one. Racing CPUs may both replace the entry; the last write wins and
+ * either is a correct session for the packet that made it.
+ */
+static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_session_key *key,
+					     struct ms_session *s, const struct pkt *p, __u8 dir,
+					     int src_is_lo, __u32 slot, const struct ms_slot_info *si,
+					     __u64 now)
+{
+	struct ms_session ns = {};
+	struct flow_view v;
+	__u32 rule_id;
+	__u8 action, verdict;
+	int first;
+
+	classify(slot, dir, p->src, p->dst, p->proto, p->cls_port, &rule_id, &action, si);
+	verdict = to_verdict(action, si->monitor);
+	v.src = p->src;
+	v.dst = p->dst;
+	v.sport = p->sport;
+	v.dport = p->dport;
+	if (verdict == MS_VERDICT_ALLOW) {
+		new_session(&ns, skb, p, dir, src_is_lo, rule_id, verdict, si->generation, now);
+		if (bpf_map_update_elem(&sessions, key, &ns, BPF_ANY))
+			count(MS_CNT_SESSION_FAIL);
+		count(MS_CNT_NEW_FLOWS);
+		count_rule(slot, rule_id);
+		if (action == MS_ACT_LOG)
+			emit(MS_EV_FLOW_NEW, key, &v, &ns, now, p->icmp_type, p->icmp_code);
+		count(MS_CNT_ALLOWED);
+		return TC_ACT_OK;
+	}
+	if (verdict == MS_VERDICT_AUDIT) {
+		s->last_seen_ns = now;
+		s->packets[1] += 1;
+		s->bytes[1] += skb->len;
+		track_tcp(s, p, 0);
+		count(MS_CNT_AUDIT);
+		return TC_ACT_OK;
+	}
+	first = !(s->flags & MS_SF_REV_REPORTED);
+	if (first || age(now, s->last_report_ns) >= MS_DENY_REPORT_NS) {
+		s->flags |= MS_SF_REV_REPORTED;
+		s->last_report_ns = now;
+		ns.generation = si->generation;
+		/* One packet marks a newly denied flow, more a repeat report. */
+		ns.packets[0] = first ? 1 : 2;
+		ns.rule_id = rule_id;
+		ns.ifindex = skb->ifindex;
+		ns.verdict = MS_VERDICT_DENY;
+		ns.direction = dir;
+		emit(MS_EV_FLOW_DENY, key, &v, &ns, now, p->icmp_type, p->icmp_code);
+		if (first) {
+			count(MS_CNT_NEW_FLOWS);
+			count_rule(slot, rule_id);
+		}
+	}
+	count(MS_CNT_DENIED);
+	return TC_ACT_SHOT;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
 	struct ms_session_key key = {};
@@ -399,6 +496,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 				emit(MS_EV_FLOW_END, &key, &v, s, now, (__u8)s->cls_port, 0);
 			}
 			s = NULL;
+		} else if (!fwd && s->verdict != MS_VERDICT_ALLOW && !(s->flags & MS_SF_REVOKED)) {
+			return reverse_of_denied(skb, &key, s, &p, dir, src_is_lo, slot, si, now);
 		} else {
 			s->last_seen_ns = now;
 			s->packets[!fwd] += 1;
@@ -423,6 +522,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			count_rule(slot, rule_id);
 			if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
 				count(MS_CNT_REVOKED);
+				s->flags |= MS_SF_REVOKED;
 				s->last_report_ns = now;
 				emit(MS_EV_FLOW_REVOKED, &key, &v, s, now, p.icmp_type,
 				     p.icmp_code);
@@ -439,20 +539,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	/* A new flow: the packet's sender is the initiator. */
 	classify(slot, dir, p.src, p.dst, p.proto, p.cls_port, &rule_id, &action, si);
 	verdict = to_verdict(action, si->monitor);
-	ns.first_seen_ns = now;
-	ns.last_seen_ns = now;
-	ns.generation = si->generation;
-	ns.packets[0] = 1;
-	ns.bytes[0] = skb->len;
-	ns.rule_id = rule_id;
-	ns.ifindex = skb->ifindex;
-	ns.verdict = verdict;
-	ns.init_is_hi = !src_is_lo;
-	ns.direction = dir;
-	ns.cls_port = p.cls_port;
-	track_tcp(&ns, &p, 1);
-	if (verdict != MS_VERDICT_ALLOW)
-		ns.last_report_ns = now;
+	new_session(&ns, skb, &p, dir, src_is_lo, rule_id, verdict, si->generation, now);
 	if (bpf_map_update_elem(&sessions, &key, &ns, BPF_ANY))
 		count(MS_CNT_SESSION_FAIL);
 	count(MS_CNT_NEW_FLOWS);

@@ -112,9 +112,14 @@ struct ms_session {
 	__u8 direction; /* enum ms_dir of the first packet */
 	__u8 tcp_state;
 	__u16 cls_port; /* port (ICMP: type) the flow was classified with, host order */
-	__u8 pad[2];
+	__u8 flags;	/* MS_SF_* */
+	__u8 pad[1];
 };
 _Static_assert(sizeof(struct ms_session) == 80, "session layout");
+
+/* Session flags (ms_session.flags). */
+#define MS_SF_REVOKED 0x01	/* allowed once, then denied by a newer policy */
+#define MS_SF_REV_REPORTED 0x02 /* the responder side's own denial was reported */
 
 /*
  * Policy lookup structures. Two complete policies live side by side, told

@@ -518,6 +518,128 @@ static void t_revocation(void)
 	ms_dp_close(&dp);
 }
 
+/*
+ * Issue 15: a packet the peer sent and we denied never reached the host, so
+ * the host's packet on the reversed tuple is a new flow of the host's, which
+ * the rules decide. Spoofed denied packets must not block allowed flows.
+ */
+static void t_reverse_of_denied(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "host-may-start-anything", MS_ACT_ALLOW);
+	struct ms_event ev[8];
+	struct ms_session se;
+	struct ms_dp *dp;
+	size_t n;
+
+	r->dirmask = MS_DIRMASK_EGRESS;
+	dp = setup(p);
+	struct pkt_spec spoof = udp(PEER, 53, HOST, 40000), out = udp(HOST, 40000, PEER, 53);
+	struct pkt_spec syn_in = tcp(PEER, 443, HOST, 40001), syn_out = reply(&syn_in);
+	struct pkt_spec v6_in = udp(PEER6, 53, HOST6, 40002), v6_out = reply(&v6_in);
+
+	syn_out.tcp_flags = 0x02; /* the host's own SYN, not a SYN-ACK */
+	for (int i = 0; i < 3; i++)
+		CHECK(dpt_run(dp, IN, &spoof) == DPT_DROP, "spoofed inbound denied (%d)", i);
+	CHECK(dpt_run(dp, EG, &out) == DPT_OK, "host's allowed flow on the reversed tuple passes");
+	CHECK(dpt_run(dp, IN, &spoof) == DPT_OK, "the peer's answer is now a reply of it");
+	REQUIRE(dpt_session(dp, &out, &se) == 0, "session");
+	CHECK(se.verdict == MS_VERDICT_ALLOW && se.direction == MS_DIR_EGRESS &&
+		      se.rule_id == 1,
+	      "the host's flow replaced the denial: verdict %u dir %u rule %u", se.verdict,
+	      se.direction, se.rule_id);
+	CHECK(dpt_run(dp, IN, &syn_in) == DPT_DROP, "TCP: spoofed SYN denied");
+	CHECK(dpt_run(dp, EG, &syn_out) == DPT_OK, "TCP: host's SYN on the reversed tuple passes");
+	CHECK(dpt_run(dp, IN, &v6_in) == DPT_DROP && dpt_run(dp, EG, &v6_out) == DPT_OK, "IPv6");
+	n = dpt_events(dp, ev, 8);
+	CHECK(n == 3, "one flow_deny per spoofed flow, none for the host's flows: %zu", n);
+	ms_dp_close(&dp);
+}
+
+/* The opposite case, and a reverse flow the rules deny too: dropped,
+ * reported once as its own flow, the denial not refreshed by it. */
+static void t_reverse_denied_both_ways(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "peer-may-start-anything", MS_ACT_ALLOW);
+	struct ms_event ev[8];
+	struct ms_session se;
+	struct ms_dp *dp;
+	size_t n;
+
+	r->dirmask = MS_DIRMASK_INGRESS;
+	r->to.any = false;
+	pb_cidrs(&r->to, HOST "/32", NULL);
+	dp = setup(p);
+	struct pkt_spec out = udp(HOST, 53, PEER, 40000), in = reply(&out);
+	struct pkt_spec out2 = udp(HOST6, 54, PEER6, 40000), in2 = reply(&out2);
+
+	CHECK(dpt_run(dp, EG, &out) == DPT_DROP, "host's egress denied");
+	CHECK(dpt_run(dp, IN, &in) == DPT_OK, "peer's allowed flow on the reversed tuple passes");
+	CHECK(dpt_run(dp, EG, &out) == DPT_OK, "and the host's packet is its reply");
+	dpt_events(dp, ev, 8);
+
+	/* Both sides denied (the rule's `to` is not HOST6's). */
+	CHECK(dpt_run(dp, EG, &out2) == DPT_DROP, "denied");
+	REQUIRE(dpt_session(dp, &out2, &se) == 0, "session");
+	uint64_t seen = se.last_seen_ns;
+
+	for (int i = 0; i < 4; i++)
+		CHECK(dpt_run(dp, IN, &in2) == DPT_DROP, "the reverse, denied too (%d)", i);
+	REQUIRE(dpt_session(dp, &out2, &se) == 0, "session kept");
+	CHECK(se.verdict == MS_VERDICT_DENY && se.direction == MS_DIR_EGRESS,
+	      "still the first flow's denial");
+	CHECK(se.last_seen_ns == seen && se.packets[1] == 0,
+	      "the reverse's packets do not refresh the denial");
+	n = dpt_events(dp, ev, 8);
+	REQUIRE(n == 2, "two events (the denial, the reverse's own): %zu", n);
+	CHECK(ev[1].type == MS_EV_FLOW_DENY && !memcmp(ev[1].src, in2.src, 16) &&
+		      ev[1].direction == MS_DIR_INGRESS && ev[1].packets[0] == 1,
+	      "the reverse reported once as a new flow of its sender");
+	ms_dp_close(&dp);
+}
+
+/* A revoked flow existed: its replies are not new flows. */
+static void t_reverse_of_revoked(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	r = pb_rule(p, "host-out", MS_ACT_ALLOW);
+	r->dirmask = MS_DIRMASK_EGRESS;
+	dp = setup(p);
+	struct pkt_spec web = tcp(PEER, 40000, HOST, 80), web_r = reply(&web);
+
+	CHECK(dpt_run(dp, IN, &web) == DPT_OK && dpt_run(dp, EG, &web_r) == DPT_OK, "allowed");
+	p = policy(MS_ACT_DENY);
+	r = pb_rule(p, "host-out", MS_ACT_ALLOW);
+	r->dirmask = MS_DIRMASK_EGRESS;
+	REQUIRE(dpt_install(dp, p) == 0, "install");
+	ms_policy_free(&p);
+	CHECK(dpt_run(dp, IN, &web) == DPT_DROP, "revoked");
+	CHECK(dpt_run(dp, EG, &web_r) == DPT_DROP,
+	      "its reply stays dropped, though host-out would allow a new flow");
+	ms_dp_close(&dp);
+}
+
+/* Monitor mode: the audited packet arrived, so the answer is its reply. */
+static void t_reverse_of_audit(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_event ev[8];
+	struct ms_dp *dp;
+
+	p->monitor = true;
+	dp = setup(p);
+	struct pkt_spec syn = tcp(PEER, 40000, HOST, 23), sa = reply(&syn);
+
+	CHECK(dpt_run(dp, IN, &syn) == DPT_OK && dpt_run(dp, EG, &sa) == DPT_OK, "passes");
+	CHECK(dpt_events(dp, ev, 8) == 1, "one audit, for the flow, none for its reply");
+	ms_dp_close(&dp);
+}
+
 static void t_swap_allows_denied(void)
 {
 	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
@@ -721,6 +843,10 @@ int main(void)
 	RUN(t_fragments);
 	RUN(t_vlan);
 	RUN(t_revocation);
+	RUN(t_reverse_of_denied);
+	RUN(t_reverse_denied_both_ways);
+	RUN(t_reverse_of_revoked);
+	RUN(t_reverse_of_audit);
 	RUN(t_swap_allows_denied);
 	RUN(t_monitor);
 	RUN(t_log_action);
