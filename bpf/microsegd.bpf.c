@@ -369,8 +369,8 @@ static __always_inline void new_session(struct ms_session *ns, struct __sk_buff 
  */
 static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_session_key *key,
 					     struct ms_session *s, const struct pkt *p, __u8 dir,
-					     int src_is_lo, __u32 slot, const struct ms_slot_info *si,
-					     __u64 now)
+					     int src_is_lo, __u32 slot,
+					     const struct ms_slot_info *si, __u64 now)
 {
 	struct ms_session ns = {};
 	struct flow_view v;

@@ -978,8 +978,7 @@ static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *w
  * IPv6 prefix spanning the IPv4-mapped block) and no IPv4 address most
  * likely meant "everything", which it is not.
  */
-static void warn_v6_only(struct pctx *c, const struct ynode *n, const struct ms_cidr *v,
-			 size_t nv)
+static void warn_v6_only(struct pctx *c, const struct ynode *n, const struct ms_cidr *v, size_t nv)
 {
 	size_t spans = nv;
 

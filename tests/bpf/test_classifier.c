@@ -544,8 +544,7 @@ static void t_reverse_of_denied(void)
 	CHECK(dpt_run(dp, EG, &out) == DPT_OK, "host's allowed flow on the reversed tuple passes");
 	CHECK(dpt_run(dp, IN, &spoof) == DPT_OK, "the peer's answer is now a reply of it");
 	REQUIRE(dpt_session(dp, &out, &se) == 0, "session");
-	CHECK(se.verdict == MS_VERDICT_ALLOW && se.direction == MS_DIR_EGRESS &&
-		      se.rule_id == 1,
+	CHECK(se.verdict == MS_VERDICT_ALLOW && se.direction == MS_DIR_EGRESS && se.rule_id == 1,
 	      "the host's flow replaced the denial: verdict %u dir %u rule %u", se.verdict,
 	      se.direction, se.rule_id);
 	CHECK(dpt_run(dp, IN, &syn_in) == DPT_DROP, "TCP: spoofed SYN denied");

@@ -5,6 +5,9 @@
  * and random flows aimed at their edges. The loaded classifier's verdict and
  * matched rule must equal the reference evaluator's for every case.
  *
+ * The same for packet sequences on one 5-tuple, both ways round, with
+ * reloads between packets, against the reference model of tests/lib/refct.c.
+ *
  * MS_DIFF_SEED=N reproduces a run; MS_DIFF_CASES=N changes its size.
  */
 #include <inttypes.h>
@@ -15,6 +18,7 @@
 #include "dptest.h"
 #include "log.h"
 #include "polbuild.h"
+#include "refct.h"
 #include "testlib.h"
 
 #define FLOWS_PER_POLICY 400
@@ -113,6 +117,98 @@ static void t_differential(void)
 	ms_dp_close(&dp);
 }
 
+#define SEQ_PER_POLICY 100
+
+static void swap_ends(struct pkt_spec *s)
+{
+	uint8_t a[16];
+	uint16_t port = s->sport;
+
+	memcpy(a, s->src, 16);
+	memcpy(s->src, s->dst, 16);
+	memcpy(s->dst, a, 16);
+	s->sport = s->dport;
+	s->dport = port;
+}
+
+static void t_sequences(void)
+{
+	struct ms_dp *dp = dpt_open();
+	uint64_t rng = seed ^ 0x5e9;
+	unsigned long seqs = 0, pkts = 0, reloads = 0, mismatches = 0, reverse_new = 0;
+	unsigned long n_seq = n_cases / 20;
+	struct ms_policy *p = pb_random_policy(&rng, 16);
+	struct ref_ct ct;
+
+	REQUIRE(!dpt_install(dp, p), "install");
+	ref_ct_init(&ct, p);
+	while (seqs < n_seq && mismatches < 5) {
+		struct ms_flow f;
+		struct pkt_spec fwd, s;
+		unsigned int len = 2 + (unsigned int)(pb_rand(&rng) % 4);
+		char trace[160] = "";
+
+		pb_random_flow(&rng, p, &f);
+		if (f.proto != MS_PROTO_TCP && f.proto != MS_PROTO_UDP)
+			continue;
+		memset(&fwd, 0, sizeof(fwd));
+		memcpy(fwd.src, f.src, 16);
+		memcpy(fwd.dst, f.dst, 16);
+		fwd.proto = f.proto;
+		fwd.sport = (uint16_t)(1024 + pb_rand(&rng) % 60000);
+		fwd.dport = f.port;
+		for (unsigned int i = 0; i < len; i++) {
+			bool rev = i && (pb_rand(&rng) & 1);
+			uint8_t dir = (uint8_t)(rev ? !f.dir : f.dir);
+			bool want, got;
+			size_t tl = strlen(trace);
+
+			if (i && pb_rand(&rng) % 40 == 0) {
+				/* A reload between two packets of the sequence. */
+				struct ms_policy *np = pb_random_policy(&rng, 16);
+
+				REQUIRE(!dpt_install(dp, np), "reload");
+				ref_ct_policy(&ct, np);
+				ms_policy_free(&p);
+				p = np;
+				reloads++;
+				snprintf(trace + tl, sizeof(trace) - tl, " reload");
+				tl = strlen(trace);
+			}
+			s = fwd;
+			if (rev)
+				swap_ends(&s);
+			want = ref_ct_packet(&ct, dir, &s);
+			got = dpt_run(dp, dir, &s) == DPT_OK;
+			pkts++;
+			reverse_new += rev && want;
+			snprintf(trace + tl, sizeof(trace) - tl, " %s@%s=%s", rev ? "rev" : "fwd",
+				 dir == MS_DIR_EGRESS ? "eg" : "in", got ? "pass" : "drop");
+			if (want != got) {
+				mismatches++;
+				t_fail(__FILE__, __LINE__, "classifier == reference model",
+				       "seed %" PRIu64 " sequence %lu packet %u: %s, want %s;%s",
+				       seed, seqs, i, got ? "pass" : "drop", want ? "pass" : "drop",
+				       trace);
+				print_case(p, &f);
+				break;
+			}
+		}
+		dpt_session_delete(dp, &fwd);
+		ref_ct_forget(&ct, &fwd);
+		seqs++;
+		if (seqs % 64 == 0)
+			dpt_events(dp, NULL, 0);
+	}
+	printf("  %lu sequences, %lu packets, %lu reloads, %lu reverse packets passed, "
+	       "%lu mismatches (seed %" PRIu64 ")\n",
+	       seqs, pkts, reloads, reverse_new, mismatches, seed);
+	CHECK(reloads > 10 && reverse_new > seqs / 20, "sequences exercise reloads and reverses");
+	ref_ct_free(&ct);
+	ms_policy_free(&p);
+	ms_dp_close(&dp);
+}
+
 int main(void)
 {
 	const char *s = getenv("MS_DIFF_SEED"), *n = getenv("MS_DIFF_CASES");
@@ -123,5 +219,6 @@ int main(void)
 	if (n)
 		n_cases = strtoul(n, NULL, 0);
 	RUN(t_differential);
+	RUN(t_sequences);
 	return t_done();
 }
