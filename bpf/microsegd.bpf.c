@@ -385,9 +385,18 @@ static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_se
 	v.sport = p->sport;
 	v.dport = p->dport;
 	if (verdict == MS_VERDICT_ALLOW) {
+		/* An audited flow passed traffic: it ends here. */
+		if (s->verdict == MS_VERDICT_AUDIT) {
+			struct flow_view ov;
+
+			session_view(key, s, &ov);
+			emit(MS_EV_FLOW_END, key, &ov, s, now, (__u8)s->cls_port, 0);
+		}
 		new_session(&ns, skb, p, dir, src_is_lo, rule_id, verdict, si->generation, now);
 		if (bpf_map_update_elem(&sessions, key, &ns, BPF_ANY))
 			count(MS_CNT_SESSION_FAIL);
+		else
+			count(MS_CNT_PASSING);
 		count(MS_CNT_NEW_FLOWS);
 		count_rule(slot, rule_id);
 		if (action == MS_ACT_LOG)
@@ -518,6 +527,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			s->generation = si->generation;
 			s->rule_id = rule_id;
 			s->verdict = verdict;
+			if (old == MS_VERDICT_DENY && verdict != MS_VERDICT_DENY)
+				count(MS_CNT_PASSING);
 			count(MS_CNT_NEW_FLOWS);
 			count_rule(slot, rule_id);
 			if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
@@ -542,6 +553,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	new_session(&ns, skb, &p, dir, src_is_lo, rule_id, verdict, si->generation, now);
 	if (bpf_map_update_elem(&sessions, &key, &ns, BPF_ANY))
 		count(MS_CNT_SESSION_FAIL);
+	else if (verdict != MS_VERDICT_DENY)
+		count(MS_CNT_PASSING);
 	count(MS_CNT_NEW_FLOWS);
 	count_rule(slot, rule_id);
 

@@ -50,6 +50,7 @@ enum ms_counter {
 	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and non-first fragments */
 	MS_CNT_REVOKED,	     /* flows revoked after a policy swap */
 	MS_CNT_SESSION_FAIL, /* session inserts that failed */
+	MS_CNT_PASSING,	     /* sessions that began to pass traffic (allow or audit) */
 	MS_CNT_MAX,
 };
 

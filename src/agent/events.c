@@ -68,6 +68,10 @@ struct ms_events {
 	struct ms_shadow *shadow; /* allowed sessions of the last sweep */
 	uint64_t sweep_epoch;
 	uint64_t evicted;
+	/* For the flows nobody saw end: passing flows ended (flow_end) or
+	 * revoked so far, and the estimate of those that ended unseen. */
+	uint64_t ended, revoked;
+	uint64_t unseen;
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -574,6 +578,10 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 	cJSON *o;
 
 	ms_events_describe(ev, e, &in);
+	if (e->type == MS_EV_FLOW_END && e->verdict != MS_VERDICT_DENY)
+		ev->ended++;
+	else if (e->type == MS_EV_FLOW_REVOKED)
+		ev->revoked++;
 	o = event_obj(ev, &in);
 	if (!o) {
 		ev->lost++;
@@ -705,6 +713,7 @@ static bool expired(const struct ms_session_key *k, const struct ms_session *s, 
 struct sweep {
 	uint64_t now;
 	bool final;
+	uint64_t passing;   /* sessions that pass traffic, in the table now */
 	bool shadow_failed; /* out of memory: some sessions not remembered */
 	uint64_t seen;
 	struct expired *x;
@@ -715,6 +724,7 @@ static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_ses
 		     const struct ms_session *s)
 {
 	sw->seen++;
+	sw->passing += s->verdict != MS_VERDICT_DENY;
 	if (s->verdict == MS_VERDICT_DENY) {
 		/* Revoked: its flow was reported then, it has no end to report. */
 		ms_shadow_del(ev->shadow, k);
@@ -772,13 +782,43 @@ static void reap_one(void *cls, const struct ms_session_key *k, const struct ms_
 	report_end(rc->ev, k, s, rc->now);
 }
 
+/*
+ * Every session that began to pass traffic was counted by the classifier
+ * (MS_CNT_PASSING) and ends in one of three ways the daemon sees: a
+ * flow_end (expiry, replacement, eviction noticed by the shadow, shutdown),
+ * a revocation, or it is still in the table. What is left over ended unseen:
+ * it began and was evicted from a full table between two sweeps, or its
+ * flow_end was lost in a full ring buffer. The count is read before the
+ * sweep and the outcomes after it, so a flow that begins meanwhile can only
+ * lower the estimate; the total only grows.
+ */
+static void account_unseen(struct ms_events *ev, uint64_t passing_before, uint64_t live)
+{
+	uint64_t known;
+
+	ms_events_drain(ev);
+	known = ev->ended + ev->revoked + live;
+	if (passing_before > known && passing_before - known > ev->unseen) {
+		log_warn("%" PRIu64 " flows ended unseen: the session table is full (see "
+			 "--session-max) or flow events were lost",
+			 passing_before - known - ev->unseen);
+		ev->unseen = passing_before - known;
+	}
+}
+
 int ms_events_sweep(struct ms_events *ev, bool final)
 {
 	struct sweep sw = { .now = clock_ns(CLOCK_MONOTONIC), .final = final };
+	uint64_t cnt[MS_CNT_MAX];
+	bool have_cnt;
 	int fd, err;
 
 	if (!ev->dp)
 		return -EINVAL;
+	/* Flows ended before this count was taken have their flow_end in the
+	 * ring buffer or already written: drain it, then count. */
+	ms_events_drain(ev);
+	have_cnt = !ms_dp_counters(ev->dp, cnt);
 	ev->batching = true;
 	ev->sweep_epoch++;
 	fd = ms_dp_sessions_fd(ev->dp);
@@ -798,6 +838,7 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 		if (bpf_map_delete_elem(fd, k))
 			continue;
 		sw.seen--;
+		sw.passing -= s.verdict != MS_VERDICT_DENY;
 		ms_shadow_del(ev->shadow, k);
 		if (s.verdict != MS_VERDICT_DENY)
 			report_end(ev, k, &s, sw.now);
@@ -811,6 +852,10 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 
 		ms_shadow_reap(ev->shadow, ev->sweep_epoch, reap_one, &rc);
 	}
+	ev->batching = false;
+	flush_lines(ev);
+	if (have_cnt && !final)
+		account_unseen(ev, cnt[MS_CNT_PASSING], sw.passing);
 out:
 	ev->batching = false;
 	flush_lines(ev);
@@ -894,4 +939,9 @@ out:
 	free(keys);
 	free(vals);
 	return err;
+}
+
+uint64_t ms_events_unseen(const struct ms_events *ev)
+{
+	return ev->unseen;
 }

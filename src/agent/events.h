@@ -72,6 +72,11 @@ int ms_events_for_each_session(struct ms_events *ev,
  * flow_end with the counts of the sweep before. */
 uint64_t ms_events_evicted(const struct ms_events *ev);
 
+/* Passing flows that ended without the daemon seeing them end (begun and
+ * evicted between two sweeps, or their flow_end lost): an estimate from
+ * below, updated at each sweep. */
+uint64_t ms_events_unseen(const struct ms_events *ev);
+
 /*
  * Open the flow log at path ("-" = stdout; a file is created if needed and
  * appended to). dp may be NULL (tests): interfaces are then named "if<N>"

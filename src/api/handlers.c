@@ -30,6 +30,7 @@ static const char *const counter_names[MS_CNT_MAX] = {
 	[MS_CNT_PASSTHROUGH] = "passthrough",
 	[MS_CNT_REVOKED] = "revoked",
 	[MS_CNT_SESSION_FAIL] = "session_fail",
+	[MS_CNT_PASSING] = "passing_flows",
 };
 
 void ms_api_resp_clear(struct ms_api_resp *resp)
@@ -182,6 +183,7 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 	ok &= add_u64(o, "sessions", ms_events_sessions(d->ev));
 	ok &= add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
 	ok &= add_u64(o, "sessions_evicted", ms_events_evicted(d->ev));
+	ok &= add_u64(o, "flows_unseen", ms_events_unseen(d->ev));
 	gr = cJSON_AddObjectToObject(o, "graph");
 	if (gr && g) {
 		ok &= add_u64(gr, "nodes", ms_graph_nodes(g));

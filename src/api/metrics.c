@@ -95,6 +95,10 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 	one(f, "microsegd_sessions_evicted_total", "counter",
 	    "Allowed sessions evicted from a full session table (reported as flow_end).",
 	    ms_events_evicted(d->ev));
+	one(f, "microsegd_flows_unseen_total", "counter",
+	    "Flows that ended without being seen (begun and evicted between two sweeps of a "
+	    "full session table, or their flow_end lost): in no graph or flow log.",
+	    ms_events_unseen(d->ev));
 	one(f, "microsegd_session_insert_failures_total", "counter",
 	    "Session table inserts that failed.", c[MS_CNT_SESSION_FAIL]);
 	one(f, "microsegd_events_lost_total", "counter",
