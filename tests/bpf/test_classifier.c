@@ -323,6 +323,13 @@ static void icmp_error_case(const char *peer, const char *host, uint8_t err_type
 	CHECK(dpt_run(dp, EG, &q) == DPT_OK, "query allowed");
 	CHECK(dpt_run(dp, IN, &err) == DPT_OK, "ICMP error quoting the allowed flow passes");
 	CHECK(dpt_run(dp, IN, &err2) == DPT_DROP, "ICMP error quoting an unknown flow is policed");
+	/* A denied packet never left: an error about it is no reply either. */
+	struct pkt_spec denied_q = udp(host, 33002, peer, 55), err3 = icmp(peer, host, err_type, 0);
+
+	err3.icmp_code = 3;
+	err3.inner = &denied_q;
+	CHECK(dpt_run(dp, EG, &denied_q) == DPT_DROP, "query denied");
+	CHECK(dpt_run(dp, IN, &err3) == DPT_DROP, "ICMP error quoting the denied flow is policed");
 	ms_dp_close(&dp);
 }
 
