@@ -16,6 +16,7 @@
 #include "policy_compile.h"
 #include "policy_parse.h"
 #include "proto.h"
+#include "replay.h"
 #include "timefmt.h"
 
 #define CT_JSON "application/json"
@@ -291,8 +292,37 @@ static cJSON *diag_json(const struct ms_diag *dg)
 	return a;
 }
 
+static int replay_line(void *cls, const char *line, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	int r = j ? ms_replay_add(cls, j, NULL) : 0;
+
+	cJSON_Delete(j);
+	return r == -ENOMEM ? r : 0;
+}
+
+/* The candidate against the agent's recent flows (the ring of /v1/flows). */
+static cJSON *replay_recent(struct ms_daemon *d, const struct ms_policy *p,
+			    const struct ms_compiled *c)
+{
+	struct ms_flow_filter all;
+	struct ms_replay *r = NULL;
+	cJSON *j = NULL;
+
+	memset(&all, 0, sizeof(all));
+	ms_flow_filter_clear(&all);
+	all.limit = MS_FLOW_FILTER_MAX_LIMIT;
+	if (ms_replay_new(p, c, &r))
+		return NULL;
+	if (!d->obs || !ms_flowring_query(ms_observer_ring(d->obs), &all, replay_line, r))
+		j = ms_replay_json(r, 20);
+	ms_replay_free(&r);
+	return j;
+}
+
 static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
 {
+	const char *rp = req->arg(req->arg_cls, "replay");
 	struct ms_diag dg = { 0 };
 	struct ms_policy *p = NULL;
 	struct ms_compiled *c = NULL;
@@ -343,6 +373,11 @@ static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms
 										: "deny") != NULL;
 		ok &= add_u64(sum, "decision_entries", c->n_dec);
 		ok &= add_u64(sum, "map_bytes", ms_compiled_bytes(c));
+	}
+	if (rp && strcmp(rp, "0")) {
+		cJSON *rj = replay_recent(d, p, c);
+
+		ok &= rj && cJSON_AddItemToObject(o, "replay", rj);
 	}
 out:
 	free(errmsg);

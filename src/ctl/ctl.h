@@ -34,7 +34,9 @@ struct ctl_opts {
 	const char **from;  /* graph --from FILES */
 	size_t n_from;
 	const char *filter[F_MAX];
-	char **args; /* operands after the command */
+	bool fail_on_new_deny; /* replay: exit 4 if a flow that passed is denied */
+	size_t top;	       /* replay: changes listed (0: the default) */
+	char **args;	       /* operands after the command */
 	int n_args;
 };
 
@@ -47,6 +49,7 @@ int cmd_reload(const struct ctl_opts *o);
 int cmd_metrics(const struct ctl_opts *o);
 int cmd_suggest(const struct ctl_opts *o);
 int cmd_graph(const struct ctl_opts *o);
+int cmd_replay(const struct ctl_opts *o);
 
 /* Helpers shared by the commands. */
 const char *ctl_str(const cJSON *o, const char *key); /* NULL if absent */

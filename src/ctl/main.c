@@ -20,7 +20,7 @@ static const struct {
 	{ "sessions", cmd_sessions, true, 0, 0 }, { "workloads", cmd_workloads, false, 0, 0 },
 	{ "graph", cmd_graph, false, 0, 0 },	  { "check", cmd_check, false, 1, 1 },
 	{ "reload", cmd_reload, false, 0, 0 },	  { "metrics", cmd_metrics, false, 0, 0 },
-	{ "suggest", cmd_suggest, false, 0, 0 },
+	{ "suggest", cmd_suggest, false, 0, 0 },  { "replay", cmd_replay, false, 1, 1 << 20 },
 };
 
 enum {
@@ -30,6 +30,8 @@ enum {
 	O_FORMAT,
 	O_FROM,
 	O_POLICY,
+	O_FAIL_NEW_DENY,
+	O_TOP,
 	O_FILTER, /* + enum ctl_filter */
 };
 
@@ -40,6 +42,8 @@ static const struct option long_opts[] = {
 	{ "format", required_argument, NULL, O_FORMAT },
 	{ "from", required_argument, NULL, O_FROM },
 	{ "policy", required_argument, NULL, O_POLICY },
+	{ "fail-on-new-deny", no_argument, NULL, O_FAIL_NEW_DENY },
+	{ "top", required_argument, NULL, O_TOP },
 	{ "event", required_argument, NULL, O_FILTER + F_EVENT },
 	{ "verdict", required_argument, NULL, O_FILTER + F_VERDICT },
 	{ "workload", required_argument, NULL, O_FILTER + F_WORKLOAD },
@@ -71,6 +75,10 @@ static void usage(FILE *f)
 	      "  reload                 re-read the policy file, as SIGHUP does\n"
 	      "  metrics                the Prometheus metrics text\n"
 	      "  suggest                a least-privilege policy from what was observed\n"
+	      "  replay -p CANDIDATE FLOWLOG... [--fail-on-new-deny] [--top N]\n"
+	      "                         what CANDIDATE would do to the recorded flows;\n"
+	      "                         exit 4 with --fail-on-new-deny if a flow that passed\n"
+	      "                         would be denied\n"
 	      "\n"
 	      "Filters (flows, sessions): --event E --verdict allow|deny|audit --workload NAME\n"
 	      "  --ip ADDR --port N --proto NAME|N --since RFC3339 --limit N\n"
@@ -82,7 +90,7 @@ static void usage(FILE *f)
 	      "  -V, --version   -h, --help\n"
 	      "\n"
 	      "Exit status: 0 ok, 1 failed check or reload or an error from the agent,\n"
-	      "2 bad usage, 3 agent unreachable. See microsegctl(8).\n",
+	      "2 bad usage, 3 agent unreachable, 4 replay gate. See microsegctl(8).\n",
 	      f);
 }
 
@@ -110,7 +118,7 @@ int main(int argc, char **argv)
 	}
 	o.http.socket = env && *env ? env : CTL_DEFAULT_SOCKET;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":Vh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:Vh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET:
 			o.http.socket = optarg;
@@ -132,9 +140,24 @@ int main(int argc, char **argv)
 		case O_FROM:
 			o.from[o.n_from++] = optarg;
 			break;
+		case 'p':
 		case O_POLICY:
 			o.policy = optarg;
 			break;
+		case O_FAIL_NEW_DENY:
+			o.fail_on_new_deny = true;
+			break;
+		case O_TOP: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg < '0' || *optarg > '9' || *end || !v || v > 100000) {
+				ret = usage_error("invalid --top (1 to 100000)", optarg);
+				goto out;
+			}
+			o.top = v;
+			break;
+		}
 		case 'V':
 			printf("microsegctl %s\n", MS_VERSION);
 			ret = CTL_OK;
@@ -171,10 +194,11 @@ int main(int argc, char **argv)
 	}
 	o.args = pos + 1;
 	o.n_args = npos - 1;
-	if (!strcmp(pos[0], "graph") && o.n_from) {
+	if ((!strcmp(pos[0], "graph") && o.n_from) || !strcmp(pos[0], "replay")) {
 		for (int i = 0; i < o.n_args; i++)
 			o.from[o.n_from++] = o.args[i];
-		o.n_args = 0;
+		/* replay needs a log: it counts as its one operand. */
+		o.n_args = !strcmp(pos[0], "replay") && o.n_from ? 1 : 0;
 	}
 	if (o.n_args < cmds[ci].min_args || o.n_args > cmds[ci].max_args) {
 		ret = usage_error(o.n_args < cmds[ci].min_args ? "missing argument for"
@@ -190,12 +214,24 @@ int main(int argc, char **argv)
 		ret = usage_error("--follow applies to flows only, not", pos[0]);
 		goto out;
 	}
-	if ((o.format || o.n_from || o.policy) && strcmp(pos[0], "graph")) {
+	if (!strcmp(pos[0], "replay")) {
+		if (!o.policy) {
+			ret = usage_error("replay needs the candidate policy: -p FILE", NULL);
+			goto out;
+		}
+		if (o.format) {
+			ret = usage_error("--format does not apply to", "replay");
+			goto out;
+		}
+	} else if ((o.format || o.n_from || o.policy) && strcmp(pos[0], "graph")) {
 		ret = usage_error("--format, --from and --policy apply to graph only, not", pos[0]);
 		goto out;
-	}
-	if (o.policy && !o.n_from) {
+	} else if (o.policy && !o.n_from) {
 		ret = usage_error("--policy goes with --from", NULL);
+		goto out;
+	}
+	if ((o.fail_on_new_deny || o.top) && strcmp(pos[0], "replay")) {
+		ret = usage_error("--fail-on-new-deny and --top apply to replay only, not", pos[0]);
 		goto out;
 	}
 	if (!strcmp(pos[0], "sessions") && (o.filter[F_EVENT] || o.filter[F_SINCE])) {

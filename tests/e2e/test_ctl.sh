@@ -76,6 +76,7 @@ printf 'version: 1\nrules:\n  - name: x\n    action: maybe\n' >"$E2E_TMP/bad.yam
 check check-invalid-exit-1 rc_is 1 ctl check "$E2E_TMP/bad.yaml"
 check check-invalid-position grep -Eq "^$E2E_TMP/bad.yaml:4:[0-9]+: error: " "$E2E_TMP/err"
 check reload-ok out_has ctl reload 'policy reloaded: generation 2'
+cp "$E2E_TMP/policy.yaml" "$E2E_TMP/good.yaml"
 cp "$E2E_TMP/bad.yaml" "$E2E_TMP/policy.yaml"
 check reload-invalid-exit-1 rc_is 1 ctl reload
 check reload-invalid-says-why grep -q 'generation 2 stays in force' "$E2E_TMP/err"
@@ -116,6 +117,32 @@ check offline-bad-line-named bash -c "'$CTL' graph --from '$E2E_TMP/host-b.jsonl
 check offline-json out_has "$CTL" graph --format json --from "$E2E_TMP/host-a.jsonl" '"src":"workload:lb","dst":"workload:app","proto":"tcp","port":443,"flows":1'
 check offline-stdin out_has bash -c "cat '$E2E_TMP/host-b.jsonl' | '$CTL' graph --from -" 'app +db +tcp/5432 +1'
 check offline-missing-file rc_is 1 "$CTL" graph --from "$E2E_TMP/none.jsonl"
+# replay: a candidate against recorded flows, with known answers.
+cat >"$E2E_TMP/candidate.yaml" <<'EOF2'
+version: 1
+default: deny
+workloads:
+  lb: {addresses: [198.18.5.1]}
+  app: {addresses: [198.18.5.2, "2001:db8:5::2"]}
+rules:
+  - name: web
+    action: allow
+    from: {workload: lb}
+    to: {workload: app}
+    ports: [tcp/443]
+  - name: ssh
+    action: allow
+    ports: [tcp/22]
+EOF2
+check replay-counts out_has "$CTL" --json replay -p "$E2E_TMP/candidate.yaml" "$E2E_TMP/host-a.jsonl" "$E2E_TMP/host-b.jsonl" '"flows":4,"allowed":3,"denied":1,"unchanged":2,"newly_denied":1,"newly_allowed":1'
+check replay-table out_has "$CTL" replay -p "$E2E_TMP/candidate.yaml" "$E2E_TMP/host-a.jsonl" 'deny->allow +198\.18\.9\.9 +app +tcp/22 +ssh'
+check replay-gate-exit-4 rc_is 4 "$CTL" replay -p "$E2E_TMP/candidate.yaml" --fail-on-new-deny "$E2E_TMP/host-a.jsonl" "$E2E_TMP/host-b.jsonl"
+check replay-gate-passes rc_is 0 "$CTL" replay -p "$E2E_TMP/candidate.yaml" --fail-on-new-deny "$E2E_TMP/host-a.jsonl"
+check replay-needs-candidate rc_is 2 "$CTL" replay "$E2E_TMP/host-a.jsonl"
+check replay-bad-candidate rc_is 1 "$CTL" replay -p "$E2E_TMP/bad.yaml" "$E2E_TMP/host-a.jsonl"
+# A policy replayed on the log it produced changes nothing.
+check replay-own-log-unchanged out_has "$CTL" --json replay -p "$E2E_TMP/good.yaml" "$MS_FLOWS" '"newly_denied":0,"newly_allowed":0'
+check replay-via-api bash -c "curl -s --unix-socket '$MS_API' --data-binary @'$E2E_TMP/good.yaml' 'http://x/v1/policy/check?replay=1' | grep -q '\"replay\":{\"flows\":[1-9][0-9]*,.*\"newly_denied\":0,\"newly_allowed\":0'"
 # The agent's own flow log, read offline, gives the edges it served.
 check offline-own-log out_has "$CTL" graph --from "$MS_FLOWS" 'client +server +tcp/9090 +[0-9]+ +0 +[1-9]'
 daemon_stop TERM
