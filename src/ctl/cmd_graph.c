@@ -11,9 +11,6 @@
 #include "policy_parse.h"
 #include "table.h"
 
-/* Report at most this many bad lines one by one; the rest are counted. */
-#define MAX_BAD_REPORTS 10
-
 struct edge_ref {
 	const cJSON *e;
 	double flows;
@@ -81,51 +78,20 @@ static int print_table(const cJSON *g)
 	return CTL_OK;
 }
 
-static int read_log(struct ms_graph *g, const char *path, size_t *bad)
+static int add_line(void *cls, const cJSON *j, char **err)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
-	ssize_t n;
+	struct ms_flowrec r;
+	int rc = ms_flowrec_from_json(j, &r, err);
 
-	if (!f) {
-		fprintf(stderr, "microsegctl: cannot open %s: %s\n", path, strerror(errno));
-		return CTL_FAILED;
-	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		struct ms_flowrec r;
-		char *err = NULL;
-		cJSON *j;
-		int rc;
-
-		lineno++;
-		if (n <= 1)
-			continue;
-		j = cJSON_ParseWithLength(line, (size_t)n);
-		rc = j ? ms_flowrec_from_json(j, &r, &err) : -EINVAL;
-		if (rc == 1 && ms_graph_add(g, &r) == -ENOMEM) {
-			cJSON_Delete(j);
-			free(line);
-			fprintf(stderr, "microsegctl: out of memory\n");
-			return CTL_FAILED;
-		}
-		if (rc < 0 && ++*bad <= MAX_BAD_REPORTS)
-			fprintf(stderr, "%s:%zu: skipped: %s\n",
-				strcmp(path, "-") ? path : "(stdin)", lineno,
-				err ? err : "not a JSON object");
-		free(err);
-		cJSON_Delete(j);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return CTL_OK;
+	if (rc != 1)
+		return rc;
+	/* An edge past the graph's bound is counted there, not an error here. */
+	return ms_graph_add(cls, &r) == -ENOMEM ? -ENOMEM : 0;
 }
 
 static int offline(const struct ctl_opts *o, const char *fmt)
 {
 	struct ms_graph *g = NULL;
-	size_t bad = 0;
 	int ret = CTL_OK;
 
 	if (ms_graph_new(MS_GRAPH_DEFAULT_MAX_EDGES, &g)) {
@@ -146,10 +112,7 @@ static int offline(const struct ctl_opts *o, const char *fmt)
 		ms_graph_set_workloads(g, p);
 		ms_policy_free(&p);
 	}
-	for (size_t i = 0; i < o->n_from && !ret; i++)
-		ret = read_log(g, o->from[i], &bad);
-	if (bad > MAX_BAD_REPORTS)
-		fprintf(stderr, "microsegctl: %zu more lines skipped\n", bad - MAX_BAD_REPORTS);
+	ret = ctl_read_flowlogs(o, add_line, g);
 	if (!ret) {
 		cJSON *j = ms_graph_to_json(g);
 		char *text = j ? cJSON_PrintUnformatted(j) : NULL;

@@ -11,47 +11,10 @@
 #include "replay.h"
 
 #define REPLAY_TOP 20
-#define MAX_BAD_REPORTS 10
 
-static int replay_file(struct ms_replay *r, const char *path, size_t *bad)
+static int add_line(void *cls, const cJSON *j, char **err)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
-	ssize_t n;
-	int ret = CTL_OK;
-
-	if (!f) {
-		fprintf(stderr, "microsegctl: cannot open %s: %s\n", path, strerror(errno));
-		return CTL_FAILED;
-	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *err = NULL;
-		cJSON *j;
-		int rc;
-
-		lineno++;
-		if (n <= 1)
-			continue;
-		j = cJSON_ParseWithLength(line, (size_t)n);
-		rc = j ? ms_replay_add(r, j, &err) : -EINVAL;
-		cJSON_Delete(j);
-		if (rc == -ENOMEM) {
-			fprintf(stderr, "microsegctl: out of memory\n");
-			ret = CTL_FAILED;
-			free(err);
-			break;
-		}
-		if (rc < 0 && ++*bad <= MAX_BAD_REPORTS)
-			fprintf(stderr, "%s:%zu: skipped: %s\n",
-				strcmp(path, "-") ? path : "(stdin)", lineno,
-				err ? err : "not a JSON object");
-		free(err);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return ret;
+	return ms_replay_add(cls, j, err);
 }
 
 int cmd_replay(const struct ctl_opts *o)
@@ -62,7 +25,6 @@ int cmd_replay(const struct ctl_opts *o)
 	struct ms_replay *r = NULL;
 	struct ms_limits lim;
 	char *errmsg = NULL;
-	size_t bad = 0;
 	int ret = CTL_FAILED;
 
 	if (ms_policy_parse_file(o->policy, &p, &d)) {
@@ -80,13 +42,9 @@ int cmd_replay(const struct ctl_opts *o)
 		fprintf(stderr, "microsegctl: out of memory\n");
 		goto out;
 	}
-	ret = CTL_OK;
-	for (size_t i = 0; i < o->n_from && !ret; i++)
-		ret = replay_file(r, o->from[i], &bad);
+	ret = ctl_read_flowlogs(o, add_line, r);
 	if (ret)
 		goto out;
-	if (bad > MAX_BAD_REPORTS)
-		fprintf(stderr, "microsegctl: %zu more lines skipped\n", bad - MAX_BAD_REPORTS);
 	if (o->json) {
 		cJSON *j = ms_replay_json(r, o->top ? o->top : REPLAY_TOP);
 		char *s = j ? cJSON_PrintUnformatted(j) : NULL;

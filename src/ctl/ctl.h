@@ -58,6 +58,14 @@ const char *ctl_num(const cJSON *o, const char *key, char *buf, size_t len);
 /* The strings of an array (or "key=value" of an object, with_keys) joined
  * by sep; "-" when empty. malloc'd, NULL when out of memory. */
 char *ctl_join(const cJSON *items, const char *sep, bool with_keys);
+/* Called for each JSON line of a flow log; returns >= 0, -EINVAL (the line
+ * is skipped and named, with *err as the reason) or -ENOMEM (stop). */
+typedef int (*ctl_line_fn)(void *cls, const cJSON *line, char **err);
+
+/* Feed every line of the flow logs o->from ('-' = stdin) to fn, naming the
+ * lines skipped on stderr. Returns a CTL_ status. */
+int ctl_read_flowlogs(const struct ctl_opts *o, ctl_line_fn fn, void *cls);
+
 /* GET path and parse the JSON answer into *out; prints errors. Returns a
  * CTL_ status. */
 int ctl_get_json(const struct ctl_opts *o, const char *path, cJSON **out, char **raw);
