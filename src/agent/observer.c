@@ -253,6 +253,11 @@ static struct ms_graph *live_graph(struct ms_observer *o, struct ms_events *ev)
 	return c.g;
 }
 
+struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev)
+{
+	return live_graph(o, ev);
+}
+
 cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev)
 {
 	struct ms_graph *g = live_graph(o, ev);

@@ -66,6 +66,10 @@ int ms_observer_save(struct ms_observer *o);
  * ev may be NULL (no live sessions). NULL on allocation failure.
  */
 cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev);
+/* A copy of the graph with the open sessions counted in (free it with
+ * ms_graph_free), or NULL when out of memory. */
+struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev);
+
 /* The same in Graphviz dot; a malloc'd string or NULL. */
 char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev);
 

@@ -17,6 +17,7 @@
 #include "policy_parse.h"
 #include "proto.h"
 #include "replay.h"
+#include "suggest.h"
 #include "timefmt.h"
 
 #define CT_JSON "application/json"
@@ -705,6 +706,48 @@ static void h_metrics(struct ms_daemon *d, const struct ms_api_counters *cnt,
 	set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", s);
 }
 
+static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	const char *group = req->arg(req->arg_cls, "group");
+	const char *deny = req->arg(req->arg_cls, "include_denied");
+	struct ms_suggest_opts so = { .group = MS_GROUP_LABELS };
+	struct ms_graph *g;
+	char *yaml = NULL, *src = NULL;
+	int err;
+
+	if (group && !strcmp(group, "workload"))
+		so.group = MS_GROUP_WORKLOAD;
+	else if (group && strcmp(group, "labels")) {
+		ms_api_error(resp, 400, "invalid group (labels or workload)");
+		return;
+	}
+	if (deny && strcmp(deny, "0") && strcmp(deny, "1")) {
+		ms_api_error(resp, 400, "invalid include_denied (1 or 0)");
+		return;
+	}
+	so.include_denied = deny && !strcmp(deny, "1");
+	if (!d->obs) {
+		ms_api_error(resp, 503, "no flow graph");
+		return;
+	}
+	so.current = d->ev ? ms_events_policy(d->ev) : NULL;
+	if (asprintf(&src, "the flow graph of the agent (policy %s)", d->policy_path) < 0)
+		src = NULL;
+	so.source = src;
+	g = ms_observer_live_graph(d->obs, d->dp ? d->ev : NULL);
+	err = g ? ms_suggest(g, &so, &yaml) : -ENOMEM;
+	ms_graph_free(&g);
+	free(src);
+	if (err == -ENODATA)
+		ms_api_error(resp, 409,
+			     "no flow observed passing yet: let traffic run (in monitor mode) "
+			     "first");
+	else if (err)
+		set_body(resp, 500, NULL, NULL);
+	else
+		set_body(resp, 200, "application/yaml; charset=utf-8", yaml);
+}
+
 struct route {
 	const char *path;
 	const char *method; /* the one method it answers */
@@ -785,8 +828,7 @@ void ms_api_handle(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		h_workloads(d, resp);
 		break;
 	case R_SUGGEST:
-		ms_api_error(resp, 501,
-			     "suggest is not available in this version of microsegd yet");
+		h_suggest(d, req, resp);
 		break;
 	case R_METRICS:
 		h_metrics(d, cnt, resp);

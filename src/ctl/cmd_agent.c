@@ -491,7 +491,7 @@ int cmd_metrics(const struct ctl_opts *o)
 	return print_text(o, "/metrics");
 }
 
-int cmd_suggest(const struct ctl_opts *o)
+int ctl_print_text(const struct ctl_opts *o, const char *path)
 {
-	return print_text(o, "/v1/suggest");
+	return print_text(o, path);
 }

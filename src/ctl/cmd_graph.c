@@ -78,7 +78,7 @@ static int print_table(const cJSON *g)
 	return CTL_OK;
 }
 
-static int add_line(void *cls, const cJSON *j, char **err)
+int ctl_graph_line(void *cls, const cJSON *j, char **err)
 {
 	struct ms_flowrec r;
 	int rc = ms_flowrec_from_json(j, &r, err);
@@ -112,7 +112,7 @@ static int offline(const struct ctl_opts *o, const char *fmt)
 		ms_graph_set_workloads(g, p);
 		ms_policy_free(&p);
 	}
-	ret = ctl_read_flowlogs(o, add_line, g);
+	ret = ctl_read_flowlogs(o, ctl_graph_line, g);
 	if (!ret) {
 		cJSON *j = ms_graph_to_json(g);
 		char *text = j ? cJSON_PrintUnformatted(j) : NULL;

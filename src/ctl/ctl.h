@@ -35,6 +35,8 @@ struct ctl_opts {
 	size_t n_from;
 	const char *filter[F_MAX];
 	bool fail_on_new_deny; /* replay: exit 4 if a flow that passed is denied */
+	const char *group;     /* suggest: labels or workload */
+	bool include_denied;   /* suggest: allow what was denied too */
 	size_t top;	       /* replay: changes listed (0: the default) */
 	char **args;	       /* operands after the command */
 	int n_args;
@@ -65,6 +67,12 @@ typedef int (*ctl_line_fn)(void *cls, const cJSON *line, char **err);
 /* Feed every line of the flow logs o->from ('-' = stdin) to fn, naming the
  * lines skipped on stderr. Returns a CTL_ status. */
 int ctl_read_flowlogs(const struct ctl_opts *o, ctl_line_fn fn, void *cls);
+
+/* A ctl_line_fn adding a flow-log line to the struct ms_graph cls. */
+int ctl_graph_line(void *cls, const cJSON *line, char **err);
+
+/* GET path and print the text answer as is. Returns a CTL_ status. */
+int ctl_print_text(const struct ctl_opts *o, const char *path);
 
 /* GET path and parse the JSON answer into *out; prints errors. Returns a
  * CTL_ status. */

@@ -32,6 +32,8 @@ enum {
 	O_POLICY,
 	O_FAIL_NEW_DENY,
 	O_TOP,
+	O_GROUP,
+	O_INCLUDE_DENIED,
 	O_FILTER, /* + enum ctl_filter */
 };
 
@@ -44,6 +46,8 @@ static const struct option long_opts[] = {
 	{ "policy", required_argument, NULL, O_POLICY },
 	{ "fail-on-new-deny", no_argument, NULL, O_FAIL_NEW_DENY },
 	{ "top", required_argument, NULL, O_TOP },
+	{ "group", required_argument, NULL, O_GROUP },
+	{ "include-denied", no_argument, NULL, O_INCLUDE_DENIED },
 	{ "event", required_argument, NULL, O_FILTER + F_EVENT },
 	{ "verdict", required_argument, NULL, O_FILTER + F_VERDICT },
 	{ "workload", required_argument, NULL, O_FILTER + F_WORKLOAD },
@@ -74,7 +78,10 @@ static void usage(FILE *f)
 	      "  check FILE             validate a policy with the agent's compiler\n"
 	      "  reload                 re-read the policy file, as SIGHUP does\n"
 	      "  metrics                the Prometheus metrics text\n"
-	      "  suggest                a least-privilege policy from what was observed\n"
+	      "  suggest [--group labels|workload] [--include-denied]\n"
+	      "          [--from FLOWLOG... [--policy CURRENT]]\n"
+	      "                         a least-privilege policy from what the agent (or,\n"
+	      "                         with --from, the flow logs) saw pass\n"
 	      "  replay -p CANDIDATE FLOWLOG... [--fail-on-new-deny] [--top N]\n"
 	      "                         what CANDIDATE would do to the recorded flows;\n"
 	      "                         exit 4 with --fail-on-new-deny if a flow that passed\n"
@@ -147,6 +154,16 @@ int main(int argc, char **argv)
 		case O_FAIL_NEW_DENY:
 			o.fail_on_new_deny = true;
 			break;
+		case O_GROUP:
+			if (strcmp(optarg, "labels") && strcmp(optarg, "workload")) {
+				ret = usage_error("invalid --group (labels or workload)", optarg);
+				goto out;
+			}
+			o.group = optarg;
+			break;
+		case O_INCLUDE_DENIED:
+			o.include_denied = true;
+			break;
 		case O_TOP: {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -194,7 +211,8 @@ int main(int argc, char **argv)
 	}
 	o.args = pos + 1;
 	o.n_args = npos - 1;
-	if ((!strcmp(pos[0], "graph") && o.n_from) || !strcmp(pos[0], "replay")) {
+	if (((!strcmp(pos[0], "graph") || !strcmp(pos[0], "suggest")) && o.n_from) ||
+	    !strcmp(pos[0], "replay")) {
 		for (int i = 0; i < o.n_args; i++)
 			o.from[o.n_from++] = o.args[i];
 		/* replay needs a log: it counts as its one operand. */
@@ -214,7 +232,21 @@ int main(int argc, char **argv)
 		ret = usage_error("--follow applies to flows only, not", pos[0]);
 		goto out;
 	}
-	if (!strcmp(pos[0], "replay")) {
+	if ((o.group || o.include_denied) && strcmp(pos[0], "suggest")) {
+		ret = usage_error("--group and --include-denied apply to suggest only, not",
+				  pos[0]);
+		goto out;
+	}
+	if (!strcmp(pos[0], "suggest")) {
+		if (o.format) {
+			ret = usage_error("--format does not apply to", "suggest");
+			goto out;
+		}
+		if (o.policy && !o.n_from) {
+			ret = usage_error("--policy goes with --from", NULL);
+			goto out;
+		}
+	} else if (!strcmp(pos[0], "replay")) {
 		if (!o.policy) {
 			ret = usage_error("replay needs the candidate policy: -p FILE", NULL);
 			goto out;

@@ -24,7 +24,12 @@ struct node {
 	bool workload;
 	cJSON *labels;	  /* object, workloads only */
 	cJSON *addresses; /* array, workloads only */
+	cJSON *seen;	  /* addresses seen of a workload whose addresses are not known */
 };
+
+/* Addresses remembered per workload known only by name (flow logs read
+ * without their policy), so suggest can still define it. */
+#define MAX_SEEN 64
 
 struct edge {
 	uint32_t src, dst; /* node indices */
@@ -92,6 +97,7 @@ void ms_graph_free(struct ms_graph **gp)
 		free(g->nodes[i].id);
 		cJSON_Delete(g->nodes[i].labels);
 		cJSON_Delete(g->nodes[i].addresses);
+		cJSON_Delete(g->nodes[i].seen);
 	}
 	for (size_t i = 0; i < g->n_edges; i++) {
 		for (int j = 0; j < g->edges[i].n_rules; j++)
@@ -279,6 +285,27 @@ static void node_id(char *buf, size_t len, const char *workload, const char *add
 		snprintf(buf, len, "ip:%s", addr ? addr : "?");
 }
 
+static int note_seen(struct node *n, const char *addr)
+{
+	const cJSON *it;
+
+	if (!n->workload || n->addresses || !addr)
+		return 0;
+	if (!n->seen) {
+		n->seen = cJSON_CreateArray();
+		if (!n->seen)
+			return -ENOMEM;
+	}
+	if (cJSON_GetArraySize(n->seen) >= MAX_SEEN)
+		return 0;
+	cJSON_ArrayForEach(it, n->seen)
+	{
+		if (!strcmp(it->valuestring, addr))
+			return 0;
+	}
+	return cJSON_AddItemToArray(n->seen, cJSON_CreateString(addr)) ? 0 : -ENOMEM;
+}
+
 int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
 {
 	char sid[192], did[192];
@@ -293,6 +320,8 @@ int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
 	d = node_get(g, did, true);
 	if (d < 0)
 		return (int)d;
+	if (note_seen(&g->nodes[s], r->src) || note_seen(&g->nodes[d], r->dst))
+		return -ENOMEM;
 	ei = edge_get(g, (uint32_t)s, (uint32_t)d, r->proto, r->port);
 	if (ei < 0)
 		return (int)ei;
@@ -429,6 +458,15 @@ int ms_graph_merge(struct ms_graph *g, const struct ms_graph *src)
 			}
 			node_set_meta(&g->nodes[n], l, a);
 		}
+		if (sn->seen) {
+			const cJSON *it;
+
+			cJSON_ArrayForEach(it, sn->seen)
+			{
+				if (note_seen(&g->nodes[n], it->valuestring))
+					return -ENOMEM;
+			}
+		}
 	}
 	for (size_t i = 0; i < src->n_edges; i++) {
 		int r = merge_edge(g, src, &src->edges[i]);
@@ -563,6 +601,8 @@ static cJSON *node_json(const struct node *n)
 		ok &= cJSON_AddItemToObject(o, "labels", cJSON_Duplicate(n->labels, 1));
 	if (n->addresses)
 		ok &= cJSON_AddItemToObject(o, "addresses", cJSON_Duplicate(n->addresses, 1));
+	else if (n->seen)
+		ok &= cJSON_AddItemToObject(o, "seen_addresses", cJSON_Duplicate(n->seen, 1));
 	if (!ok) {
 		cJSON_Delete(o);
 		return NULL;
@@ -789,6 +829,7 @@ int ms_graph_from_json(struct ms_graph *g, const cJSON *j, char **errmsg)
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
 		const cJSON *labels = cJSON_GetObjectItemCaseSensitive(it, "labels");
 		const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(it, "addresses");
+		const cJSON *seen = cJSON_GetObjectItemCaseSensitive(it, "seen_addresses"), *sa;
 		long n;
 
 		if (!cJSON_IsString(id) || !strchr(id->valuestring, ':'))
@@ -807,6 +848,11 @@ int ms_graph_from_json(struct ms_graph *g, const cJSON *j, char **errmsg)
 				return -ENOMEM;
 			}
 			node_set_meta(&g->nodes[n], l, a);
+		}
+		cJSON_ArrayForEach(sa, seen)
+		{
+			if (cJSON_IsString(sa) && note_seen(&g->nodes[n], sa->valuestring))
+				return -ENOMEM;
 		}
 	}
 	cJSON_ArrayForEach(it, edges)

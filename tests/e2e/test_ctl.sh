@@ -80,7 +80,10 @@ cp "$E2E_TMP/policy.yaml" "$E2E_TMP/good.yaml"
 cp "$E2E_TMP/bad.yaml" "$E2E_TMP/policy.yaml"
 check reload-invalid-exit-1 rc_is 1 ctl reload
 check reload-invalid-says-why grep -q 'generation 2 stays in force' "$E2E_TMP/err"
-check suggest-not-yet rc_is 1 ctl suggest
+check suggest-valid bash -c "'$CTL' --socket '$MS_API' suggest >'$E2E_TMP/sug.yaml' && '$MS_BIN' --check -p '$E2E_TMP/sug.yaml' >/dev/null"
+check suggest-allows-observed grep -q 'ports: \[tcp/8080\]' "$E2E_TMP/sug.yaml"
+check suggest-lists-denied grep -q '^#   client -> server tcp/9090' "$E2E_TMP/sug.yaml"
+check suggest-bad-group rc_is 2 ctl suggest --group nope
 check unreachable-exit-3 rc_is 3 "$CTL" --socket "$E2E_TMP/nothing.sock" status
 check unreachable-message grep -q "cannot reach the agent at $E2E_TMP/nothing.sock" "$E2E_TMP/err"
 check usage-unknown-command rc_is 2 ctl frobnicate
