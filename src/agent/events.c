@@ -574,7 +574,7 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 {
 	struct ms_event_info in;
 	bool done = false;
-	size_t start;
+	size_t start = 0;
 	cJSON *o;
 
 	ms_events_describe(ev, e, &in);
@@ -596,11 +596,6 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 		    cJSON_PrintPreallocated(o, ev->buf + ev->buf_len, (int)(room - 1), 0)) {
 			start = ev->buf_len;
 			ev->buf_len += strlen(ev->buf + ev->buf_len);
-			if (ev->sink) {
-				in.line = ev->buf + start;
-				in.len = ev->buf_len - start;
-				ev->sink(ev->sink_cls, &in);
-			}
 			ev->buf[ev->buf_len++] = '\n';
 			done = true;
 		} else {
@@ -614,10 +609,17 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 		}
 	}
 	cJSON_Delete(o);
-	if (!done) {
+	if (!done)
 		ev->lost++;
-		if (ev->sink) /* the flow still counts, even if its line is lost */
-			ev->sink(ev->sink_cls, &in);
+	/* After the line is complete: the sink may write lines of its own
+	 * (anomalies), which may move the buffer. The flow counts even if its
+	 * line was lost. */
+	if (ev->sink) {
+		if (done) {
+			in.line = ev->buf + start;
+			in.len = ev->buf_len - start - 1;
+		}
+		ev->sink(ev->sink_cls, &in);
 	}
 	if (!ev->batching || ev->buf_len >= FLUSH_BYTES)
 		flush_lines(ev);
@@ -944,4 +946,35 @@ out:
 uint64_t ms_events_unseen(const struct ms_events *ev)
 {
 	return ev->unseen;
+}
+
+void ms_events_write_line(struct ms_events *ev, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (ev->buf_len + n + 1 > ev->buf_cap) {
+		size_t ncap = ev->buf_cap ? ev->buf_cap : 2 * FLUSH_BYTES;
+		char *nb;
+
+		while (ncap < ev->buf_len + n + 1)
+			ncap *= 2;
+		nb = realloc(ev->buf, ncap);
+		if (!nb) {
+			ev->lost++;
+			return;
+		}
+		ev->buf = nb;
+		ev->buf_cap = ncap;
+	}
+	memcpy(ev->buf + ev->buf_len, line, n);
+	ev->buf_len += n;
+	ev->buf[ev->buf_len++] = '\n';
+	if (!ev->batching || ev->buf_len >= FLUSH_BYTES)
+		flush_lines(ev);
+}
+
+char *ms_events_time(struct ms_events *ev, uint64_t mono_ns, char *buf, size_t len)
+{
+	format_time(ev, buf, len, mono_ns + (uint64_t)ev->mono_to_real_ns);
+	return buf;
 }

@@ -68,6 +68,13 @@ int ms_events_for_each_session(struct ms_events *ev,
 					 const struct ms_session *s),
 			       void *cls);
 
+/* Write a line of the daemon's own (an anomaly) to the flow log, in order
+ * with the events; lost lines are counted. */
+void ms_events_write_line(struct ms_events *ev, const char *line);
+
+/* A CLOCK_MONOTONIC time as the flow log writes times. Returns buf. */
+char *ms_events_time(struct ms_events *ev, uint64_t mono_ns, char *buf, size_t len);
+
 /* Allowed sessions the kernel evicted from a full table, reported as
  * flow_end with the counts of the sweep before. */
 uint64_t ms_events_evicted(const struct ms_events *ev);

@@ -29,6 +29,7 @@
 #include "notify.h"
 #include "observer.h"
 #include "policy_check.h"
+#include "policy_parse.h"
 #include "server.h"
 #include "stats.h"
 #include "timefmt.h"
@@ -60,6 +61,7 @@ struct options {
 	struct ms_api_opts api;
 	const char *state_dir; /* NULL: none */
 	size_t graph_max_edges;
+	const char *baseline; /* graph JSON for new_edge anomalies; NULL: none */
 };
 
 enum {
@@ -70,6 +72,7 @@ enum {
 	OPT_WEB,
 	OPT_STATE_DIR,
 	OPT_GRAPH_MAX_EDGES,
+	OPT_BASELINE,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +90,7 @@ static const struct option long_opts[] = {
 	{ "web", required_argument, NULL, OPT_WEB },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
+	{ "baseline", required_argument, NULL, OPT_BASELINE },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -125,6 +129,8 @@ static void usage(FILE *f)
 		")\n"
 		"      --graph-max-edges N   edges the flow graph holds; flows of further edges\n"
 		"                            are counted as dropped           (default: %u)\n"
+		"      --baseline GRAPH      a flow graph (graph.json, GET /v1/graph): report\n"
+		"                            each edge not in it once, as a new_edge anomaly\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
@@ -292,6 +298,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (!*optarg)
 				return usage_error("empty state directory ('none' disables it)");
 			o->state_dir = strcmp(optarg, "none") ? optarg : NULL;
+			break;
+		case OPT_BASELINE:
+			if (!*optarg)
+				return usage_error("empty baseline path");
+			o->baseline = optarg;
 			break;
 		case OPT_GRAPH_MAX_EDGES:
 			if (parse_count(optarg, true, MAX_GRAPH_EDGES, &v) || !v)
@@ -598,6 +609,50 @@ static void shutdown_dp(struct ms_daemon *d)
 	ms_dp_close(&d->dp);
 }
 
+/* Scans are always watched; new edges against --baseline when given. */
+static int setup_anomalies(struct ms_daemon *d, const char *baseline)
+{
+	struct ms_graph *g = NULL;
+	struct ms_anomaly *a = NULL;
+	char *text = NULL, *errmsg = NULL;
+	size_t len = 0;
+	cJSON *j = NULL;
+	int err = 0;
+
+	if (baseline) {
+		/* The same bounded reader as policies: a baseline is a file of
+		 * the operator's, like the policy. */
+		err = ms_policy_read_file(baseline, &text, &len);
+		if (err) {
+			log_error("cannot read the baseline %s: %s", baseline, strerror(-err));
+			return err;
+		}
+		j = cJSON_ParseWithLength(text ? text : "", len);
+		err = ms_graph_new(MS_GRAPH_DEFAULT_MAX_EDGES, &g);
+		if (!err)
+			err = j ? ms_graph_from_json(g, j, &errmsg) : -EINVAL;
+		if (err) {
+			log_error("the baseline %s is not a flow graph: %s", baseline,
+				  errmsg ? errmsg
+				  : j	 ? strerror(-err)
+					 : "not valid JSON");
+			ms_graph_free(&g);
+			goto out;
+		}
+		log_info("baseline %s: %zu edges; flows on other edges are reported as new_edge",
+			 baseline, ms_graph_edges(g));
+	}
+	err = ms_anomaly_new(g, &a);
+	if (err)
+		goto out;
+	ms_observer_set_anomaly(d->obs, a, d->ev);
+out:
+	cJSON_Delete(j);
+	free(text);
+	free(errmsg);
+	return err;
+}
+
 static int run(const struct options *o)
 {
 	struct ms_daemon d = {
@@ -658,6 +713,9 @@ static int run(const struct options *o)
 		goto out;
 	}
 	ms_events_set_sink(d.ev, ms_observer_sink, d.obs);
+	err = setup_anomalies(&d, o->baseline);
+	if (err)
+		goto out;
 	/* Before attaching: a second agent must fail without touching the
 	 * interfaces the first one serves. */
 	if (o->api.socket_path || o->api.web) {

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "observer.h"
 #include "proto.h"
+#include "timefmt.h"
 
 struct ms_observer {
 	struct ms_graph *graph;
@@ -19,6 +20,8 @@ struct ms_observer {
 	uint64_t flows[3];
 	unsigned int ticks;
 	bool save_failing;
+	struct ms_anomaly *anomaly;
+	struct ms_events *ev; /* where anomaly lines go */
 };
 
 static int prepare_state_dir(const char *dir)
@@ -95,6 +98,7 @@ void ms_observer_free(struct ms_observer **op)
 		ms_observer_save(o);
 	ms_graph_free(&o->graph);
 	ms_flowring_free(&o->ring);
+	ms_anomaly_free(&o->anomaly);
 	free(o->state_dir);
 	free(o);
 	*op = NULL;
@@ -146,6 +150,64 @@ static void to_flowrec(const struct ms_event_info *in, bool counts, struct ms_fl
 	}
 }
 
+static bool add_str(cJSON *o, const char *k, const char *v)
+{
+	return !v || cJSON_AddStringToObject(o, k, v) != NULL;
+}
+
+/* An anomaly as a flow-log line ("event": "anomaly") and a warning. */
+static void emit_anomaly(void *cls, enum ms_anomaly_kind kind, const struct ms_flowrec *r,
+			 unsigned int targets, unsigned int window)
+{
+	struct ms_observer *o = cls;
+	char tbuf[MS_TIME_STRLEN], *line = NULL;
+	const char *pn = ms_proto_name(r->proto);
+	cJSON *j = cJSON_CreateObject();
+	bool ok = j != NULL;
+
+	ok &= ok && add_str(j, "time", ms_time_format_ms(ms_time_now_ms(), tbuf));
+	ok &= ok && add_str(j, "event", "anomaly");
+	ok &= ok && add_str(j, "kind", ms_anomaly_name(kind));
+	ok &= ok && add_str(j, "src", r->src) && add_str(j, "src_workload", r->src_workload);
+	if (kind == MS_ANOMALY_SCAN) {
+		ok &= ok && cJSON_AddNumberToObject(j, "targets", targets) &&
+		      cJSON_AddNumberToObject(j, "window", window);
+		log_warn("anomaly: scan from %s: %u denied destinations and ports within %u s",
+			 r->src, targets, window);
+	} else {
+		ok &= ok && add_str(j, "dst", r->dst) &&
+		      add_str(j, "dst_workload", r->dst_workload);
+		ok &= ok && (pn ? add_str(j, "proto", pn)
+				: cJSON_AddNumberToObject(j, "proto", r->proto) != NULL);
+		ok &= ok && cJSON_AddNumberToObject(j, "port", r->port);
+		ok &= ok && add_str(j, "verdict",
+				    r->verdict == MS_VERDICT_ALLOW  ? "allow"
+				    : r->verdict == MS_VERDICT_DENY ? "deny"
+								    : "audit");
+		ok &= ok && add_str(j, "rule", r->rule);
+		log_warn("anomaly: new edge %s -> %s %s/%u, not in the baseline",
+			 r->src_workload ? r->src_workload : r->src,
+			 r->dst_workload ? r->dst_workload : r->dst, pn ? pn : "ip", r->port);
+	}
+	line = ok ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	if (line && o->ev)
+		ms_events_write_line(o->ev, line);
+	free(line);
+}
+
+void ms_observer_set_anomaly(struct ms_observer *o, struct ms_anomaly *a, struct ms_events *ev)
+{
+	ms_anomaly_free(&o->anomaly);
+	o->anomaly = a;
+	o->ev = ev;
+}
+
+uint64_t ms_observer_anomalies(const struct ms_observer *o, enum ms_anomaly_kind kind)
+{
+	return o->anomaly ? ms_anomaly_count(o->anomaly, kind) : 0;
+}
+
 void ms_observer_sink(void *cls, const struct ms_event_info *in)
 {
 	struct ms_observer *o = cls;
@@ -172,16 +234,26 @@ void ms_observer_sink(void *cls, const struct ms_event_info *in)
 		log_warn("out of memory adding a flow to the graph");
 	if (counts && e->verdict < 3)
 		o->flows[e->verdict]++;
-	if (!in->line)
-		return;
-	ms_observer_flowent(in, &fe);
-	ms_flowring_push(o->ring, &fe, in->line, in->len);
-	if (o->publish)
-		o->publish(o->publish_cls, &fe, in->line, in->len);
+	if (in->line) {
+		ms_observer_flowent(in, &fe);
+		ms_flowring_push(o->ring, &fe, in->line, in->len);
+		if (o->publish)
+			o->publish(o->publish_cls, &fe, in->line, in->len);
+	}
+	/* Last: an anomaly line may move the flow log's buffer under in->line. */
+	if (o->anomaly) {
+		bool attempt = (e->type == MS_EV_FLOW_DENY && !in->repeat) ||
+			       (e->type == MS_EV_FLOW_AUDIT && e->packets[0] + e->packets[1] == 1);
+
+		if (ms_anomaly_observe(o->anomaly, &r, attempt, in->time_ms, emit_anomaly, o))
+			log_warn("out of memory looking for anomalies");
+	}
 }
 
 void ms_observer_set_policy(struct ms_observer *o, const struct ms_policy *p)
 {
+	if (o->anomaly)
+		ms_anomaly_set_scan(o->anomaly, p->scan_targets, p->scan_window);
 	if (ms_graph_set_workloads(o->graph, p))
 		log_warn("out of memory recording the policy's workloads in the flow graph");
 }

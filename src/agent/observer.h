@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "anomaly.h"
 #include "events.h"
 #include "flowring.h"
 #include "graph.h"
@@ -49,6 +50,13 @@ void ms_observer_sink(void *cls, const struct ms_event_info *in);
 
 /* Workloads (names, labels, addresses) for the graph's nodes. */
 void ms_observer_set_policy(struct ms_observer *o, const struct ms_policy *p);
+
+/* Find anomalies in the flows (a taken over), reported as "anomaly" lines of
+ * ev's flow log and warnings in the log. */
+void ms_observer_set_anomaly(struct ms_observer *o, struct ms_anomaly *a, struct ms_events *ev);
+
+/* Anomalies reported so far, by kind. */
+uint64_t ms_observer_anomalies(const struct ms_observer *o, enum ms_anomaly_kind kind);
 
 /* Who to tell about each new event (the API's follow streams). */
 typedef void (*ms_observer_publish_fn)(void *cls, const struct ms_flowent *e, const char *line,

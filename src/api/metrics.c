@@ -124,8 +124,10 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 	one(f, "microsegd_revoked_flows_total", "counter",
 	    "Allowed flows denied by a newer policy.", c[MS_CNT_REVOKED]);
 	head(f, "microsegd_anomalies_total", "counter", "Anomalies reported, by kind.");
-	fputs("microsegd_anomalies_total{kind=\"scan\"} 0\n", f);
-	fputs("microsegd_anomalies_total{kind=\"new_edge\"} 0\n", f);
+	for (int k = 0; k < MS_ANOMALY_KINDS; k++)
+		fprintf(f, "microsegd_anomalies_total{kind=\"%s\"} %" PRIu64 "\n",
+			ms_anomaly_name((enum ms_anomaly_kind)k),
+			d->obs ? ms_observer_anomalies(d->obs, (enum ms_anomaly_kind)k) : 0);
 	one(f, "microsegd_graph_edges", "gauge", "Edges of the flow graph.",
 	    g ? ms_graph_edges(g) : 0);
 	one(f, "microsegd_graph_nodes", "gauge", "Nodes of the flow graph.",

@@ -277,12 +277,42 @@ static int add_rule(struct edge *e, const char *rule)
 	return 0;
 }
 
-static void node_id(char *buf, size_t len, const char *workload, const char *addr)
+const char *ms_graph_node_id(char *buf, size_t len, const char *workload, const char *addr)
 {
 	if (workload)
 		snprintf(buf, len, "workload:%s", workload);
 	else
 		snprintf(buf, len, "ip:%s", addr ? addr : "?");
+	return buf;
+}
+
+static void node_id(char *buf, size_t len, const char *workload, const char *addr)
+{
+	ms_graph_node_id(buf, len, workload, addr);
+}
+
+bool ms_graph_has_edge(const struct ms_graph *g, const struct ms_flowrec *r)
+{
+	char sid[192], did[192];
+	long s, d;
+
+	node_id(sid, sizeof(sid), r->src_workload, r->src);
+	node_id(did, sizeof(did), r->dst_workload, r->dst);
+	/* node_get does not create with create=false, so g is not changed. */
+	s = node_get((struct ms_graph *)g, sid, false);
+	d = s < 0 ? -1 : node_get((struct ms_graph *)g, did, false);
+	if (d < 0 || !g->edge_tab_cap)
+		return false;
+	for (size_t h = (size_t)edge_hash((uint32_t)s, (uint32_t)d, r->proto, r->port) &
+			(g->edge_tab_cap - 1);
+	     g->edge_tab[h]; h = (h + 1) & (g->edge_tab_cap - 1)) {
+		const struct edge *e = &g->edges[g->edge_tab[h] - 1];
+
+		if (e->src == (uint32_t)s && e->dst == (uint32_t)d && e->proto == r->proto &&
+		    e->port == r->port)
+			return true;
+	}
+	return false;
 }
 
 static int note_seen(struct node *n, const char *addr)

@@ -62,6 +62,13 @@ int ms_graph_set_workloads(struct ms_graph *g, const struct ms_policy *p);
  */
 int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r);
 
+/* The node id of an endpoint: "workload:NAME" when workload is not NULL,
+ * else "ip:ADDR". Returns buf, truncated to len. */
+const char *ms_graph_node_id(char *buf, size_t len, const char *workload, const char *addr);
+
+/* Whether g has the edge of r (its endpoints' nodes, protocol and port). */
+bool ms_graph_has_edge(const struct ms_graph *g, const struct ms_flowrec *r);
+
 /* Add every edge of src into g (counts summed, first/last seen widened,
  * rules merged). Returns 0, -ENOSPC (some edges dropped, counted) or -ENOMEM. */
 int ms_graph_merge(struct ms_graph *g, const struct ms_graph *src);

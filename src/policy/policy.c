@@ -58,6 +58,8 @@ struct ms_policy *ms_policy_new(void)
 		return NULL;
 	p->version = 1;
 	p->default_action = MS_ACT_DENY;
+	p->scan_targets = MS_SCAN_TARGETS_DEFAULT;
+	p->scan_window = MS_SCAN_WINDOW_DEFAULT;
 	return p;
 }
 

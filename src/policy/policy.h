@@ -83,6 +83,14 @@ struct ms_rule {
 	struct ms_pos pos;
 };
 
+/* Scan detection (anomaly: in the policy): a source reaching at least
+ * scan_targets distinct (destination, port) pairs that were denied or
+ * audited within scan_window seconds. */
+#define MS_SCAN_TARGETS_DEFAULT 100
+#define MS_SCAN_WINDOW_DEFAULT 60
+#define MS_SCAN_TARGETS_MAX 4096
+#define MS_SCAN_WINDOW_MAX 86400
+
 struct ms_policy {
 	int version;
 	bool monitor;
@@ -92,6 +100,8 @@ struct ms_policy {
 	struct ms_rule *rules; /* in file order; rule id = index + 1 */
 	size_t n_rules;
 	char *path; /* file it came from, or NULL */
+	unsigned int scan_targets;
+	unsigned int scan_window; /* seconds */
 };
 
 /* A packet's view for policy evaluation: the first packet of a flow. */

@@ -1028,8 +1028,29 @@ static bool parse_addr_list(struct pctx *c, const struct ynode *n, const char *w
 /* ---------------------------------------------------------------------- */
 /* Top level: version, mode, default */
 
-enum { K_VERSION, K_MODE, K_DEFAULT, K_WORKLOADS, K_RULES, K_NTOP };
-static const char *const top_keys[] = { "version", "mode", "default", "workloads", "rules" };
+enum { K_VERSION, K_MODE, K_DEFAULT, K_WORKLOADS, K_RULES, K_ANOMALY, K_NTOP };
+static const char *const top_keys[] = { "version",   "mode",  "default",
+					"workloads", "rules", "anomaly" };
+
+enum { A_SCAN_TARGETS, A_SCAN_WINDOW, A_NKEYS };
+static const char *const anomaly_keys[] = { "scan_targets", "scan_window" };
+
+/* anomaly: {scan_targets: N, scan_window: SECONDS} */
+static void do_anomaly(struct pctx *c, const struct ynode *n)
+{
+	struct ynode *k[A_NKEYS], *v[A_NKEYS];
+	long val;
+
+	if (!want(c, n, Y_MAP, "'anomaly' (a mapping)"))
+		return;
+	map_fields(c, n, "'anomaly'", anomaly_keys, A_NKEYS, k, v);
+	if (v[A_SCAN_TARGETS] &&
+	    want_int(c, v[A_SCAN_TARGETS], "scan_targets", 2, MS_SCAN_TARGETS_MAX, &val))
+		c->p->scan_targets = (unsigned int)val;
+	if (v[A_SCAN_WINDOW] &&
+	    want_int(c, v[A_SCAN_WINDOW], "scan_window", 1, MS_SCAN_WINDOW_MAX, &val))
+		c->p->scan_window = (unsigned int)val;
+}
 
 static void do_header(struct pctx *c, const struct ynode *root, struct ynode **v)
 {
@@ -1878,6 +1899,8 @@ static void do_root(struct pctx *c, const struct ynode *root)
 		index_workloads(c);
 	if (v[K_RULES] && !c->err)
 		do_rules(c, v[K_RULES]);
+	if (v[K_ANOMALY])
+		do_anomaly(c, v[K_ANOMALY]);
 }
 
 int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,

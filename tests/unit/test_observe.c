@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "anomaly.h"
 #include "events.h"
 #include "flowring.h"
 #include "graph.h"
@@ -406,8 +407,82 @@ static void test_flowrec_from_json(void)
 	ms_graph_free(&g);
 }
 
+struct seen {
+	int scans, new_edges;
+	unsigned int targets;
+};
+
+static void on_anomaly(void *cls, enum ms_anomaly_kind kind, const struct ms_flowrec *r,
+		       unsigned int targets, unsigned int window)
+{
+	struct seen *s = cls;
+
+	(void)r;
+	(void)window;
+	if (kind == MS_ANOMALY_SCAN) {
+		s->scans++;
+		s->targets = targets;
+	} else {
+		s->new_edges++;
+	}
+}
+
+/* A scan of 200 ports is one anomaly per window, however long it goes on;
+ * normal traffic none; a baseline's missing edges one each. */
+static void test_anomalies(void)
+{
+	struct ms_anomaly *a = NULL;
+	struct ms_graph *base = NULL;
+	struct seen s = { 0 };
+	struct ms_flowrec r = { .counts = true,
+				.verdict = MS_VERDICT_DENY,
+				.proto = 6,
+				.src = "198.18.0.2",
+				.dst = "198.18.0.1",
+				.time_ms = 1 };
+
+	REQUIRE(!ms_graph_new(100, &base), "baseline");
+	r.port = 443;
+	ms_graph_add(base, &r);
+	REQUIRE(!ms_anomaly_new(base, &a), "new");
+	ms_anomaly_set_scan(a, 50, 60);
+	for (int p = 1; p <= 200; p++) {
+		r.port = (uint16_t)p;
+		CHECK(!ms_anomaly_observe(a, &r, true, 1000 + (uint64_t)p, on_anomaly, &s), "obs");
+	}
+	CHECK(s.scans == 1 && s.targets == 50, "one scan in the window: %d", s.scans);
+	for (int p = 201; p <= 400; p++) {
+		r.port = (uint16_t)p;
+		ms_anomaly_observe(a, &r, true, 61000 + 1000 + (uint64_t)p, on_anomaly, &s);
+	}
+	CHECK(s.scans == 2, "one more in the next window: %d", s.scans);
+	CHECK(s.new_edges == 400, "each new edge once: %d", s.new_edges);
+	r.port = 7;
+	ms_anomaly_observe(a, &r, true, 200000, on_anomaly, &s);
+	CHECK(s.new_edges == 400, "an edge reported before is not again");
+	r.port = 443;
+	ms_anomaly_observe(a, &r, false, 200001, on_anomaly, &s);
+	CHECK(s.new_edges == 400, "a baseline edge is not new");
+	/* Normal traffic: another source, a handful of denied ports. */
+	r.src = "198.18.0.3";
+	for (int p = 1; p <= 10; p++) {
+		r.port = (uint16_t)p;
+		ms_anomaly_observe(a, &r, true, 300000, on_anomaly, &s);
+	}
+	CHECK(s.scans == 2, "no scan from normal traffic");
+	/* Repeats of one target do not add up. */
+	r.src = "198.18.0.4";
+	r.port = 22;
+	for (int i = 0; i < 500; i++)
+		ms_anomaly_observe(a, &r, true, 300000 + (uint64_t)i, on_anomaly, &s);
+	CHECK(s.scans == 2, "one target retried is no scan");
+	CHECK(ms_anomaly_count(a, MS_ANOMALY_SCAN) == 2, "counted");
+	ms_anomaly_free(&a);
+}
+
 int main(void)
 {
+	RUN(test_anomalies);
 	RUN(test_one_count_per_flow);
 	RUN(test_ring_filters);
 	RUN(test_shadow);
