@@ -376,7 +376,10 @@ static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms
 		ok &= add_u64(sum, "map_bytes", ms_compiled_bytes(c));
 	}
 	if (rp && strcmp(rp, "0")) {
-		cJSON *rj = replay_recent(d, p, c);
+		cJSON *rj;
+
+		ms_compiled_index(c);
+		rj = replay_recent(d, p, c);
 
 		ok &= rj && cJSON_AddItemToObject(o, "replay", rj);
 	}

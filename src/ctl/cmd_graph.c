@@ -94,7 +94,7 @@ static int offline(const struct ctl_opts *o, const char *fmt)
 	struct ms_graph *g = NULL;
 	int ret = CTL_OK;
 
-	if (ms_graph_new(MS_GRAPH_DEFAULT_MAX_EDGES, &g)) {
+	if (ms_graph_new(CTL_OFFLINE_MAX_EDGES, &g)) {
 		fprintf(stderr, "microsegctl: out of memory\n");
 		return CTL_FAILED;
 	}

@@ -38,6 +38,7 @@ int cmd_replay(const struct ctl_opts *o)
 		fprintf(stderr, "%s: error: %s\n", o->policy, errmsg ? errmsg : "cannot compile");
 		goto out;
 	}
+	ms_compiled_index(c);
 	if (ms_replay_new(p, c, &r)) {
 		fprintf(stderr, "microsegctl: out of memory\n");
 		goto out;

@@ -27,13 +27,18 @@ static int offline(const struct ctl_opts *o, struct ms_suggest_opts *so)
 		if (err)
 			return CTL_FAILED;
 	}
-	if (ms_graph_new(MS_GRAPH_DEFAULT_MAX_EDGES, &g))
+	if (ms_graph_new(CTL_OFFLINE_MAX_EDGES, &g))
 		goto out;
 	if (p)
 		ms_graph_set_workloads(g, p);
 	ret = ctl_read_flowlogs(o, ctl_graph_line, g);
 	if (ret)
 		goto out;
+	if (ms_graph_dropped(g))
+		fprintf(stderr,
+			"microsegctl: warning: more than %d edges; flows on the %llu left out are "
+			"not allowed by this suggestion\n",
+			CTL_OFFLINE_MAX_EDGES, (unsigned long long)ms_graph_dropped(g));
 	if (asprintf(&src, "%zu flow log%s", o->n_from, o->n_from == 1 ? "" : "s") < 0)
 		src = NULL;
 	so->current = p;

@@ -11,6 +11,9 @@
 #include "http.h"
 
 #define CTL_DEFAULT_SOCKET "/run/microsegd/microsegd.sock"
+/* Edges a graph built offline from flow logs may hold: a one-off tool can
+ * afford more than the agent (about 300 bytes an edge). */
+#define CTL_OFFLINE_MAX_EDGES 2000000
 
 /* Filters of flows and sessions, as the API spells them; NULL = unset. */
 enum ctl_filter {

@@ -13,6 +13,80 @@
 /* Denied edges listed in the header comment at most. */
 #define MAX_DENIED_LISTED 100
 
+/* A string -> index map (open addressing, keys borrowed): suggest looks up
+ * nodes and rules once per edge, and graphs have 100,000 edges. */
+struct strmap {
+	const char **keys;
+	size_t *vals;
+	size_t cap, n;
+};
+
+static size_t str_hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static long map_get(const struct strmap *m, const char *k)
+{
+	if (!m->cap || !k)
+		return -1;
+	for (size_t i = str_hash(k) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+		if (!strcmp(m->keys[i], k))
+			return (long)m->vals[i];
+	return -1;
+}
+
+static int map_put(struct strmap *m, const char *k, size_t v)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 256;
+		const char **nk = calloc(ncap, sizeof(*nk));
+		size_t *nv = calloc(ncap, sizeof(*nv));
+
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			size_t j;
+
+			if (!m->keys[i])
+				continue;
+			for (j = str_hash(m->keys[i]) & (ncap - 1); nk[j]; j = (j + 1) & (ncap - 1))
+				;
+			nk[j] = m->keys[i];
+			nv[j] = m->vals[i];
+		}
+		free(m->keys);
+		free(m->vals);
+		m->keys = nk;
+		m->vals = nv;
+		m->cap = ncap;
+	}
+	size_t i;
+
+	for (i = str_hash(k) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+		if (!strcmp(m->keys[i], k))
+			break;
+	if (!m->keys[i])
+		m->n++;
+	m->keys[i] = k;
+	m->vals[i] = v;
+	return 0;
+}
+
+static void map_free(struct strmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
 struct snode {
 	const char *id;
 	char *name;	     /* workload name in the suggested policy */
@@ -52,6 +126,9 @@ struct ctx {
 	size_t n_groups;
 	struct rule *rules;
 	size_t n_rules;
+	struct strmap node_ids;	 /* node id -> index */
+	struct strmap rule_keys; /* "src\x1fdst\x1fproto" -> rule index */
+	char **rule_key_text;	 /* the keys rule_keys borrows */
 	FILE *f;
 };
 
@@ -169,10 +246,7 @@ static bool passing(const struct ctx *c, const cJSON *e)
 
 static long node_index(const struct ctx *c, const char *id)
 {
-	for (size_t i = 0; id && i < c->n_nodes; i++)
-		if (!strcmp(c->nodes[i].id, id))
-			return (long)i;
-	return -1;
+	return map_get(&c->node_ids, id);
 }
 
 static bool name_taken(const struct ctx *c, const char *name, size_t upto)
@@ -295,6 +369,9 @@ static int load_nodes(struct ctx *c)
 			i++;
 		}
 	c->n_nodes = i;
+	for (i = 0; i < c->n_nodes; i++)
+		if (map_put(&c->node_ids, c->nodes[i].id, i))
+			return -ENOMEM;
 	return 0;
 }
 
@@ -333,51 +410,82 @@ static int append(char **s, size_t *len, const char *add)
 }
 
 /* Each node's passing edges as one sorted string: nodes with equal
- * signatures talk to the same peers on the same ports. */
+ * signatures talk to the same peers on the same ports. One pass over the
+ * edges, then one sort per node. */
+struct items {
+	char **v;
+	size_t n, cap;
+};
+
+static int items_push(struct items *it, char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	if (it->n == it->cap) {
+		size_t ncap = it->cap ? it->cap * 2 : 8;
+		char **nv = realloc(it->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			free(s);
+			return -ENOMEM;
+		}
+		it->v = nv;
+		it->cap = ncap;
+	}
+	it->v[it->n++] = s;
+	return 0;
+}
+
+static char *sig_item(char dir, const char *peer, const cJSON *e)
+{
+	char *s = NULL;
+	const char *ps = jstr(e, "proto");
+
+	if (asprintf(&s, "%c|%s|%" PRIu64 "|%d\n", dir, peer, jnum(e, "port"),
+		     ps ? ms_proto_parse(ps) : (int)jnum(e, "proto")) < 0)
+		return NULL;
+	return s;
+}
+
 static int signatures(struct ctx *c)
 {
 	const cJSON *edges = cJSON_GetObjectItemCaseSensitive(c->g, "edges"), *e;
-	size_t n_e = (size_t)cJSON_GetArraySize(edges);
+	struct items *per = calloc(c->n_nodes + 1, sizeof(*per));
+	int err = 0;
 
-	for (size_t i = 0; i < c->n_nodes; i++) {
-		char **items = calloc(n_e + 1, sizeof(*items));
-		size_t n = 0, len = 0;
-		int err = 0;
+	if (!per)
+		return -ENOMEM;
+	cJSON_ArrayForEach(e, edges)
+	{
+		const char *src = jstr(e, "src"), *dst = jstr(e, "dst");
+		long si = node_index(c, src), di = node_index(c, dst);
 
-		if (!items)
-			return -ENOMEM;
-		cJSON_ArrayForEach(e, edges)
-		{
-			const char *src = jstr(e, "src"), *dst = jstr(e, "dst");
-			bool out = src && !strcmp(src, c->nodes[i].id);
-			bool in = dst && !strcmp(dst, c->nodes[i].id);
-
-			if (!passing(c, e) || (!out && !in))
-				continue;
-			if (asprintf(&items[n], "%c|%s|%" PRIu64 "|%" PRIu64 "\n", out ? 'o' : 'i',
-				     out ? dst : src, jnum(e, "port"),
-				     (uint64_t)ms_proto_parse(jstr(e, "proto") ? jstr(e, "proto")
-									       : "0")) < 0) {
-				err = -ENOMEM;
-				break;
-			}
-			n++;
-		}
-		if (!err) {
-			qsort(items, n, sizeof(*items), cmp_str);
-			c->nodes[i].sig = strdup("");
-			for (size_t k = 0; k < n && c->nodes[i].sig && !err; k++)
-				err = append(&c->nodes[i].sig, &len, items[k]);
-			if (!c->nodes[i].sig)
-				err = -ENOMEM;
-		}
-		for (size_t k = 0; k < n; k++)
-			free(items[k]);
-		free(items);
+		if (!passing(c, e) || si < 0 || di < 0)
+			continue;
+		err = items_push(&per[si], sig_item('o', dst, e));
+		if (!err)
+			err = items_push(&per[di], sig_item('i', src, e));
 		if (err)
-			return err;
+			break;
 	}
-	return 0;
+	for (size_t i = 0; i < c->n_nodes && !err; i++) {
+		size_t len = 0;
+
+		if (per[i].n)
+			qsort(per[i].v, per[i].n, sizeof(*per[i].v), cmp_str);
+		c->nodes[i].sig = strdup("");
+		for (size_t k = 0; k < per[i].n && c->nodes[i].sig && !err; k++)
+			err = append(&c->nodes[i].sig, &len, per[i].v[k]);
+		if (!c->nodes[i].sig)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		for (size_t k = 0; k < per[i].n; k++)
+			free(per[i].v[k]);
+		free(per[i].v);
+	}
+	free(per);
+	return err;
 }
 
 /* Both are "k=v\n" lines: does have hold every line of want? */
@@ -563,7 +671,8 @@ static int build_rules(struct ctx *c)
 	const cJSON *edges = cJSON_GetObjectItemCaseSensitive(c->g, "edges"), *e;
 
 	c->rules = calloc((size_t)cJSON_GetArraySize(edges) + 1, sizeof(*c->rules));
-	if (!c->rules)
+	c->rule_key_text = calloc((size_t)cJSON_GetArraySize(edges) + 1, sizeof(char *));
+	if (!c->rules || !c->rule_key_text)
 		return -ENOMEM;
 	cJSON_ArrayForEach(e, edges)
 	{
@@ -586,10 +695,30 @@ static int build_rules(struct ctx *c)
 			free(dy);
 			return err;
 		}
-		for (size_t i = 0; i < c->n_rules && !r; i++)
-			if (!strcmp(c->rules[i].src, sy) && !strcmp(c->rules[i].dst, dy) &&
-			    c->rules[i].proto == proto)
-				r = &c->rules[i];
+		char *key = NULL;
+		long ri;
+
+		if (asprintf(&key, "%s\x1f%s\x1f%d", sy, dy, proto) < 0) {
+			free(sy);
+			free(sn);
+			free(dy);
+			free(dn);
+			return -ENOMEM;
+		}
+		ri = map_get(&c->rule_keys, key);
+		if (ri >= 0) {
+			r = &c->rules[ri];
+			free(key);
+		} else {
+			c->rule_key_text[c->n_rules] = key;
+			if (map_put(&c->rule_keys, key, c->n_rules)) {
+				free(sy);
+				free(sn);
+				free(dy);
+				free(dn);
+				return -ENOMEM;
+			}
+		}
 		if (r) {
 			free(sy);
 			free(sn);
@@ -850,6 +979,11 @@ static void header(struct ctx *c)
 		" allowed or audited)\n# on %d edges, first seen %s, last seen %s.\n",
 		c->o->source ? c->o->source : "a flow graph", flows, passed,
 		cJSON_GetArraySize(edges), first[0] ? first : "-", last[0] ? last : "-");
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->g, "truncated")))
+		fprintf(c->f,
+			"# WARNING: the flow graph was full and dropped %" PRIu64
+			" edges: their flows are not allowed here.\n",
+			jnum(c->g, "dropped_edges"));
 	fputs("# It allows what was observed passing, and nothing else. Preview it on\n"
 	      "# recorded traffic before enforcing it:\n"
 	      "#   microsegctl replay -p THIS-FILE --fail-on-new-deny FLOWLOG...\n",
@@ -910,6 +1044,11 @@ int ms_suggest(const struct ms_graph *g, const struct ms_suggest_opts *o, char *
 		free(c.rules[i].dst_name);
 		free(c.rules[i].ports);
 	}
+	for (size_t i = 0; c.rule_key_text && i < c.n_rules; i++)
+		free(c.rule_key_text[i]);
+	free(c.rule_key_text);
+	map_free(&c.node_ids);
+	map_free(&c.rule_keys);
 	free(c.rules);
 	free(c.groups);
 	free(c.nodes);

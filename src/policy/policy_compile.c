@@ -868,9 +868,34 @@ static bool prefix_match(u128 prefix, unsigned int plen, unsigned int width, u12
 	return (prefix & ~host) == (v & ~host);
 }
 
+static int cmp_dec(const void *a, const void *b)
+{
+	const struct ms_decision_entry *x = a, *y = b;
+
+	if (x->src_class != y->src_class)
+		return x->src_class < y->src_class ? -1 : 1;
+	if (x->dst_class != y->dst_class)
+		return x->dst_class < y->dst_class ? -1 : 1;
+	if (x->port_class != y->port_class)
+		return x->port_class < y->port_class ? -1 : 1;
+	return 0;
+}
+
+void ms_compiled_index(struct ms_compiled *c)
+{
+	if (c->n_dec)
+		qsort(c->dec, c->n_dec, sizeof(*c->dec), cmp_dec);
+	c->dec_sorted = true;
+}
+
 static const struct ms_decision_entry *find_dec(const struct ms_compiled *c, uint32_t s, uint32_t d,
 						uint32_t p)
 {
+	if (c->dec_sorted) {
+		struct ms_decision_entry key = { .src_class = s, .dst_class = d, .port_class = p };
+
+		return c->n_dec ? bsearch(&key, c->dec, c->n_dec, sizeof(*c->dec), cmp_dec) : NULL;
+	}
 	for (size_t i = 0; i < c->n_dec; i++)
 		if (c->dec[i].src_class == s && c->dec[i].dst_class == d &&
 		    c->dec[i].port_class == p)

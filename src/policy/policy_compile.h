@@ -71,6 +71,7 @@ struct ms_compiled {
 	uint8_t default_action;
 	uint8_t wildcards; /* MS_WILD_* */
 	bool monitor;
+	bool dec_sorted; /* dec sorted by classes: ms_compiled_eval searches it */
 };
 
 /*
@@ -92,5 +93,10 @@ uint64_t ms_compiled_bytes(const struct ms_compiled *c);
  * lookups the classifier does. For tests and --check; returns the rule id.
  */
 uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f, uint8_t *action);
+
+/* Sort the decision entries so ms_compiled_eval finds them by binary search
+ * instead of a scan: for evaluating many flows (replay). The loader does not
+ * care about their order. */
+void ms_compiled_index(struct ms_compiled *c);
 
 #endif /* MICROSEGD_POLICY_COMPILE_H */

@@ -189,6 +189,14 @@ static void test_property(void)
 		REQUIRE(p, "parses");
 		ms_limits_default(&lim);
 		REQUIRE(!ms_compile(p, &lim, &c, &err), "compiles: %s", err ? err : "");
+		/* The indexed search (replay's) finds what the scan finds. */
+		uint8_t before[200];
+
+		for (size_t i = 0; i < n; i++)
+			before[i] = verdict(c, &v[i]);
+		ms_compiled_index(c);
+		for (size_t i = 0; i < n; i++)
+			CHECK(verdict(c, &v[i]) == before[i], "indexed eval agrees");
 		for (size_t i = 0; i < n; i++) {
 			if (v[i].verdict == MS_VERDICT_DENY)
 				continue;
