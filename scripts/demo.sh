@@ -77,7 +77,7 @@ ip netns exec "$HOST_NS" python3 -c '
 import select, socket, time
 end = time.monotonic() + 120
 ls = []
-for port in (8080, 8443, 9090):
+for port in (8080, 8081, 8443, 9090):
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -89,11 +89,13 @@ while time.monotonic() < end:
         except OSError: pass
         c.close()' >/dev/null 2>&1 &
 SRV_PID=$!
-echo "   listeners on the host: tcp/8080, tcp/8443, tcp/9090"
+echo "   listeners on the host: tcp/8080, tcp/8081, tcp/8443, tcp/9090"
 
 step "2. microsegd on veth0 in $HOST_NS, policy $(basename "$POLICY")"
 echo "   ${D}ip netns exec $HOST_NS $BIN -i veth0 -p $POLICY -f $FLOWS --stats-interval 2 --api-socket $API --state-dir $TMP/state${N}"
-ip netns exec "$HOST_NS" "$BIN" -i veth0 -p "$POLICY" -f "$FLOWS" --stats-interval 2 \
+# A copy: step 6 replaces it with the suggested policy.
+cp "$POLICY" "$TMP/policy.yaml"
+ip netns exec "$HOST_NS" "$BIN" -i veth0 -p "$TMP/policy.yaml" -f "$FLOWS" --stats-interval 2 \
 	--api-socket "$API" --state-dir "$TMP/state" 2>"$DLOG" &
 MS_PID=$!
 for _ in $(seq 100); do
@@ -187,7 +189,23 @@ echo
 echo "   ${D}microsegctl --socket $API graph${N}"
 "$CTL" --socket "$API" graph | sed 's/^/   /'
 
-step "6. Shut down (SIGTERM): open flows are reported, nothing stays attached"
+step "6. Learn a least-privilege policy from what passed, preview it, enforce it"
+echo "   ${D}microsegctl suggest > suggested.yaml${N}"
+"$CTL" --socket "$API" suggest >"$TMP/suggested.yaml"
+grep -E '^ *(- name|from|to|ports):' "$TMP/suggested.yaml" | sed 's/^/   /'
+echo "   ${D}microsegctl replay -p suggested.yaml --fail-on-new-deny flows.jsonl${N}"
+"$CTL" replay -p "$TMP/suggested.yaml" --fail-on-new-deny "$FLOWS" | sed 's/^/   /'
+cp "$TMP/suggested.yaml" "$TMP/policy.yaml"
+echo "   ${D}microsegctl reload${N}"
+"$CTL" --socket "$API" reload | sed 's/^/   /'
+passed=0 blocked=0
+try pass "tcp $HOST4:8080  (seen, allowed)" tcp_peer "$HOST4" 8080
+try pass "tcp $HOST4:8443  (seen, allowed)" tcp_peer "$HOST4" 8443
+try pass "ping $HOST6      (seen, allowed)" ping_peer "$HOST6"
+try block "tcp $HOST4:9090  (seen denied, stays denied)" tcp_peer "$HOST4" 9090
+try block "tcp $HOST4:8081  (never seen)" tcp_peer "$HOST4" 8081
+
+step "7. Shut down (SIGTERM): open flows are reported, nothing stays attached"
 kill -TERM "$MS_PID"
 for _ in $(seq 50); do kill -0 "$MS_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$MS_PID" 2>/dev/null
@@ -197,7 +215,7 @@ tail -n 2 "$DLOG" | sed 's/^/   /'
 printf '   tc filters left on veth0: %s\n' \
 	"$(ip netns exec "$HOST_NS" tc filter show dev veth0 ingress | grep -c bpf)"
 
-step "7. The flow log ($(wc -l <"$FLOWS") JSON lines)"
+step "8. The flow log ($(wc -l <"$FLOWS") JSON lines)"
 # The link-local chatter (IPv6 multicast listener reports) is left out here.
 grep -v '"ff02::' "$FLOWS" | python3 -c '
 import json, sys
@@ -212,7 +230,7 @@ echo
 echo "   one line in full:"
 grep '"flow_deny"' "$FLOWS" | grep -v '"ff02::' | head -n 1 | sed 's/^/   /'
 echo
-step "8. The same map offline, from the flow log (how a fleet-wide map is made)"
+step "9. The same map offline, from the flow log (how a fleet-wide map is made)"
 echo "   ${D}microsegctl graph --from $FLOWS${N}"
 "$CTL" graph --from "$FLOWS" | sed 's/^/   /'
 echo
