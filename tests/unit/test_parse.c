@@ -335,7 +335,7 @@ static void test_err_unknown_keys(void)
 	    "t.yaml:2:1: error: unknown key 'rule' in the policy; did you mean 'rules'?");
 	ERR(HDR "colour: blue\n",
 	    "t.yaml:2:1: error: unknown key 'colour' in the policy (expected version, mode, "
-	    "default, workloads or rules)");
+	    "default, workloads, rules or anomaly)");
 	ERR(HDR "workloads:\n  a:\n    adresses: [198.18.0.1]\n",
 	    "t.yaml:4:5: error: unknown key 'adresses' in a workload; did you mean 'addresses'?");
 	ERR(HDR "rules:\n  - name: a\n    action: allow\n    port: [tcp/1]\n",
@@ -761,6 +761,21 @@ static void test_parse_file(void)
 	free(path);
 }
 
+/* anomaly: thresholds with defaults, ranges and unknown keys checked. */
+static void test_anomaly_section(void)
+{
+	OK("version: 1\n");
+	CHECK(P && P->scan_targets == MS_SCAN_TARGETS_DEFAULT &&
+		      P->scan_window == MS_SCAN_WINDOW_DEFAULT,
+	      "defaults");
+	OK("version: 1\nanomaly: {scan_targets: 20, scan_window: 5}\n");
+	CHECK(P && P->scan_targets == 20 && P->scan_window == 5, "values");
+	ERR("version: 1\nanomaly: {scan_targets: 1}\n",
+	    "t.yaml:2:25: error: scan_targets 1 is out of range (2-4096)");
+	ERR("version: 1\nanomaly: {scan: 3}\n",
+	    "t.yaml:2:11: error: unknown key 'scan' in 'anomaly'");
+}
+
 /* ::/0 is IPv6 only: said where it stands alone, not where IPv4 is named. */
 static void test_v6_only_warning(void)
 {
@@ -852,6 +867,7 @@ int main(void)
 	RUN(test_shadow);
 	RUN(test_no_false_shadow);
 	RUN(test_parse_file);
+	RUN(test_anomaly_section);
 	RUN(test_v6_only_warning);
 	RUN(test_check);
 	RUN(test_diag_api);
