@@ -72,6 +72,7 @@ struct ms_events {
 	 * revoked so far, and the estimate of those that ended unseen. */
 	uint64_t ended, revoked;
 	uint64_t unseen;
+	unsigned int budget; /* events left in this drain; 0: no limit */
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -636,6 +637,9 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	memcpy(&e, data, sizeof(e)); /* ring-buffer records are only 8-aligned */
 	ms_events_write(ev, &e);
+	/* A negative return makes libbpf stop after this record (consumed). */
+	if (ev->budget && !--ev->budget)
+		return -EAGAIN;
 	return 0;
 }
 
@@ -651,17 +655,26 @@ int ms_events_ringbuf_fd(struct ms_events *ev)
 	return ring_buffer__epoll_fd(ev->rb);
 }
 
-int ms_events_drain(struct ms_events *ev)
+int ms_events_drain_some(struct ms_events *ev, unsigned int max)
 {
 	int n;
 
 	if (!ev->rb)
 		return 0;
 	ev->batching = true;
+	ev->budget = max;
 	n = ring_buffer__consume(ev->rb);
+	if (n == -EAGAIN)
+		n = (int)max; /* stopped at the budget; more may wait */
+	ev->budget = 0;
 	ev->batching = false;
 	flush_lines(ev);
 	return n;
+}
+
+int ms_events_drain(struct ms_events *ev)
+{
+	return ms_events_drain_some(ev, 0);
 }
 
 uint64_t ms_events_sessions(const struct ms_events *ev)

@@ -119,6 +119,14 @@ int ms_events_ringbuf_fd(struct ms_events *ev);
 int ms_events_drain(struct ms_events *ev);
 
 /*
+ * Write at most max waiting events (0: every one). The event loop drains in
+ * slices, so a flood of events never holds up the API or the timers for
+ * long; the ring buffer's fd stays readable while events wait. Returns the
+ * count or -errno.
+ */
+int ms_events_drain_some(struct ms_events *ev, unsigned int max);
+
+/*
  * Sweep the session table: delete sessions idle longer than
  * ms_session_timeout_ns() and report each one whose verdict is not deny as
  * flow_end. With final, delete nothing and report every session that is not

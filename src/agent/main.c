@@ -468,9 +468,12 @@ static int on_signals(struct loop *lp, int fd)
 	}
 }
 
+/* Events written per turn of the loop: a few milliseconds of work. */
+#define DRAIN_SLICE 4096
+
 static int on_ringbuf(struct loop *lp, int fd)
 {
-	int r = ms_events_drain(lp->d->ev);
+	int r = ms_events_drain_some(lp->d->ev, DRAIN_SLICE);
 
 	(void)fd;
 	if (r < 0)
