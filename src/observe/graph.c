@@ -286,21 +286,81 @@ const char *ms_graph_node_id(char *buf, size_t len, const char *workload, const 
 	return buf;
 }
 
-static void node_id(char *buf, size_t len, const char *workload, const char *addr)
+/* A node id: on the stack when short (every address, most names), else on
+ * the heap, so that two long names never share a truncated id. */
+struct nid {
+	char buf[128];
+	char *heap;
+	const char *s;
+};
+
+static int nid_make(struct nid *n, const char *workload, const char *addr)
 {
-	ms_graph_node_id(buf, len, workload, addr);
+	const char *prefix = workload ? "workload:" : "ip:";
+	const char *name = workload ? workload : addr ? addr : "?";
+	int len = snprintf(n->buf, sizeof(n->buf), "%s%s", prefix, name);
+
+	n->heap = NULL;
+	n->s = n->buf;
+	if (len < 0)
+		return -EINVAL;
+	if ((size_t)len < sizeof(n->buf))
+		return 0;
+	if (asprintf(&n->heap, "%s%s", prefix, name) < 0) {
+		n->heap = NULL;
+		return -ENOMEM;
+	}
+	n->s = n->heap;
+	return 0;
+}
+
+static void nid_free(struct nid *n)
+{
+	free(n->heap);
+	n->heap = NULL;
+}
+
+/*
+ * The edge between the nodes sid and did, created (with its nodes) if absent
+ * and the graph has room. When the graph is full a new edge creates nothing,
+ * not even its nodes: nodes without edges would grow past the bound that is
+ * there to cap memory. It is counted as dropped instead.
+ */
+static long edge_at(struct ms_graph *g, const char *sid, const char *did, uint8_t proto,
+		    uint16_t port)
+{
+	bool room = g->n_edges < g->max_edges;
+	long s = node_get(g, sid, room), d;
+
+	if (s == -ENOENT)
+		goto dropped;
+	if (s < 0)
+		return s;
+	d = node_get(g, did, room);
+	if (d == -ENOENT)
+		goto dropped;
+	if (d < 0)
+		return d;
+	return edge_get(g, (uint32_t)s, (uint32_t)d, proto, port);
+dropped:
+	g->dropped++;
+	return -ENOSPC;
 }
 
 bool ms_graph_has_edge(const struct ms_graph *g, const struct ms_flowrec *r)
 {
-	char sid[192], did[192];
-	long s, d;
+	struct nid sid, did;
+	long s = -1, d = -1;
 
-	node_id(sid, sizeof(sid), r->src_workload, r->src);
-	node_id(did, sizeof(did), r->dst_workload, r->dst);
 	/* node_get does not create with create=false, so g is not changed. */
-	s = node_get((struct ms_graph *)g, sid, false);
-	d = s < 0 ? -1 : node_get((struct ms_graph *)g, did, false);
+	if (!nid_make(&sid, r->src_workload, r->src)) {
+		s = node_get((struct ms_graph *)g, sid.s, false);
+		nid_free(&sid);
+	}
+	if (s >= 0 && !nid_make(&did, r->dst_workload, r->dst)) {
+		d = node_get((struct ms_graph *)g, did.s, false);
+		nid_free(&did);
+	}
 	if (d < 0 || !g->edge_tab_cap)
 		return false;
 	for (size_t h = (size_t)edge_hash((uint32_t)s, (uint32_t)d, r->proto, r->port) &
@@ -338,24 +398,27 @@ static int note_seen(struct node *n, const char *addr)
 
 int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
 {
-	char sid[192], did[192];
-	long s, d, ei;
+	struct nid sid, did;
 	struct edge *e;
+	long ei;
+	int err;
 
-	node_id(sid, sizeof(sid), r->src_workload, r->src);
-	node_id(did, sizeof(did), r->dst_workload, r->dst);
-	s = node_get(g, sid, true);
-	if (s < 0)
-		return (int)s;
-	d = node_get(g, did, true);
-	if (d < 0)
-		return (int)d;
-	if (note_seen(&g->nodes[s], r->src) || note_seen(&g->nodes[d], r->dst))
-		return -ENOMEM;
-	ei = edge_get(g, (uint32_t)s, (uint32_t)d, r->proto, r->port);
+	err = nid_make(&sid, r->src_workload, r->src);
+	if (err)
+		return err;
+	err = nid_make(&did, r->dst_workload, r->dst);
+	if (err) {
+		nid_free(&sid);
+		return err;
+	}
+	ei = edge_at(g, sid.s, did.s, r->proto, r->port);
+	nid_free(&sid);
+	nid_free(&did);
 	if (ei < 0)
 		return (int)ei;
 	e = &g->edges[ei];
+	if (note_seen(&g->nodes[e->src], r->src) || note_seen(&g->nodes[e->dst], r->dst))
+		return -ENOMEM;
 	if (r->counts) {
 		e->flows++;
 		if (r->verdict == MS_VERDICT_ALLOW)
@@ -416,12 +479,15 @@ int ms_graph_set_workloads(struct ms_graph *g, const struct ms_policy *p)
 {
 	for (size_t i = 0; p && i < p->n_workloads; i++) {
 		const struct ms_workload *w = &p->workloads[i];
-		char id[192];
 		cJSON *labels, *addrs;
+		struct nid id;
 		long n;
+		int err = nid_make(&id, w->name, NULL);
 
-		node_id(id, sizeof(id), w->name, NULL);
-		n = node_get(g, id, true);
+		if (err)
+			return err;
+		n = node_get(g, id.s, true);
+		nid_free(&id);
 		if (n < 0)
 			return (int)n;
 		labels = labels_json(w);
@@ -438,15 +504,9 @@ int ms_graph_set_workloads(struct ms_graph *g, const struct ms_policy *p)
 
 static int merge_edge(struct ms_graph *g, const struct ms_graph *src, const struct edge *se)
 {
-	long s = node_get(g, src->nodes[se->src].id, true), d, ei;
+	long ei = edge_at(g, src->nodes[se->src].id, src->nodes[se->dst].id, se->proto, se->port);
 	struct edge *e;
 
-	if (s < 0)
-		return (int)s;
-	d = node_get(g, src->nodes[se->dst].id, true);
-	if (d < 0)
-		return (int)d;
-	ei = edge_get(g, (uint32_t)s, (uint32_t)d, se->proto, se->port);
 	if (ei < 0)
 		return (int)ei;
 	e = &g->edges[ei];
@@ -470,10 +530,23 @@ int ms_graph_merge(struct ms_graph *g, const struct ms_graph *src)
 {
 	int ret = 0;
 
+	/* Edges first: they bring their nodes, within g's bound. */
+	for (size_t i = 0; i < src->n_edges; i++) {
+		int r = merge_edge(g, src, &src->edges[i]);
+
+		if (r == -ENOMEM)
+			return r;
+		if (r)
+			ret = r;
+	}
+	/* Then what nodes carry: a policy's workloads exist without edges,
+	 * other nodes only if one of their edges made it in. */
 	for (size_t i = 0; i < src->n_nodes; i++) {
 		const struct node *sn = &src->nodes[i];
-		long n = node_get(g, sn->id, true);
+		long n = node_get(g, sn->id, sn->labels != NULL);
 
+		if (n == -ENOENT)
+			continue;
 		if (n < 0)
 			return (int)n;
 		if (sn->labels && !g->nodes[n].labels) {
@@ -497,14 +570,6 @@ int ms_graph_merge(struct ms_graph *g, const struct ms_graph *src)
 					return -ENOMEM;
 			}
 		}
-	}
-	for (size_t i = 0; i < src->n_edges; i++) {
-		int r = merge_edge(g, src, &src->edges[i]);
-
-		if (r == -ENOMEM)
-			return r;
-		if (r)
-			ret = r;
 	}
 	g->dropped += src->dropped;
 	if (src->since_ms && src->since_ms < g->since_ms)
@@ -774,15 +839,42 @@ static int err_msg(char **errmsg, const char *what)
 	return -EINVAL;
 }
 
+/* A JSON number that is a whole number in [0, 2^64). cJSON holds numbers
+ * as doubles, and converting one out of range to an integer is undefined:
+ * flow logs come from anywhere. Counts round-trip exactly up to 2^53, far
+ * beyond any edge's. */
+static int num_u64(const cJSON *v, uint64_t *out)
+{
+	double d;
+	uint64_t u;
+
+	if (!cJSON_IsNumber(v))
+		return -EINVAL;
+	d = v->valuedouble;
+	if (!(d >= 0 && d < 18446744073709551616.0))
+		return -EINVAL;
+	u = (uint64_t)d;
+	if ((double)u != d)
+		return -EINVAL;
+	*out = u;
+	return 0;
+}
+
 static int get_u64(const cJSON *o, const char *key, uint64_t *out)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return num_u64(cJSON_GetObjectItemCaseSensitive(o, key), out);
+}
 
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0)
-		return -EINVAL;
-	/* Counts round-trip exactly up to 2^53, far beyond any edge's. */
-	*out = (uint64_t)v->valuedouble;
-	return 0;
+/* A protocol as a name or a number 0-255; -1 if neither. */
+static int get_proto(const cJSON *v)
+{
+	uint64_t n;
+
+	if (cJSON_IsString(v))
+		return ms_proto_parse(v->valuestring);
+	if (!num_u64(v, &n) && n <= 255)
+		return (int)n;
+	return -1;
 }
 
 static int get_time(const cJSON *o, const char *key, uint64_t *out)
@@ -800,16 +892,12 @@ static int load_edge(struct ms_graph *g, const cJSON *je, char **errmsg)
 	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(je, "rules");
 	struct edge e = { 0 };
 	struct ms_graph one = { 0 };
-	int p = -1, r;
+	int p = get_proto(proto), r;
 	uint64_t port;
 
 	if (!cJSON_IsString(src) || !cJSON_IsString(dst) || !strchr(src->valuestring, ':') ||
 	    !strchr(dst->valuestring, ':'))
 		return err_msg(errmsg, "an edge without src or dst node id");
-	if (cJSON_IsString(proto))
-		p = ms_proto_parse(proto->valuestring);
-	else if (cJSON_IsNumber(proto) && proto->valuedouble >= 0 && proto->valuedouble <= 255)
-		p = (int)proto->valuedouble;
 	if (p < 0 || get_u64(je, "port", &port) || port > 65535 || get_u64(je, "flows", &e.flows) ||
 	    get_u64(je, "packets", &e.packets) || get_u64(je, "bytes", &e.bytes) ||
 	    get_u64(je, "allowed", &e.allowed) || get_u64(je, "denied", &e.denied) ||
@@ -840,6 +928,60 @@ static int load_edge(struct ms_graph *g, const cJSON *je, char **errmsg)
 	return r == -ENOSPC ? 0 : r;
 }
 
+/* Whether every member of an object or array is a string. */
+static bool all_strings(const cJSON *c)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, c)
+	{
+		if (!cJSON_IsString(it))
+			return false;
+	}
+	return true;
+}
+
+/* What a node of the JSON carries (labels, addresses, seen addresses). */
+static int load_node(struct ms_graph *g, const cJSON *jn, char **errmsg)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(jn, "id");
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(jn, "labels");
+	const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(jn, "addresses");
+	const cJSON *seen = cJSON_GetObjectItemCaseSensitive(jn, "seen_addresses"), *sa;
+	long n;
+
+	if (!cJSON_IsString(id) || !strchr(id->valuestring, ':'))
+		return err_msg(errmsg, "a node without an id");
+	if ((labels && (!cJSON_IsObject(labels) || !all_strings(labels))) ||
+	    (addrs && (!cJSON_IsArray(addrs) || !all_strings(addrs))) ||
+	    (seen && (!cJSON_IsArray(seen) || !all_strings(seen))))
+		return err_msg(errmsg, "a node whose labels or addresses are not strings");
+	/* A workload of a policy exists without edges; any other node only if
+	 * one of its edges was loaded (within the bound). */
+	n = node_get(g, id->valuestring, labels != NULL);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	if (labels) {
+		cJSON *l = cJSON_Duplicate(labels, 1);
+		cJSON *a = addrs ? cJSON_Duplicate(addrs, 1) : cJSON_CreateArray();
+
+		if (!l || !a) {
+			cJSON_Delete(l);
+			cJSON_Delete(a);
+			return -ENOMEM;
+		}
+		node_set_meta(&g->nodes[n], l, a);
+	}
+	cJSON_ArrayForEach(sa, seen)
+	{
+		if (note_seen(&g->nodes[n], sa->valuestring))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int ms_graph_from_json(struct ms_graph *g, const cJSON *j, char **errmsg)
 {
 	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(j, "nodes");
@@ -854,40 +996,17 @@ int ms_graph_from_json(struct ms_graph *g, const cJSON *j, char **errmsg)
 	if (!get_time(j, "since", &since))
 		g->since_ms = since;
 	get_u64(j, "dropped_edges", &dropped);
-	cJSON_ArrayForEach(it, nodes)
-	{
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-		const cJSON *labels = cJSON_GetObjectItemCaseSensitive(it, "labels");
-		const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(it, "addresses");
-		const cJSON *seen = cJSON_GetObjectItemCaseSensitive(it, "seen_addresses"), *sa;
-		long n;
-
-		if (!cJSON_IsString(id) || !strchr(id->valuestring, ':'))
-			return err_msg(errmsg, "a node without an id");
-		n = node_get(g, id->valuestring, true);
-		if (n < 0)
-			return (int)n;
-		if (cJSON_IsObject(labels)) {
-			cJSON *l = cJSON_Duplicate(labels, 1);
-			cJSON *a = cJSON_IsArray(addrs) ? cJSON_Duplicate(addrs, 1)
-							: cJSON_CreateArray();
-
-			if (!l || !a) {
-				cJSON_Delete(l);
-				cJSON_Delete(a);
-				return -ENOMEM;
-			}
-			node_set_meta(&g->nodes[n], l, a);
-		}
-		cJSON_ArrayForEach(sa, seen)
-		{
-			if (cJSON_IsString(sa) && note_seen(&g->nodes[n], sa->valuestring))
-				return -ENOMEM;
-		}
-	}
+	/* Edges first: they bring their nodes, within g's bound. */
 	cJSON_ArrayForEach(it, edges)
 	{
 		int r = load_edge(g, it, errmsg);
+
+		if (r)
+			return r;
+	}
+	cJSON_ArrayForEach(it, nodes)
+	{
+		int r = load_node(g, it, errmsg);
 
 		if (r)
 			return r;
@@ -941,7 +1060,13 @@ int ms_graph_save(const struct ms_graph *g, const char *dir)
 	}
 	close(fd);
 	fd = -1;
-	if (rename(tmp, path))
+	if (rename(tmp, path)) {
+		err = -errno;
+		goto out;
+	}
+	/* The rename itself is durable once the directory is synced. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
 		err = -errno;
 out:
 	if (fd >= 0)
@@ -986,7 +1111,12 @@ int ms_graph_load(struct ms_graph *g, const char *dir, char **errmsg)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		/* A file that cannot be read is not corrupt: leave it be. */
+		if (n < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (!n)
 			break;
 		off += (size_t)n;
 	}
@@ -1002,10 +1132,14 @@ int ms_graph_load(struct ms_graph *g, const char *dir, char **errmsg)
 			err = 1;
 	}
 	if (err == 1) {
-		if (asprintf(&aside, "%s.corrupt-%lld", path, (long long)time(NULL)) < 0)
+		if (asprintf(&aside, "%s.corrupt-%lld", path, (long long)time(NULL)) < 0) {
 			aside = NULL;
-		if (aside)
-			rename(path, aside);
+			err = -ENOMEM;
+		} else if (rename(path, aside)) {
+			/* Not moved aside: say so rather than let the next save
+			 * overwrite it unannounced. */
+			err = -errno;
+		}
 		/* What was read of the corrupt file is not kept. */
 		struct ms_graph *fresh = NULL;
 
@@ -1030,9 +1164,9 @@ out:
 int ms_flowrec_from_json(const cJSON *j, struct ms_flowrec *r, char **errmsg)
 {
 	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "event");
-	const cJSON *v, *proto;
+	const cJSON *v;
 	const char *e;
-	int p = -1;
+	int p;
 	uint64_t n;
 
 	if (errmsg)
@@ -1055,11 +1189,7 @@ int ms_flowrec_from_json(const cJSON *j, struct ms_flowrec *r, char **errmsg)
 		r->verdict = MS_VERDICT_AUDIT;
 	else
 		return err_msg(errmsg, "invalid \"verdict\"");
-	proto = cJSON_GetObjectItemCaseSensitive(j, "proto");
-	if (cJSON_IsString(proto))
-		p = ms_proto_parse(proto->valuestring);
-	else if (cJSON_IsNumber(proto) && proto->valuedouble >= 0 && proto->valuedouble <= 255)
-		p = (int)proto->valuedouble;
+	p = get_proto(cJSON_GetObjectItemCaseSensitive(j, "proto"));
 	if (p < 0)
 		return err_msg(errmsg, "missing or invalid \"proto\"");
 	r->proto = (uint8_t)p;

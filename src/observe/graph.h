@@ -58,7 +58,8 @@ int ms_graph_set_workloads(struct ms_graph *g, const struct ms_policy *p);
 
 /*
  * Add one observation. Returns 0, -ENOSPC when its edge is new and the graph
- * is full (counted in dropped_edges), or -ENOMEM.
+ * is full (counted in dropped_edges; nothing is created, not even its nodes),
+ * or -ENOMEM. O(1): two node and one edge hash lookups.
  */
 int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r);
 
@@ -70,7 +71,9 @@ const char *ms_graph_node_id(char *buf, size_t len, const char *workload, const 
 bool ms_graph_has_edge(const struct ms_graph *g, const struct ms_flowrec *r);
 
 /* Add every edge of src into g (counts summed, first/last seen widened,
- * rules merged). Returns 0, -ENOSPC (some edges dropped, counted) or -ENOMEM. */
+ * rules merged), with the workloads src knows; since becomes the earlier of
+ * the two, dropped_edges the sum. Returns 0, -ENOSPC (some edges dropped,
+ * counted) or -ENOMEM. */
 int ms_graph_merge(struct ms_graph *g, const struct ms_graph *src);
 
 /* A deep copy, with the same bound. Returns 0 or -ENOMEM. */
@@ -92,7 +95,8 @@ char *ms_graph_to_dot(const struct ms_graph *g);
 /*
  * Load a graph from its JSON (as ms_graph_to_json writes it) into an empty
  * graph g. Returns 0, -EINVAL if the JSON is not a graph (errmsg, if not NULL,
- * gets a malloc'd reason) or -ENOMEM.
+ * gets a malloc'd reason) or -ENOMEM; on failure g holds part of it. Edges
+ * past g's bound are dropped and counted, like added ones.
  */
 int ms_graph_from_json(struct ms_graph *g, const cJSON *j, char **errmsg);
 
@@ -106,7 +110,8 @@ int ms_graph_save(const struct ms_graph *g, const char *dir);
  * Load DIR/graph.json into the empty graph g. A missing file is not an
  * error (returns 0, g stays empty). A file that cannot be parsed is renamed
  * to DIR/graph.json.corrupt-<unix time> and 1 is returned (the caller warns;
- * errmsg gets the reason). Returns -errno on I/O errors.
+ * errmsg gets the reason). Returns -errno on I/O errors (the file is left
+ * as it is), also when a corrupt file cannot be moved aside (g is empty).
  */
 int ms_graph_load(struct ms_graph *g, const char *dir, char **errmsg);
 
