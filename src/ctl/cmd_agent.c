@@ -14,7 +14,7 @@
 #include "policy_parse.h"
 #include "table.h"
 
-static const char *const filter_keys[F_MAX] = {
+const char *const ctl_filter_keys[F_MAX] = {
 	[F_EVENT] = "event", [F_VERDICT] = "verdict", [F_WORKLOAD] = "workload",
 	[F_IP] = "ip",	     [F_PORT] = "port",	      [F_PROTO] = "proto",
 	[F_SINCE] = "since", [F_LIMIT] = "limit",
@@ -25,6 +25,13 @@ const char *ctl_str(const cJSON *o, const char *key)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *ctl_text(const cJSON *o, const char *key)
+{
+	const char *s = ctl_str(o, key);
+
+	return s ? s : "-";
 }
 
 const char *ctl_num(const cJSON *o, const char *key, char *buf, size_t len)
@@ -102,16 +109,19 @@ int cmd_status(const struct ctl_opts *o)
 	c = obj(j, "counters");
 	g = obj(j, "graph");
 	a = obj(j, "api");
-	printf("agent:       microsegd %s, pid %s, up %s s, started %s\n", ctl_str(j, "version"),
+	printf("agent:       microsegd %s, pid %s, up %s s, started %s\n", ctl_text(j, "version"),
 	       ctl_num(j, "pid", b[0], 32), ctl_num(j, "uptime_s", b[1], 32),
-	       ctl_str(j, "started"));
+	       ctl_text(j, "started"));
 	printf("interfaces: ");
-	cJSON_ArrayForEach(it, obj(j, "interfaces")) printf(" %s", it->valuestring);
-	printf("\nmode:        %s\n", ctl_str(j, "mode"));
+	cJSON_ArrayForEach(it, obj(j, "interfaces"))
+	{
+		printf(" %s", cJSON_IsString(it) ? it->valuestring : "?");
+	}
+	printf("\nmode:        %s\n", ctl_text(j, "mode"));
 	printf("policy:      %s, generation %s, %s rules, %s workloads, default %s\n",
-	       ctl_str(p, "path"), ctl_num(p, "generation", b[0], 32),
+	       ctl_text(p, "path"), ctl_num(p, "generation", b[0], 32),
 	       ctl_num(p, "rules", b[1], 32), ctl_num(p, "workloads", b[2], 32),
-	       ctl_str(p, "default"));
+	       ctl_text(p, "default"));
 	printf("loaded:      %s; reloads %s ok, %s failed\n", ctl_num(p, "loaded", b[0], 32),
 	       ctl_num(p, "reloads_ok", b[1], 32), ctl_num(p, "reloads_failed", b[2], 32));
 	printf("packets:     allowed %s, denied %s, audit %s, malformed %s, passthrough %s\n",
@@ -139,7 +149,7 @@ static char *filtered_path(const struct ctl_opts *o, const char *base, bool foll
 	char *q = NULL, *path = NULL;
 
 	for (int i = 0; i < F_MAX; i++)
-		if (o->filter[i] && ctl_query_add(&q, filter_keys[i], o->filter[i]))
+		if (o->filter[i] && ctl_query_add(&q, ctl_filter_keys[i], o->filter[i]))
 			goto oom;
 	if (follow && ctl_query_add(&q, "follow", "1"))
 		goto oom;
@@ -378,11 +388,11 @@ static void print_diags(const cJSON *diags, const char *file)
 		ctl_num(d, "line", l, sizeof(l));
 		ctl_num(d, "col", c, sizeof(c));
 		if (strcmp(l, "0"))
-			fprintf(stderr, "%s:%s:%s: %s: %s\n", file, l, c, ctl_str(d, "severity"),
-				ctl_str(d, "message"));
+			fprintf(stderr, "%s:%s:%s: %s: %s\n", file, l, c, ctl_text(d, "severity"),
+				ctl_text(d, "message"));
 		else
-			fprintf(stderr, "%s: %s: %s\n", file, ctl_str(d, "severity"),
-				ctl_str(d, "message"));
+			fprintf(stderr, "%s: %s: %s\n", file, ctl_text(d, "severity"),
+				ctl_text(d, "message"));
 	}
 }
 
@@ -426,7 +436,7 @@ int cmd_check(const struct ctl_opts *o)
 		printf("%s: policy OK: %s rules, %s workloads, mode %s, default %s, %s decision "
 		       "entries (%s bytes)\n",
 		       file, ctl_num(s, "rules", b[0], 32), ctl_num(s, "workloads", b[1], 32),
-		       ctl_str(s, "mode"), ctl_str(s, "default"),
+		       ctl_text(s, "mode"), ctl_text(s, "default"),
 		       ctl_num(s, "decision_entries", b[2], 32), ctl_num(s, "map_bytes", b[3], 32));
 	} else if (!o->json) {
 		fprintf(stderr, "%s: policy not valid\n", file);
@@ -494,4 +504,37 @@ int cmd_metrics(const struct ctl_opts *o)
 int ctl_print_text(const struct ctl_opts *o, const char *path)
 {
 	return print_text(o, path);
+}
+
+int cmd_version(const struct ctl_opts *o)
+{
+	cJSON *j = NULL, *out;
+	char *text;
+	int ret;
+
+	if (!o->json)
+		printf("microsegctl %s\n", MS_VERSION);
+	fflush(stdout);
+	ret = ctl_get_json(o, "/v1/status", &j, NULL);
+	if (!o->json) {
+		if (!ret)
+			printf("microsegd %s (agent at %s)\n", ctl_text(j, "version"),
+			       o->http.socket);
+		cJSON_Delete(j);
+		return ret;
+	}
+	out = cJSON_CreateObject();
+	if (out && cJSON_AddStringToObject(out, "microsegctl", MS_VERSION) &&
+	    (ret ? cJSON_AddNullToObject(out, "microsegd") != NULL
+		 : cJSON_AddStringToObject(out, "microsegd", ctl_text(j, "version")) != NULL) &&
+	    (text = cJSON_PrintUnformatted(out))) {
+		printf("%s\n", text);
+		free(text);
+	} else {
+		fprintf(stderr, "microsegctl: out of memory\n");
+		ret = CTL_FAILED;
+	}
+	cJSON_Delete(out);
+	cJSON_Delete(j);
+	return ret;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 
@@ -27,6 +28,8 @@ enum ctl_filter {
 	F_LIMIT,
 	F_MAX,
 };
+/* The filters' names in the API's query (and flowring's parser). */
+extern const char *const ctl_filter_keys[F_MAX];
 
 struct ctl_opts {
 	struct ctl_http http;
@@ -55,9 +58,16 @@ int cmd_metrics(const struct ctl_opts *o);
 int cmd_suggest(const struct ctl_opts *o);
 int cmd_graph(const struct ctl_opts *o);
 int cmd_replay(const struct ctl_opts *o);
+int cmd_version(const struct ctl_opts *o);
+
+/* The summary of every command (microsegctl --help). */
+void ctl_usage(FILE *f);
+/* The help of one command (microsegctl COMMAND --help); -1 if unknown. */
+int ctl_command_help(const char *cmd, FILE *f);
 
 /* Helpers shared by the commands. */
-const char *ctl_str(const cJSON *o, const char *key); /* NULL if absent */
+const char *ctl_str(const cJSON *o, const char *key);  /* NULL if absent */
+const char *ctl_text(const cJSON *o, const char *key); /* "-" if absent */
 /* A number or string member as text in buf ("-" if absent). */
 const char *ctl_num(const cJSON *o, const char *key, char *buf, size_t len);
 /* The strings of an array (or "key=value" of an object, with_keys) joined

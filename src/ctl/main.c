@@ -3,12 +3,14 @@
  * microsegctl: the client of microsegd's control API and the offline flow
  * tools. Options may come before or after the command.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "flowring.h"
 
 static const struct {
 	const char *name;
@@ -21,6 +23,7 @@ static const struct {
 	{ "graph", cmd_graph, false, 0, 0 },	  { "check", cmd_check, false, 1, 1 },
 	{ "reload", cmd_reload, false, 0, 0 },	  { "metrics", cmd_metrics, false, 0, 0 },
 	{ "suggest", cmd_suggest, false, 0, 0 },  { "replay", cmd_replay, false, 1, 1 << 20 },
+	{ "version", cmd_version, false, 0, 0 },
 };
 
 enum {
@@ -61,51 +64,40 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static void usage(FILE *f)
-{
-	fputs("Usage: microsegctl [--socket PATH] [--json] COMMAND [OPTIONS]\n"
-	      "Ask a running microsegd, or read flow logs offline.\n"
-	      "\n"
-	      "Commands:\n"
-	      "  status                 the agent: version, policy, counters, sessions\n"
-	      "  flows [FILTERS] [--follow]\n"
-	      "                         recent flow events; --follow streams new ones\n"
-	      "  sessions [FILTERS]     the live session table\n"
-	      "  graph [--format table|json|dot] [--from FLOWLOG... [--policy FILE]]\n"
-	      "                         the flow graph, from the agent or, with --from,\n"
-	      "                         built from flow logs of one or many hosts ('-' = stdin)\n"
-	      "  workloads              workloads with labels and addresses\n"
-	      "  check FILE             validate a policy with the agent's compiler\n"
-	      "  reload                 re-read the policy file, as SIGHUP does\n"
-	      "  metrics                the Prometheus metrics text\n"
-	      "  suggest [--group labels|workload] [--include-denied]\n"
-	      "          [--from FLOWLOG... [--policy CURRENT]]\n"
-	      "                         a least-privilege policy from what the agent (or,\n"
-	      "                         with --from, the flow logs) saw pass\n"
-	      "  replay -p CANDIDATE FLOWLOG... [--fail-on-new-deny] [--top N]\n"
-	      "                         what CANDIDATE would do to the recorded flows;\n"
-	      "                         exit 4 with --fail-on-new-deny if a flow that passed\n"
-	      "                         would be denied\n"
-	      "\n"
-	      "Filters (flows, sessions): --event E --verdict allow|deny|audit --workload NAME\n"
-	      "  --ip ADDR --port N --proto NAME|N --since RFC3339 --limit N\n"
-	      "\n"
-	      "Options:\n"
-	      "  --socket PATH   the agent's API socket (default: $MICROSEGD_SOCKET or\n"
-	      "                  " CTL_DEFAULT_SOCKET ")\n"
-	      "  --json          print JSON for machines instead of tables\n"
-	      "  -V, --version   -h, --help\n"
-	      "\n"
-	      "Exit status: 0 ok, 1 failed check or reload or an error from the agent,\n"
-	      "2 bad usage, 3 agent unreachable, 4 replay gate. See microsegctl(8).\n",
-	      f);
-}
-
 static int usage_error(const char *msg, const char *arg)
 {
 	fprintf(stderr, "microsegctl: %s%s%s%s (see microsegctl --help)\n", msg, arg ? " '" : "",
 		arg ? arg : "", arg ? "'" : "");
 	return CTL_USAGE;
+}
+
+static const char *filter_get(void *cls, const char *key)
+{
+	const struct ctl_opts *o = cls;
+
+	for (int i = 0; i < F_MAX; i++)
+		if (!strcmp(ctl_filter_keys[i], key))
+			return o->filter[i];
+	return NULL;
+}
+
+/* Filters checked here, by the agent's own parser, so that a typo is a
+ * usage error (exit 2) before any agent is asked. */
+static int check_filters(const struct ctl_opts *o)
+{
+	struct ms_flow_filter f;
+	char *err = NULL;
+	int r = ms_flow_filter_parse(&f, filter_get, (void *)o, &err);
+
+	ms_flow_filter_clear(&f);
+	if (r == -ENOMEM) {
+		fprintf(stderr, "microsegctl: out of memory\n");
+		r = CTL_FAILED;
+	} else if (r) {
+		r = usage_error(err ? err : "invalid filter", NULL);
+	}
+	free(err);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -114,7 +106,7 @@ int main(int argc, char **argv)
 	const char *env = getenv("MICROSEGD_SOCKET");
 	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
 	int npos = 0, c, ret = CTL_USAGE, ci = -1;
-	bool any_filter = false;
+	bool any_filter = false, help = false;
 
 	o.from = calloc((size_t)argc + 1, sizeof(*o.from));
 	if (!pos || !o.from) {
@@ -180,9 +172,8 @@ int main(int argc, char **argv)
 			ret = CTL_OK;
 			goto out;
 		case 'h':
-			usage(stdout);
-			ret = CTL_OK;
-			goto out;
+			help = true;
+			break;
 		case ':':
 			ret = usage_error("option needs an argument:", argv[optind - 1]);
 			goto out;
@@ -197,7 +188,11 @@ int main(int argc, char **argv)
 	}
 	for (int i = optind; i < argc; i++)
 		pos[npos++] = argv[i];
-	/* --from takes one file; the files after it are its operands too. */
+	if (help && !npos) {
+		ctl_usage(stdout);
+		ret = CTL_OK;
+		goto out;
+	}
 	if (!npos) {
 		ret = usage_error("no command given", NULL);
 		goto out;
@@ -209,7 +204,13 @@ int main(int argc, char **argv)
 		ret = usage_error("unknown command", pos[0]);
 		goto out;
 	}
+	if (help) {
+		ctl_command_help(pos[0], stdout);
+		ret = CTL_OK;
+		goto out;
+	}
 	o.args = pos + 1;
+	/* --from takes one file; the files after it are its operands too. */
 	o.n_args = npos - 1;
 	if (((!strcmp(pos[0], "graph") || !strcmp(pos[0], "suggest")) && o.n_from) ||
 	    !strcmp(pos[0], "replay")) {
@@ -269,6 +270,16 @@ int main(int argc, char **argv)
 	if (!strcmp(pos[0], "sessions") && (o.filter[F_EVENT] || o.filter[F_SINCE])) {
 		ret = usage_error("--event and --since do not apply to", "sessions");
 		goto out;
+	}
+	/* Their answers are text (metrics) or YAML (suggest), never JSON. */
+	if (o.json && (!strcmp(pos[0], "metrics") || !strcmp(pos[0], "suggest"))) {
+		ret = usage_error("--json does not apply to", pos[0]);
+		goto out;
+	}
+	if (any_filter) {
+		ret = check_filters(&o);
+		if (ret)
+			goto out;
 	}
 	ctl_http_init();
 	ret = cmds[ci].fn(&o);
