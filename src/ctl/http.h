@@ -36,7 +36,8 @@ int ctl_request(const struct ctl_http *h, const char *method, const char *path, 
 
 /*
  * GET path and call on_line for each line as it arrives (NDJSON streams),
- * until the agent ends the stream or on_line returns non-zero. Returns
+ * until the agent ends the stream (also by closing the connection: that is
+ * noted on stderr), SIGINT or SIGTERM, or on_line returns non-zero. Returns
  * CTL_OK, CTL_FAILED (an error status, printed) or CTL_UNREACHABLE.
  */
 int ctl_stream(const struct ctl_http *h, const char *path,
