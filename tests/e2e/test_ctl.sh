@@ -34,6 +34,37 @@ rc_is() { # rc_is N CMD...
 	}
 }
 
+# Namespaces of this test: msctl and the PID (lib.sh's names otherwise).
+NS_H=msctl-h-$$
+NS_P=msctl-p-$$
+
+# Offline and usage cases first: they need no agent, no root, no network.
+check version-offline out_has "$CTL" --version '^microsegctl [0-9]+\.[0-9]+'
+check help-global out_has "$CTL" --help 'Commands:'
+check help-command out_has "$CTL" flows --help '^Usage: microsegctl flows .*--follow'
+check help-command-first out_has "$CTL" --help check '^Usage: microsegctl check FILE'
+check usage-no-command rc_is 2 "$CTL"
+check usage-unknown-command rc_is 2 "$CTL" frobnicate
+check usage-unknown-command-named grep -q "unknown command 'frobnicate'" "$E2E_TMP/err"
+check usage-unknown-option rc_is 2 "$CTL" status --bogus
+check usage-unknown-option-named grep -q "unknown option '--bogus'" "$E2E_TMP/err"
+check usage-missing-value rc_is 2 "$CTL" flows --limit
+check usage-bad-format rc_is 2 "$CTL" graph --format svg
+check usage-json-metrics rc_is 2 "$CTL" --json metrics
+check usage-follow-sessions rc_is 2 "$CTL" sessions --follow
+# Filters are checked by the agent's own parser before any agent is asked.
+check usage-bad-verdict rc_is 2 "$CTL" --socket "$E2E_TMP/nothing.sock" flows --verdict maybe
+check usage-bad-verdict-named grep -q "invalid verdict 'maybe' (allow, deny or audit)" "$E2E_TMP/err"
+check usage-bad-port rc_is 2 "$CTL" --socket "$E2E_TMP/nothing.sock" flows --port 70000
+check usage-bad-since rc_is 2 "$CTL" --socket "$E2E_TMP/nothing.sock" flows --since yesterday
+check unreachable-exit-3 rc_is 3 "$CTL" --socket "$E2E_TMP/nothing.sock" status
+check unreachable-message grep -q "^microsegctl: cannot reach the agent at $E2E_TMP/nothing.sock: " "$E2E_TMP/err"
+check unreachable-one-line test "$(wc -l <"$E2E_TMP/err")" -eq 1
+check unreachable-version-exit-3 rc_is 3 "$CTL" --socket "$E2E_TMP/nothing.sock" version
+check unreachable-version-prints-own grep -q '^microsegctl ' "$E2E_TMP/out"
+check unreachable-env rc_is 3 env MICROSEGD_SOCKET="$E2E_TMP/nothing.sock" "$CTL" status
+check unreachable-env-path grep -q "at $E2E_TMP/nothing.sock:" "$E2E_TMP/err"
+
 e2e_setup
 cat >"$E2E_TMP/policy.yaml" <<'YAML'
 version: 1
@@ -84,11 +115,14 @@ check suggest-valid bash -c "'$CTL' --socket '$MS_API' suggest >'$E2E_TMP/sug.ya
 check suggest-allows-observed grep -q 'ports: \[tcp/8080\]' "$E2E_TMP/sug.yaml"
 check suggest-lists-denied grep -q '^#   client -> server tcp/9090' "$E2E_TMP/sug.yaml"
 check suggest-bad-group rc_is 2 ctl suggest --group nope
-check unreachable-exit-3 rc_is 3 "$CTL" --socket "$E2E_TMP/nothing.sock" status
-check unreachable-message grep -q "cannot reach the agent at $E2E_TMP/nothing.sock" "$E2E_TMP/err"
-check usage-unknown-command rc_is 2 ctl frobnicate
-check usage-unknown-option rc_is 2 ctl status --bogus
 check usage-filter-on-status rc_is 2 ctl status --verdict deny
+check version-agent out_has ctl version '^microsegd [0-9]+\.[0-9]+.* \(agent at '
+check version-json out_has ctl --json version '^\{"microsegctl":"[^"]+","microsegd":"[^"]+"\}$'
+check workloads-json out_has ctl workloads --json '"name":"server"'
+check sessions-json out_has ctl --json sessions '"sessions":\['
+check graph-dot-edge out_has ctl graph --format dot '"workload:client" -> "workload:server" \[label="tcp/8080 \([0-9]+\)", color=darkgreen\]'
+check graph-dot-denied-red out_has ctl graph --format dot '"workload:client" -> "workload:server" \[label="tcp/9090 \([0-9]+\)", color=red\]'
+check graph-json-labels out_has ctl --json graph '"id":"workload:server","kind":"workload","name":"server","labels":\{"role":"web"\}'
 check usage-check-needs-file rc_is 2 ctl check
 check socket-from-env bash -c "MICROSEGD_SOCKET='$MS_API' '$CTL' status >/dev/null"
 
@@ -120,6 +154,18 @@ check offline-bad-line-named bash -c "'$CTL' graph --from '$E2E_TMP/host-b.jsonl
 check offline-json out_has "$CTL" graph --format json --from "$E2E_TMP/host-a.jsonl" '"src":"workload:lb","dst":"workload:app","proto":"tcp","port":443,"flows":1'
 check offline-stdin out_has bash -c "cat '$E2E_TMP/host-b.jsonl' | '$CTL' graph --from -" 'app +db +tcp/5432 +1'
 check offline-missing-file rc_is 1 "$CTL" graph --from "$E2E_TMP/none.jsonl"
+check offline-dot out_has "$CTL" graph --format dot --from "$E2E_TMP/host-a.jsonl" "$E2E_TMP/host-b.jsonl" '"workload:lb" -> "workload:app" \[label="tcp/443 \(2\)", color=darkgreen\]'
+cat >"$E2E_TMP/fleet.yaml" <<'EOF2'
+version: 1
+workloads:
+  lb: {labels: {tier: edge}, addresses: [198.18.5.1]}
+  app: {labels: {tier: app}, addresses: [198.18.5.2, "2001:db8:5::2"]}
+  db: {labels: {tier: data}, addresses: ["2001:db8:6::3"]}
+rules:
+  - {name: web, action: allow, from: {workload: lb}, to: {workload: app}, ports: [tcp/443]}
+EOF2
+check offline-policy-labels out_has "$CTL" graph --format json --policy "$E2E_TMP/fleet.yaml" --from "$E2E_TMP/host-a.jsonl" '"id":"workload:app","kind":"workload","name":"app","labels":\{"tier":"app"\},"addresses":\["198\.18\.5\.2/32","2001:db8:5::2/128"\]'
+check offline-policy-needs-from rc_is 2 "$CTL" graph --policy "$E2E_TMP/fleet.yaml"
 # replay: a candidate against recorded flows, with known answers.
 cat >"$E2E_TMP/candidate.yaml" <<'EOF2'
 version: 1
@@ -148,5 +194,18 @@ check replay-own-log-unchanged out_has "$CTL" --json replay -p "$E2E_TMP/good.ya
 check replay-via-api bash -c "curl -s --unix-socket '$MS_API' --data-binary @'$E2E_TMP/good.yaml' 'http://x/v1/policy/check?replay=1' | grep -q '\"replay\":{\"flows\":[1-9][0-9]*,.*\"newly_denied\":0,\"newly_allowed\":0'"
 # The agent's own flow log, read offline, gives the edges it served.
 check offline-own-log out_has "$CTL" graph --from "$MS_FLOWS" 'client +server +tcp/9090 +[0-9]+ +0 +[1-9]'
+
+# The agent going away ends a follower's stream: exit 0.
+"$CTL" --socket "$MS_API" flows --follow >"$E2E_TMP/follow2" 2>"$E2E_TMP/follow2.err" &
+fpid=$!
+E2E_PIDS+=($fpid)
+wait_for 3 grep -q '^TIME ' "$E2E_TMP/follow2"
 daemon_stop TERM
+if wait_for 10 bash -c "! kill -0 $fpid"; then
+	wait "$fpid"
+	check follow-eof-exit-0 test "$?" -eq 0
+	check follow-eof-said grep -q 'the agent ended the stream' "$E2E_TMP/follow2.err"
+else
+	fail follow-eof-exit-0 "still following 10 s after the agent stopped"
+fi
 e2e_finish
