@@ -4,6 +4,7 @@
 # make check      install what is missing, build, run every test (as root)
 # make demo       run microsegd on a veth pair with policies/default.yaml
 # make bench      benchmarks (BENCH_QUICK=1 for a short run)
+# make screenshot docs/console-map.png, the README's picture, from a real demo run
 # V=1             show full commands
 
 .DELETE_ON_ERROR:
@@ -53,10 +54,16 @@ AGENT_LIBS := -lbpf -lelf -lz -lmicrohttpd $(CORE_LIBS)
 CTL_LIBS := -lcurl $(CORE_LIBS)
 LDLIBS := $(AGENT_LIBS)
 
-OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS) $(AGENT_SRCS))
+# The web console: its files and Debian's D3, embedded in the agent as a
+# generated C source (DESIGN.md section 11).
+D3_JS ?= /usr/share/nodejs/d3/dist/d3.min.js
+WEB_FILES := $(sort $(wildcard src/api/web/*.html src/api/web/*.css src/api/web/*.js src/api/web/*.svg))
+WEB_C := $(BUILD)/web_assets.c
+
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS) $(AGENT_SRCS)) $(BUILD)/obj/web_assets.o
 CTL_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS) $(CTL_SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/obj/agent/main.o,$(OBJS))
-SAN_OBJS := $(patsubst src/%.c,$(BUILD)/san/%.o,$(CORE_SRCS) $(AGENT_SRCS))
+SAN_OBJS := $(patsubst src/%.c,$(BUILD)/san/%.o,$(CORE_SRCS) $(AGENT_SRCS)) $(BUILD)/san/web_assets.o
 SAN_LIB_OBJS := $(filter-out $(BUILD)/san/agent/main.o,$(SAN_OBJS))
 CTL_BIN := $(if $(CTL_SRCS),bin/microsegctl)
 
@@ -73,7 +80,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all bpf check test deps clean fmt lint install demo bench fuzz test-bins
+.PHONY: all bpf check test deps clean fmt lint install demo bench fuzz test-bins screenshot
 all: $(BIN) $(CTL_BIN)
 
 deps:
@@ -111,6 +118,22 @@ $(BUILD)/san/%.o: src/%.c Makefile
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
+$(WEB_C): $(WEB_FILES) scripts/embed-web.sh Makefile
+	$(call msg,EMBED,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)test -r $(D3_JS) || { echo "no D3 at $(D3_JS): install Debian's node-d3 (make deps)" >&2; exit 1; }
+	$(Q)scripts/embed-web.sh $@ $(foreach f,$(WEB_FILES),/$(notdir $(f))=$(f)) /d3.min.js=$(D3_JS)
+
+$(BUILD)/obj/web_assets.o: $(WEB_C)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/san/web_assets.o: $(WEB_C)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
 $(BUILD)/testlib/%.o: tests/lib/%.c Makefile
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
@@ -141,11 +164,11 @@ $(BUILD)/tests/%: tests/bpf/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
 # The fuzzers link the agent's code but the event loop, built by clang with
 # libFuzzer's coverage instrumentation; they load no BPF and need no root.
 FUZZ_LIB_SRCS := $(filter-out src/agent/main.c,$(CORE_SRCS) $(AGENT_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(SKEL) Makefile
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(WEB_C) $(SKEL) Makefile
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(FUZZ_LIB_SRCS) $(LDLIBS) -o $@
+		-fno-sanitize-recover=all $< $(FUZZ_LIB_SRCS) $(WEB_C) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
 
@@ -168,6 +191,11 @@ test: test-bins
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
+
+# The README's picture of the console, from a real run of the demo.
+screenshot: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)DEMO_WAIT=0 DEMO_SCREENSHOT=$(CURDIR)/docs/console-map.png scripts/demo.sh
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_classifier $(BUILD)/bench/bench_newflow.bpf.o

@@ -3,9 +3,16 @@
 #
 # microsegd in one minute: two network namespaces joined by a veth pair,
 # microsegd enforcing policies/default.yaml on the "host" side, and traffic
-# from the "peer" that the policy allows and denies. Run as root from the
+# from the "peer" that the policy allows and denies, then the web console
+# on http://127.0.0.1:9595/ until you press Enter. Run as root from the
 # source tree (`make demo`). Everything it creates is removed on exit or
-# Ctrl-C; it touches no interface outside its own namespaces.
+# Ctrl-C; it touches no interface outside its own namespaces (the console
+# comes out of the host namespace through scripts/netns-forward.py).
+#
+# DEMO_WAIT=SECONDS keeps the console up that long without asking (0: do not
+# wait; the default is to wait for Enter when run from a terminal);
+# DEMO_SCREENSHOT=FILE.png saves a picture of the console's Map (`make
+# screenshot` makes docs/console-map.png so).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,14 +21,17 @@ CTL=${MS_CTL:-$ROOT/bin/microsegctl}
 POLICY=${MS_POLICY:-$ROOT/policies/default.yaml}
 HOST_NS=msdemo-host-$$
 PEER_NS=msdemo-peer-$$
-HOST4=198.18.0.1 PEER4=198.18.0.2
+HOST4=198.18.0.1 PEER4=198.18.0.2 STRANGER4=198.18.0.7
 HOST6=2001:db8::1 PEER6=2001:db8::2
 TMP=$(mktemp -d /tmp/microsegd-demo.XXXXXX)
 FLOWS=$TMP/flows.jsonl
 DLOG=$TMP/microsegd.log
 API=$TMP/api.sock
+WEB_PORT=${DEMO_WEB_PORT:-9595}
 MS_PID=
 SRV_PID=
+FWD_PID=
+TRAFFIC_PID=
 
 if [ -t 1 ]; then
 	B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' D=$'\e[2m' N=$'\e[0m'
@@ -38,6 +48,8 @@ cleanup() {
 	done
 	[ -n "$MS_PID" ] && kill -KILL "$MS_PID" 2>/dev/null
 	[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null
+	[ -n "$FWD_PID" ] && kill -KILL "$FWD_PID" 2>/dev/null
+	[ -n "$TRAFFIC_PID" ] && kill -KILL "$TRAFFIC_PID" 2>/dev/null
 	wait 2>/dev/null
 	ip netns del "$HOST_NS" 2>/dev/null
 	ip netns del "$PEER_NS" 2>/dev/null
@@ -67,6 +79,9 @@ ip -n "$HOST_NS" link add veth0 type veth peer name veth1 netns "$PEER_NS" || di
 ip -n "$HOST_NS" addr add "$HOST4/24" dev veth0
 ip -n "$HOST_NS" addr add "$HOST6/64" dev veth0 nodad
 ip -n "$PEER_NS" addr add "$PEER4/24" dev veth1
+# A second address on the peer's side that the policy does not know: a
+# stranger, shown by its address on the map.
+ip -n "$PEER_NS" addr add "$STRANGER4/24" dev veth1
 ip -n "$PEER_NS" addr add "$PEER6/64" dev veth1 nodad
 ip -n "$HOST_NS" link set veth0 up
 ip -n "$PEER_NS" link set veth1 up
@@ -75,7 +90,7 @@ ip -n "$PEER_NS" link set veth1 up
 # and 9090 (denied). Bounded lifetime in case cleanup never runs.
 ip netns exec "$HOST_NS" python3 -c '
 import select, socket, time
-end = time.monotonic() + 120
+end = time.monotonic() + 3600
 ls = []
 for port in (8080, 8081, 8443, 9090):
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -92,11 +107,11 @@ SRV_PID=$!
 echo "   listeners on the host: tcp/8080, tcp/8081, tcp/8443, tcp/9090"
 
 step "2. microsegd on veth0 in $HOST_NS, policy $(basename "$POLICY")"
-echo "   ${D}ip netns exec $HOST_NS $BIN -i veth0 -p $POLICY -f $FLOWS --stats-interval 2 --api-socket $API --state-dir $TMP/state${N}"
+echo "   ${D}ip netns exec $HOST_NS $BIN -i veth0 -p $POLICY -f $FLOWS --stats-interval 2 --api-socket $API --state-dir $TMP/state --web 127.0.0.1:9595${N}"
 # A copy: step 6 replaces it with the suggested policy.
 cp "$POLICY" "$TMP/policy.yaml"
 ip netns exec "$HOST_NS" "$BIN" -i veth0 -p "$TMP/policy.yaml" -f "$FLOWS" --stats-interval 2 \
-	--api-socket "$API" --state-dir "$TMP/state" 2>"$DLOG" &
+	--api-socket "$API" --state-dir "$TMP/state" --web 127.0.0.1:9595 2>"$DLOG" &
 MS_PID=$!
 for _ in $(seq 100); do
 	grep -q 'running on' "$DLOG" 2>/dev/null && break
@@ -135,15 +150,19 @@ for seq in (1, 2):
 sys.exit(1)' "$1"
 	fi
 }
-tcp_peer() { # ADDR PORT
-	ip netns exec "$PEER_NS" python3 -c '
+tcp_from() { # NS SRC ADDR PORT: one connection and an echo, 1 s timeout
+	ip netns exec "$1" python3 -c '
 import socket, sys
 try:
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1)
+    src = (sys.argv[1], 0) if sys.argv[1] else None
+    s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=1, source_address=src)
     s.sendall(b"hi"); sys.exit(0 if s.recv(8) == b"hi" else 1)
 except OSError:
-    sys.exit(1)' "$1" "$2"
+    sys.exit(1)' "$2" "$3" "$4"
 }
+tcp_peer() { tcp_from "$PEER_NS" "" "$1" "$2"; }          # ADDR PORT
+tcp_stranger() { tcp_from "$PEER_NS" "$STRANGER4" "$1" "$2"; } # ADDR PORT
+tcp_host() { tcp_from "$HOST_NS" "" "$1" "$2"; }          # ADDR PORT: egress
 
 passed=0 blocked=0
 try() { # EXPECT(pass|block) LABEL CMD...
@@ -169,6 +188,9 @@ try pass "tcp $HOST4:8443  (rule peer-to-web-tls, log)" tcp_peer "$HOST4" 8443
 try block "tcp $HOST4:9090  (rule no-metrics)" tcp_peer "$HOST4" 9090
 try block "tcp [$HOST6]:9090" tcp_peer "$HOST6" 9090
 try block "tcp $HOST4:22    (default deny)" tcp_peer "$HOST4" 22
+try block "tcp $HOST4:8080 from $STRANGER4 (default deny)" tcp_stranger "$HOST4" 8080
+try block "tcp $HOST4:22 from $STRANGER4   (default deny)" tcp_stranger "$HOST4" 22
+try block "tcp $PEER4:5432 from the host (egress, default deny)" tcp_host "$PEER4" 5432
 echo "   $passed passed, $blocked blocked"
 
 step "4. A stats line (every 2 s) and the per-rule report (SIGUSR1)"
@@ -205,7 +227,51 @@ try pass "ping $HOST6      (seen, allowed)" ping_peer "$HOST6"
 try block "tcp $HOST4:9090  (seen denied, stays denied)" tcp_peer "$HOST4" 9090
 try block "tcp $HOST4:8081  (never seen)" tcp_peer "$HOST4" 8081
 
-step "7. Shut down (SIGTERM): open flows are reported, nothing stays attached"
+step "7. The web console: the map of this traffic, the live flows, the policy, suggestions"
+# The console is served by the agent inside $HOST_NS; a small forwarder
+# brings it to this machine's 127.0.0.1 (a free port if $WEB_PORT is taken).
+FWD_OUT=$TMP/forward.port
+python3 "$ROOT/scripts/netns-forward.py" "$HOST_NS" 127.0.0.1 "$WEB_PORT" 127.0.0.1 9595 3600 \
+	>"$FWD_OUT" 2>"$TMP/forward.log" &
+FWD_PID=$!
+for _ in $(seq 50); do [ -s "$FWD_OUT" ] && break; sleep 0.1; done
+if [ ! -s "$FWD_OUT" ]; then
+	python3 "$ROOT/scripts/netns-forward.py" "$HOST_NS" 127.0.0.1 0 127.0.0.1 9595 3600 \
+		>"$FWD_OUT" 2>"$TMP/forward.log" &
+	FWD_PID=$!
+	for _ in $(seq 50); do [ -s "$FWD_OUT" ] && break; sleep 0.1; done
+fi
+URL="http://127.0.0.1:$(head -n 1 "$FWD_OUT")/"
+[ -s "$FWD_OUT" ] || { cat "$TMP/forward.log" >&2; die "cannot forward the console"; }
+echo "   ${B}Open $URL${N} in a browser on this machine"
+echo "   (from elsewhere: ssh -L 9595:127.0.0.1:$(head -n 1 "$FWD_OUT") this-host, then http://127.0.0.1:9595/)"
+echo "   Map: peer -> host green where allowed, red where denied; the stranger $STRANGER4 in red."
+# Traffic keeps coming while the console is open: bounded, one round every
+# 2 s for at most the hour the forwarder lives.
+(
+	for _ in $(seq 1800); do
+		tcp_peer "$HOST4" 8080 || true
+		tcp_peer "$HOST4" 9090 || true
+		tcp_stranger "$HOST4" 22 || true
+		sleep 2
+	done
+) >/dev/null 2>&1 &
+TRAFFIC_PID=$!
+if [ -n "${DEMO_SCREENSHOT:-}" ]; then
+	/usr/bin/python3 "$ROOT/scripts/console-screenshot.py" "$URL" "$DEMO_SCREENSHOT" ||
+		die "could not take the screenshot (chromium, chromium-driver, python3-selenium: scripts/install-deps.sh)"
+	echo "   screenshot of the Map: $DEMO_SCREENSHOT"
+fi
+if [ -n "${DEMO_WAIT:-}" ]; then
+	[ "$DEMO_WAIT" -gt 0 ] 2>/dev/null && { echo "   (open for $DEMO_WAIT s)"; sleep "$DEMO_WAIT"; }
+elif [ -t 0 ]; then
+	read -r -p "   Press Enter to stop the demo. " _
+fi
+kill -KILL "$TRAFFIC_PID" 2>/dev/null
+wait "$TRAFFIC_PID" 2>/dev/null
+TRAFFIC_PID=
+
+step "8. Shut down (SIGTERM): open flows are reported, nothing stays attached"
 kill -TERM "$MS_PID"
 for _ in $(seq 50); do kill -0 "$MS_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$MS_PID" 2>/dev/null
@@ -215,7 +281,7 @@ tail -n 2 "$DLOG" | sed 's/^/   /'
 printf '   tc filters left on veth0: %s\n' \
 	"$(ip netns exec "$HOST_NS" tc filter show dev veth0 ingress | grep -c bpf)"
 
-step "8. The flow log ($(wc -l <"$FLOWS") JSON lines)"
+step "9. The flow log ($(wc -l <"$FLOWS") JSON lines)"
 # The link-local chatter (IPv6 multicast listener reports) is left out here.
 grep -v '"ff02::' "$FLOWS" | python3 -c '
 import json, sys
@@ -230,7 +296,7 @@ echo
 echo "   one line in full:"
 grep '"flow_deny"' "$FLOWS" | grep -v '"ff02::' | head -n 1 | sed 's/^/   /'
 echo
-step "9. The same map offline, from the flow log (how a fleet-wide map is made)"
+step "10. The same map offline, from the flow log (how a fleet-wide map is made)"
 echo "   ${D}microsegctl graph --from $FLOWS${N}"
 "$CTL" graph --from "$FLOWS" | sed 's/^/   /'
 echo

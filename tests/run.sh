@@ -60,6 +60,12 @@ for t in tests/e2e/test_*.sh; do
 	run_suite "$(basename "$t" .sh)" bash "$t"
 done
 
+# The web console in a real browser, against a real agent.
+for t in tests/browser/test_*.sh; do
+	[ -e "$t" ] || continue
+	run_suite "$(basename "$t" .sh)" bash "$t"
+done
+
 for f in "$BUILD"/fuzz/fuzz_*; do
 	[ -x "$f" ] || continue
 	run_suite "$(basename "$f")" tests/fuzz/run.sh "$f" "$FUZZ_SECONDS"

@@ -124,9 +124,10 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
 	d->source_len = l->source_len;
 	l->source = NULL;
 	d->loaded_ms = ms_time_now_ms();
+	d->load_took_ms = l->prep_ms + now_ms() - t0;
 	log_info("policy %s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms",
 		 reload ? "reloaded" : "loaded", d->policy_path, n_rules, gen,
-		 monitor ? "monitor" : "enforce", l->prep_ms + now_ms() - t0);
+		 monitor ? "monitor" : "enforce", d->load_took_ms);
 out:
 	ms_loaded_clear(l);
 	return err;
@@ -142,6 +143,7 @@ void ms_daemon_clear(struct ms_daemon *d)
 int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag)
 {
 	struct ms_loaded l = { 0 };
+	double t0 = now_ms();
 	int err;
 
 	log_info("reloading %s", d->policy_path);
@@ -149,6 +151,8 @@ int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag)
 	err = ms_daemon_prepare(d, &l, diag);
 	if (!err)
 		err = ms_daemon_install(d, &l, true);
+	d->last_reload_ok = !err;
+	d->last_reload_took_ms = now_ms() - t0;
 	if (err)
 		d->reloads_failed++;
 	else

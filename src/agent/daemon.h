@@ -17,6 +17,7 @@
 
 struct ms_observer;
 struct ms_api;
+struct ms_history;
 
 struct ms_daemon {
 	const char *policy_path;
@@ -26,6 +27,7 @@ struct ms_daemon {
 	struct ms_events *ev;
 	struct ms_observer *obs; /* flow graph and recent flows */
 	struct ms_api *api;	 /* NULL: no API */
+	struct ms_history *hist; /* recent counters for the console; NULL: none */
 	const char *const *ifnames;
 	size_t n_ifnames;
 	uint64_t started_ms; /* Unix time */
@@ -35,6 +37,9 @@ struct ms_daemon {
 	uint64_t loaded_ms;
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t last_reload_ms; /* last reload attempt, either outcome */
+	bool last_reload_ok;
+	double last_reload_took_ms; /* parse to flip, of that attempt */
+	double load_took_ms;	    /* of the policy in force */
 };
 
 /* A policy read and compiled, not yet installed. */

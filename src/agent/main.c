@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "graph.h"
+#include "history.h"
 #include "loader.h"
 #include "log.h"
 #include "notify.h"
@@ -369,8 +370,26 @@ struct loop {
 	size_t n_src;
 	bool stop;
 	uint64_t next_stats_us;
+	uint64_t next_history_us;
 	uint64_t lost_seen;
 };
+
+/* One sample of the counters for GET /v1/history. */
+static void sample_history(struct ms_daemon *d)
+{
+	uint64_t c[MS_CNT_MAX], v[MS_HIST_MAX];
+
+	if (ms_dp_counters(d->dp, c))
+		return; /* a gap in the charts; the stats line says why */
+	v[MS_HIST_ALLOWED] = c[MS_CNT_ALLOWED];
+	v[MS_HIST_DENIED] = c[MS_CNT_DENIED];
+	v[MS_HIST_AUDIT] = c[MS_CNT_AUDIT];
+	v[MS_HIST_NEW_FLOWS] = c[MS_CNT_NEW_FLOWS];
+	v[MS_HIST_REVOKED] = c[MS_CNT_REVOKED];
+	v[MS_HIST_EVENTS_LOST] = c[MS_CNT_EVENTS_LOST] + ms_events_lost(d->ev);
+	v[MS_HIST_SESSIONS] = ms_events_sessions(d->ev);
+	ms_history_add(d->hist, ms_time_now_ms(), v);
+}
 
 static void on_tick(struct loop *lp)
 {
@@ -387,9 +406,13 @@ static void on_tick(struct loop *lp)
 	ms_observer_tick(d->obs);
 	if (d->api)
 		ms_api_tick(d->api);
+	now = mono_usec();
+	if (d->hist && now >= lp->next_history_us) {
+		sample_history(d);
+		lp->next_history_us = now + MS_HISTORY_INTERVAL_SEC * 1000000ULL;
+	}
 	if (!o->stats_interval)
 		return;
-	now = mono_usec();
 	if (now < lp->next_stats_us)
 		return;
 	/* Keep the cadence, but do not catch up on intervals missed while
@@ -716,6 +739,11 @@ static int run(const struct options *o)
 		goto out;
 	}
 	ms_events_set_sink(d.ev, ms_observer_sink, d.obs);
+	err = ms_history_new(MS_HISTORY_SAMPLES, &d.hist);
+	if (err) {
+		log_error("cannot set up the counter history: %s", strerror(-err));
+		goto out;
+	}
 	err = setup_anomalies(&d, o->baseline);
 	if (err)
 		goto out;
@@ -757,6 +785,7 @@ out:
 	loop_close(&lp);
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
+	ms_history_free(&d.hist);
 	ms_loaded_clear(&l);
 	ms_daemon_clear(&d);
 	ms_notify_close();

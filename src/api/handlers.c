@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "handlers.h"
+#include "history.h"
 #include "loader.h"
 #include "metrics.h"
 #include "observer.h"
@@ -19,6 +20,7 @@
 #include "replay.h"
 #include "suggest.h"
 #include "timefmt.h"
+#include "web_assets.h"
 
 #define CT_JSON "application/json"
 
@@ -37,7 +39,8 @@ static const char *const counter_names[MS_CNT_MAX] = {
 
 void ms_api_resp_clear(struct ms_api_resp *resp)
 {
-	free(resp->body);
+	if (!resp->static_body)
+		free(resp->body);
 	if (resp->follow)
 		ms_flow_filter_clear(&resp->filter);
 	memset(resp, 0, sizeof(*resp));
@@ -95,6 +98,12 @@ static bool add_time(cJSON *o, const char *key, uint64_t ms)
 	if (!ms)
 		return cJSON_AddNullToObject(o, key) != NULL;
 	return cJSON_AddStringToObject(o, key, ms_time_format_ms(ms, buf)) != NULL;
+}
+
+/* Durations to a tenth of a millisecond: more digits are noise. */
+static double round_ms(double ms)
+{
+	return (double)(long long)(ms * 10 + 0.5) / 10;
 }
 
 static const char *action_name(uint8_t a)
@@ -237,6 +246,20 @@ static void h_policy(struct ms_daemon *d, struct ms_api_resp *resp)
 	ok &= cJSON_AddStringToObject(o, "default",
 				      p->default_action == MS_ACT_ALLOW ? "allow" : "deny") != NULL;
 	ok &= add_time(o, "loaded", d->loaded_ms);
+	ok &= cJSON_AddNumberToObject(o, "load_ms", round_ms(d->load_took_ms)) != NULL;
+	ok &= add_u64(o, "reloads_ok", d->reloads_ok);
+	ok &= add_u64(o, "reloads_failed", d->reloads_failed);
+	if (d->last_reload_ms) {
+		cJSON *lr = cJSON_AddObjectToObject(o, "last_reload");
+
+		ok &= lr != NULL;
+		ok &= lr && add_time(lr, "time", d->last_reload_ms);
+		ok &= lr && cJSON_AddBoolToObject(lr, "ok", d->last_reload_ok) != NULL;
+		ok &= lr && cJSON_AddNumberToObject(lr, "took_ms",
+						    round_ms(d->last_reload_took_ms)) != NULL;
+	} else {
+		ok &= cJSON_AddNullToObject(o, "last_reload") != NULL;
+	}
 	ok &= cJSON_AddStringToObject(o, "source", d->source ? d->source : "") != NULL;
 	rules = cJSON_AddArrayToObject(o, "rules");
 	ok &= rules != NULL;
@@ -321,9 +344,14 @@ static cJSON *replay_recent(struct ms_daemon *d, const struct ms_policy *p,
 	return j;
 }
 
-static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+/*
+ * Validate and compile text as microsegd --check does, without installing
+ * it: {"ok","diagnostics","summary"}, and "replay" against the recent flows
+ * when asked. NULL when out of memory.
+ */
+static cJSON *check_json(struct ms_daemon *d, const char *name, const char *text, size_t len,
+			 bool replay)
 {
-	const char *rp = req->arg(req->arg_cls, "replay");
 	struct ms_diag dg = { 0 };
 	struct ms_policy *p = NULL;
 	struct ms_compiled *c = NULL;
@@ -335,7 +363,7 @@ static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms
 
 	if (!ok)
 		goto out;
-	r = ms_policy_parse_mem("policy", req->body ? req->body : "", req->body_len, &p, &dg);
+	r = ms_policy_parse_mem(name, text ? text : "", len, &p, &dg);
 	if (r == -ENOMEM) {
 		ok = false;
 		goto out;
@@ -352,7 +380,7 @@ static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms
 			goto out;
 		}
 		if (r)
-			ms_diag_add(&dg, "policy", (struct ms_pos){ 0, 0 }, true, "%s",
+			ms_diag_add(&dg, name, (struct ms_pos){ 0, 0 }, true, "%s",
 				    errmsg ? errmsg : strerror(-r));
 	}
 	ok &= cJSON_AddBoolToObject(o, "ok", !r) != NULL;
@@ -375,7 +403,7 @@ static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms
 		ok &= add_u64(sum, "decision_entries", c->n_dec);
 		ok &= add_u64(sum, "map_bytes", ms_compiled_bytes(c));
 	}
-	if (rp && strcmp(rp, "0")) {
+	if (replay) {
 		cJSON *rj;
 
 		ms_compiled_index(c);
@@ -388,7 +416,19 @@ out:
 	ms_compiled_free(&c);
 	ms_policy_free(&p);
 	ms_diag_free(&dg);
-	reply_json(resp, 200, o, ok);
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	const char *rp = req->arg(req->arg_cls, "replay");
+	cJSON *o = check_json(d, "policy", req->body, req->body_len, rp && strcmp(rp, "0"));
+
+	reply_json(resp, 200, o, o != NULL);
 }
 
 static void h_reload(struct ms_daemon *d, struct ms_api_resp *resp)
@@ -709,14 +749,34 @@ static void h_metrics(struct ms_daemon *d, const struct ms_api_counters *cnt,
 	set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", s);
 }
 
+/* format=json: the policy with its own check and a replay of the recent
+ * flows, so the read-only console can show what it would change. Takes yaml. */
+static void suggest_json(struct ms_daemon *d, char *yaml, struct ms_api_resp *resp)
+{
+	cJSON *o = cJSON_CreateObject(), *chk = NULL;
+	bool ok = o && cJSON_AddStringToObject(o, "policy", yaml);
+
+	if (ok)
+		chk = check_json(d, "suggested", yaml, strlen(yaml), true);
+	ok &= chk && cJSON_AddItemToObject(o, "check", chk);
+	free(yaml);
+	reply_json(resp, 200, o, ok);
+}
+
 static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
 {
 	const char *group = req->arg(req->arg_cls, "group");
 	const char *deny = req->arg(req->arg_cls, "include_denied");
+	const char *fmt = req->arg(req->arg_cls, "format");
 	struct ms_suggest_opts so = { .group = MS_GROUP_LABELS };
 	struct ms_graph *g;
 	char *yaml = NULL, *src = NULL;
 	int err;
+
+	if (fmt && strcmp(fmt, "yaml") && strcmp(fmt, "json")) {
+		ms_api_error(resp, 400, "invalid format (yaml or json)");
+		return;
+	}
 
 	if (group && !strcmp(group, "workload"))
 		so.group = MS_GROUP_WORKLOAD;
@@ -747,8 +807,42 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 			     "first");
 	else if (err)
 		set_body(resp, 500, NULL, NULL);
+	else if (fmt && !strcmp(fmt, "json"))
+		suggest_json(d, yaml, resp);
 	else
 		set_body(resp, 200, "application/yaml; charset=utf-8", yaml);
+}
+
+static void h_history(struct ms_daemon *d, struct ms_api_resp *resp)
+{
+	cJSON *o = cJSON_CreateObject(), *a;
+	bool ok = o != NULL;
+	size_t n;
+
+	if (!d->hist) {
+		cJSON_Delete(o);
+		ms_api_error(resp, 503, "no counter history");
+		return;
+	}
+	n = ms_history_len(d->hist);
+	ok &= add_u64(o, "interval_s", MS_HISTORY_INTERVAL_SEC);
+	a = cJSON_AddArrayToObject(o, "samples");
+	ok &= a != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		uint64_t v[MS_HIST_MAX];
+		uint64_t t = ms_history_get(d->hist, i, v);
+		cJSON *so = cJSON_CreateObject();
+
+		if (!so || !cJSON_AddItemToArray(a, so)) {
+			cJSON_Delete(so);
+			ok = false;
+			break;
+		}
+		ok &= add_time(so, "time", t);
+		for (int f = 0; f < MS_HIST_MAX; f++)
+			ok &= add_u64(so, ms_history_field_name(f), v[f]);
+	}
+	reply_json(resp, 200, o, ok);
 }
 
 struct route {
@@ -768,6 +862,7 @@ enum {
 	R_WORKLOADS,
 	R_SUGGEST,
 	R_METRICS,
+	R_HISTORY,
 };
 
 static const struct route routes[] = {
@@ -776,15 +871,22 @@ static const struct route routes[] = {
 	{ "/v1/flows", "GET", R_FLOWS },	 { "/v1/sessions", "GET", R_SESSIONS },
 	{ "/v1/graph", "GET", R_GRAPH },	 { "/v1/workloads", "GET", R_WORKLOADS },
 	{ "/v1/suggest", "GET", R_SUGGEST },	 { "/metrics", "GET", R_METRICS },
+	{ "/v1/history", "GET", R_HISTORY },
 };
 
 void ms_api_handle(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		   const struct ms_api_req *req, struct ms_api_resp *resp)
 {
 	const struct route *rt = NULL;
+	const struct ms_web_asset *wa;
 	bool get;
 
 	memset(resp, 0, sizeof(*resp));
+	wa = ms_web_asset_find(req->path);
+	if (wa) {
+		ms_web_serve(wa, req, resp);
+		return;
+	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (!strcmp(req->path, routes[i].path))
 			rt = &routes[i];
@@ -835,6 +937,9 @@ void ms_api_handle(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		break;
 	case R_METRICS:
 		h_metrics(d, cnt, resp);
+		break;
+	case R_HISTORY:
+		h_history(d, resp);
 		break;
 	}
 }

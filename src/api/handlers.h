@@ -22,6 +22,8 @@ struct ms_api_req {
 	/* Query argument by name, NULL when absent. */
 	const char *(*arg)(void *cls, const char *key);
 	void *arg_cls;
+	/* Request header by name (also called with arg_cls); NULL: none. */
+	const char *(*header)(void *cls, const char *key);
 	const char *body;
 	size_t body_len;
 	bool readonly; /* the TCP listener: only GET */
@@ -30,8 +32,11 @@ struct ms_api_req {
 struct ms_api_resp {
 	unsigned int status;
 	const char *content_type;
-	char *body; /* malloc'd */
+	char *body; /* malloc'd, unless static_body */
 	size_t len;
+	bool static_body; /* body is an embedded asset: neither copied nor freed */
+	bool asset;	  /* a console file: revalidated by etag, not no-store */
+	const char *etag; /* static; NULL: none */
 	/* GET /v1/flows?follow=1: after body (the backlog), stream the events
 	 * that match filter; the server takes filter over. */
 	bool follow;

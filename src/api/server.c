@@ -101,6 +101,21 @@ static const char *get_arg(void *cls, const char *key)
 	return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
 }
 
+static const char *get_header(void *cls, const char *key)
+{
+	return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, key);
+}
+
+/* Every answer, the console's page and the API's JSON alike, may only
+ * load from and talk to this agent: no other origin, no inline script. */
+static void add_security_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy", MS_API_CSP);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct ms_api_resp *rs)
 {
 	struct MHD_Response *r;
@@ -108,14 +123,22 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct ms_api_resp *rs
 
 	if (!rs->body)
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	else if (rs->static_body)
+		r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_PERSISTENT);
 	else
 		r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
 	if (!r)
 		return MHD_NO;
-	rs->body = NULL; /* libmicrohttpd frees it */
+	rs->body = NULL; /* libmicrohttpd frees it, or it is static */
 	if (rs->content_type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	/* The console's files are revalidated (a cheap 304 while unchanged,
+	 * the new ones right after an upgrade); the API's answers are live. */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+				rs->asset ? "no-cache" : "no-store");
+	if (rs->etag)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rs->etag);
+	add_security_headers(r);
 	ret = MHD_queue_response(conn, rs->status ? rs->status : 500, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -224,6 +247,7 @@ static enum MHD_Result start_follow(struct ms_api *a, struct MHD_Connection *con
 	a->cnt.follow_clients++;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	add_security_headers(r);
 	ret = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -300,6 +324,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		.path = url,
 		.arg = get_arg,
 		.arg_cls = conn,
+		.header = get_header,
 		.body = rc->body,
 		.body_len = rc->len,
 		.readonly = l->readonly,

@@ -22,6 +22,11 @@
 /* An idle follow stream gets an empty line this often, so a client that
  * went away is noticed (the write fails) and its connection freed. */
 #define MS_API_FOLLOW_HEARTBEAT_SEC 10
+/* Sent with every answer: the console loads and fetches from its own origin
+ * only, runs no inline script and cannot be framed. */
+#define MS_API_CSP                                                                        \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 struct ms_api_opts {
 	const char *socket_path; /* NULL: no unix socket */

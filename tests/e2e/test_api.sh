@@ -89,6 +89,16 @@ check reload-invalid-422 bash -c "python3 $API req $MS_API POST /v1/reload >$E2E
 cp "$E2E_TMP/good.yaml" "$E2E_TMP/policy.yaml"
 check still-enforcing-after-bad-reload tcp_ok "$NS_P" "$HOST4" 8080
 check status-reloads get_ok /v1/status 'j["policy"]["reloads_ok"]==1 and j["policy"]["reloads_failed"]==1'
+# What the console's Policy view shows of reloads: the last one failed, the
+# policy in force is generation 2, and how long each took.
+check policy-last-reload get_ok /v1/policy 'j["last_reload"]["ok"]==False and j["last_reload"]["took_ms"]>=0 and j["last_reload"]["time"] and j["reloads_ok"]==1 and j["reloads_failed"]==1 and j["load_ms"]>0 and j["generation"]==2'
+
+# Counters over time for the console's charts: a sample every 5 s, cumulative.
+check history get_ok /v1/history 'j["interval_s"]==5 and len(j["samples"])>=1 and all(set(s)=={"time","allowed","denied","audit","new_flows","revoked","events_lost","sessions"} for s in j["samples"]) and all(a["allowed"]<=b["allowed"] and a["time"]<b["time"] for a,b in zip(j["samples"],j["samples"][1:]))'
+# The suggested policy with the agent's own check and a replay of recent
+# flows, for the read-only console.
+check suggest-json get_ok '/v1/suggest?format=json' 'j["policy"].startswith("#") and "rules:" in j["policy"] and j["check"]["ok"]==True and j["check"]["replay"]["flows"]>=1 and j["check"]["replay"]["newly_denied"]==0'
+check suggest-bad-format bash -c "python3 $API req $MS_API GET '/v1/suggest?format=xml' 2>&1 >/dev/null | grep -q '^400'"
 
 # Errors.
 check unknown-404 bash -c "python3 $API req $MS_API GET /v1/nothing 2>&1 >/dev/null | grep -q '^404'"

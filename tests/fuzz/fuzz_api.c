@@ -110,7 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const paths[] = { "/v1/status", "/v1/policy",    "/v1/policy/check",
 					     "/v1/reload", "/v1/flows",	    "/v1/sessions",
 					     "/v1/graph",  "/v1/workloads", "/v1/suggest",
-					     "/metrics" };
+					     "/metrics",   "/v1/history",   "/",
+					     "/map.js" };
 	struct ms_api_counters cnt = { 0 };
 	struct ms_api_resp resp;
 	struct ms_api_req req = { 0 };
@@ -129,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.method = methods[data[0] % 5];
 	/* The second byte picks a known path, or (high bit) takes it from the
 	 * input. */
-	path = (data[1] & 0x80) ? buf : (char *)paths[data[1] % 10];
+	path = (data[1] & 0x80) ? buf : (char *)paths[data[1] % (sizeof(paths) / sizeof(paths[0]))];
 	nl = strchr(buf, '\n');
 	if (nl) {
 		*nl = '\0';
@@ -146,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.path = path;
 	req.arg = arg;
 	req.arg_cls = &q;
+	req.header = arg; /* headers from the same query string: If-None-Match= */
 	req.readonly = data[1] & 0x40;
 	ms_api_handle(&D, &cnt, &req, &resp);
 	if (resp.status < 200 || resp.status > 599)
