@@ -252,7 +252,7 @@ function render() {
       const off = (i - (group.length - 1) / 2) * 28;
       l.pairN = group.length;
       // Labels of neighbouring curves are staggered along them.
-      l.at = group.length < 3 ? 0.5 : 0.5 + ((i % 3) - 1) * 0.16;
+      l.at = group.length < 2 ? 0.5 : 0.5 + ((i % 3) - 1) * 0.16;
       // One sign for the pair's canonical direction, so A->B and B->A part.
       l.bend = l.e.src < l.e.dst ? off : -off;
       if (group.length === 1) l.bend = 0;
