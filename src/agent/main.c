@@ -123,8 +123,9 @@ static void usage(FILE *f)
 		"      --api-socket PATH     control API socket, mode 0660; 'none' disables it\n"
 		"                            (default: " MS_DEFAULT_API_SOCKET ")\n"
 		"      --api-group GROUP     group allowed to use the API socket (default: root)\n"
-		"      --web ADDR:PORT       serve the web console and the API's GET endpoints\n"
-		"                            read-only over TCP, e.g. 127.0.0.1:9595 (default: off)\n"
+		"      --web ADDR:PORT       serve the web console and the API's GET\n"
+		"                            endpoints read-only over TCP, e.g.\n"
+		"                            127.0.0.1:9595                  (default: off)\n"
 		"      --state-dir DIR       where the flow graph is kept across restarts;\n"
 		"                            'none' keeps nothing (default: " DEFAULT_STATE_DIR
 		")\n"
