@@ -18,6 +18,26 @@ static void addrset_free(struct ms_addrset *s)
 	s->n_terms = 0;
 }
 
+static void labels_free(struct ms_label *l, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		free(l[j].key);
+		free(l[j].value);
+	}
+	free(l);
+}
+
+void ms_discovered_clear(struct ms_discovered *d)
+{
+	free(d->name);
+	free(d->netns);
+	free(d->addrs);
+	for (size_t i = 0; i < d->n_listeners; i++)
+		free(d->listeners[i].comm);
+	free(d->listeners);
+	memset(d, 0, sizeof(*d));
+}
+
 void ms_policy_free(struct ms_policy **pp)
 {
 	struct ms_policy *p = *pp;
@@ -37,14 +57,14 @@ void ms_policy_free(struct ms_policy **pp)
 		struct ms_workload *w = &p->workloads[i];
 
 		free(w->name);
-		for (size_t j = 0; j < w->n_labels; j++) {
-			free(w->labels[j].key);
-			free(w->labels[j].value);
-		}
-		free(w->labels);
+		labels_free(w->labels, w->n_labels);
 		free(w->addrs);
 	}
 	free(p->workloads);
+	labels_free(p->host_labels, p->n_host_labels);
+	for (size_t i = 0; i < p->n_autolabels; i++)
+		free(p->autolabels[i].role);
+	free(p->autolabels);
 	free(p->path);
 	free(p);
 	*pp = NULL;

@@ -68,6 +68,35 @@ struct ms_workload {
 	struct ms_cidr *addrs;
 	size_t n_addrs;
 	struct ms_pos pos;
+	bool discovered; /* found by discovery (DESIGN.md section 12), not in the file */
+};
+
+/* A port on which a process listens, and that process's command. */
+struct ms_listener {
+	uint8_t proto;
+	uint16_t port;
+	char *comm; /* NULL: the process is not known */
+};
+
+/*
+ * What discovery found of one workload behind an attached interface: the
+ * facts, not yet labelled. The policy labels them (autolabels:, host:) when
+ * it is parsed with them, so a reload relabels with the new rules.
+ */
+struct ms_discovered {
+	char *name;  /* netns name, or container or unit; unique */
+	char *netns; /* the network namespace's name, NULL if it has none */
+	struct ms_cidr *addrs;
+	size_t n_addrs;
+	struct ms_listener *listeners;
+	size_t n_listeners;
+};
+
+/* autolabels: listening on a port of this range gives the role. */
+struct ms_autolabel {
+	uint8_t proto;
+	uint16_t lo, hi;
+	char *role;
 };
 
 struct ms_rule {
@@ -101,7 +130,12 @@ struct ms_policy {
 	size_t n_rules;
 	char *path; /* file it came from, or NULL */
 	unsigned int scan_targets;
-	unsigned int scan_window; /* seconds */
+	unsigned int scan_window;     /* seconds */
+	bool discovery;		      /* discovery: true (or --discover) */
+	struct ms_label *host_labels; /* host: {labels: ...}, given to discovered workloads */
+	size_t n_host_labels;
+	struct ms_autolabel *autolabels; /* the policy's, ahead of the shipped table */
+	size_t n_autolabels;
 };
 
 /* A packet's view for policy evaluation: the first packet of a flow. */
@@ -112,6 +146,9 @@ struct ms_flow {
 	uint8_t src[16]; /* initiator, IPv4-mapped for IPv4 */
 	uint8_t dst[16]; /* responder */
 };
+
+/* Free what a discovered workload's facts hold (not d itself). */
+void ms_discovered_clear(struct ms_discovered *d);
 
 /* Free everything a policy owns, and the policy; sets *p to NULL. */
 void ms_policy_free(struct ms_policy **p);

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <yaml.h>
 
+#include "autolabel.h"
 #include "policy_lint.h"
 #include "policy_parse.h"
 
@@ -225,7 +226,15 @@ struct pctx {
 	size_t n_by_name;
 	struct wl_index *wl_idx;     /* workloads by name */
 	struct label_index *lbl_idx; /* workloads by label, built on first use */
+	const struct ms_parse_opts *o;
 };
+
+/* With discovery on, a selector that names no workload yet is a warning:
+ * the container it means may not have started. */
+static bool discovering(const struct pctx *c)
+{
+	return c->p->discovery || (c->o && c->o->discovery);
+}
 
 __attribute__((format(printf, 3, 4))) static void perr(struct pctx *c, struct ms_pos pos,
 						       const char *fmt, ...)
@@ -1028,9 +1037,20 @@ static bool parse_addr_list(struct pctx *c, const struct ynode *n, const char *w
 /* ---------------------------------------------------------------------- */
 /* Top level: version, mode, default */
 
-enum { K_VERSION, K_MODE, K_DEFAULT, K_WORKLOADS, K_RULES, K_ANOMALY, K_NTOP };
-static const char *const top_keys[] = { "version",   "mode",  "default",
-					"workloads", "rules", "anomaly" };
+enum {
+	K_VERSION,
+	K_MODE,
+	K_DEFAULT,
+	K_WORKLOADS,
+	K_RULES,
+	K_ANOMALY,
+	K_DISCOVERY,
+	K_HOST,
+	K_AUTOLABELS,
+	K_NTOP
+};
+static const char *const top_keys[] = { "version", "mode",	"default", "workloads", "rules",
+					"anomaly", "discovery", "host",	   "autolabels" };
 
 enum { A_SCAN_TARGETS, A_SCAN_WINDOW, A_NKEYS };
 static const char *const anomaly_keys[] = { "scan_targets", "scan_window" };
@@ -1101,6 +1121,106 @@ static void do_labels(struct pctx *c, const struct ynode *n, struct ms_workload 
 		l->key = xstrdup(c, k->str);
 		l->value = xstrdup(c, v->str);
 		w->n_labels++;
+	}
+}
+
+/* host: {labels: {env: prod, loc: eu-west}}: labels every discovered
+ * workload of this host carries. */
+static void do_host(struct pctx *c, const struct ynode *n)
+{
+	static const char *const keys[] = { "labels" };
+	struct ynode *fk[1], *fv[1];
+	struct ms_workload tmp = { 0 };
+
+	if (!want(c, n, Y_MAP, "'host' (a mapping)"))
+		return;
+	map_fields(c, n, "'host'", keys, 1, fk, fv);
+	if (!fv[0])
+		return;
+	do_labels(c, fv[0], &tmp);
+	c->p->host_labels = tmp.labels;
+	c->p->n_host_labels = tmp.n_labels;
+}
+
+static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_portrange *out);
+
+/* autolabels: {tcp/9000: app, ...}: roles of listening ports, ahead of
+ * the shipped table, in file order. */
+static void do_autolabels(struct pctx *c, const struct ynode *n)
+{
+	struct ms_policy *p = c->p;
+
+	if (!want(c, n, Y_MAP, "'autolabels' (a mapping of PROTO/PORT to a role)"))
+		return;
+	p->autolabels = n->n_kids >= 2 ? calloc(n->n_kids / 2, sizeof(*p->autolabels)) : NULL;
+	if (n->n_kids >= 2 && !p->autolabels) {
+		c->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i + 1 < n->n_kids; i += 2) {
+		const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
+		struct ms_portrange pr;
+		struct ms_autolabel *a;
+
+		if (k->skip || !want(c, k, Y_SCALAR, "a port such as tcp/5432") ||
+		    !parse_port_spec(c, k, &pr))
+			continue;
+		if (!strchr(k->str, '/')) {
+			perr(c, k->pos, "autolabels need a port: '%s/PORT', not '%s' alone",
+			     disp(c, k), disp(c, k));
+			continue;
+		}
+		if (!want_name(c, v, "role"))
+			continue;
+		a = &p->autolabels[p->n_autolabels++];
+		a->proto = pr.proto;
+		a->lo = pr.lo;
+		a->hi = pr.hi;
+		a->role = xstrdup(c, v->str);
+	}
+}
+
+/* discovery: true | false | {enabled: BOOL} */
+static void do_discovery(struct pctx *c, const struct ynode *n)
+{
+	static const char *const bools[] = { "false", "true" };
+	static const char *const keys[] = { "enabled" };
+	struct ynode *fk[1], *fv[1];
+	int i;
+
+	if (n->kind == Y_MAP) {
+		map_fields(c, n, "'discovery'", keys, 1, fk, fv);
+		if (!fv[0])
+			return;
+		n = fv[0];
+	}
+	if ((i = want_enum(c, n, "discovery", bools, 2)) >= 0)
+		c->p->discovery = i == 1;
+}
+
+/* The workloads discovery found, labelled by this policy, after the file's
+ * own; a name the file already uses stays the file's. */
+static void add_inventory(struct pctx *c, struct ms_pos at)
+{
+	const struct ms_parse_opts *o = c->o;
+
+	for (size_t i = 0; o && i < o->n_inventory && !c->err; i++) {
+		const struct ms_discovered *d = &o->inventory[i];
+		struct ms_workload *w;
+		bool taken = false;
+
+		for (size_t j = 0; j < c->p->n_workloads && !taken; j++)
+			taken = !strcmp(c->p->workloads[j].name, d->name);
+		if (taken) {
+			pwarn(c, at,
+			      "discovered workload '%s' has the name of one in the policy; the "
+			      "policy's is kept",
+			      d->name);
+			continue;
+		}
+		w = ms_policy_add_workload(c->p);
+		if (!w || ms_autolabel_workload(c->p, d, w))
+			c->err = -ENOMEM;
 	}
 }
 
@@ -1285,7 +1405,12 @@ static struct ms_workload *find_workload(struct pctx *c, const struct ynode *n)
 	for (size_t i = 0; i < c->n_by_name; i++)
 		names[i] = c->by_name[i]->name;
 	s = suggest(n->str, names, c->n_by_name);
-	if (s)
+	if (discovering(c))
+		pwarn(c, n->pos,
+		      "no workload '%s' is known or discovered yet; it matches no address "
+		      "until one is",
+		      disp(c, n));
+	else if (s)
 		perr(c, n->pos, "unknown workload '%s'; did you mean '%s'?", disp(c, n), s);
 	else
 		perr(c, n->pos, "unknown workload '%s'", disp(c, n));
@@ -1468,7 +1593,11 @@ static void sel_labels(struct pctx *c, struct ms_addr_term *t, const struct ynod
 			matched++;
 		}
 	}
-	if (!matched)
+	if (!matched && discovering(c))
+		pwarn(c, n->pos,
+		      "labels selector matches no workload yet; it matches no address "
+		      "until a discovered one carries these labels");
+	else if (!matched)
 		perr(c, n->pos, "labels selector matches no workload");
 }
 
@@ -1892,9 +2021,17 @@ static void do_root(struct pctx *c, const struct ynode *root)
 		return;
 	map_fields(c, root, "the policy", top_keys, K_NTOP, k, v);
 	do_header(c, root, v);
+	if (v[K_DISCOVERY])
+		do_discovery(c, v[K_DISCOVERY]);
+	if (v[K_HOST])
+		do_host(c, v[K_HOST]);
+	if (v[K_AUTOLABELS])
+		do_autolabels(c, v[K_AUTOLABELS]);
 	/* Workloads first: rules may name workloads defined further down. */
 	if (v[K_WORKLOADS])
 		do_workloads(c, v[K_WORKLOADS]);
+	if (!c->err)
+		add_inventory(c, v[K_WORKLOADS] ? v[K_WORKLOADS]->pos : root->pos);
 	if (!c->err)
 		index_workloads(c);
 	if (v[K_RULES] && !c->err)
@@ -1906,7 +2043,14 @@ static void do_root(struct pctx *c, const struct ynode *root)
 int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
 			struct ms_diag *d)
 {
-	struct pctx c = { .file = name, .d = d, .buf = buf, .len = len };
+	return ms_policy_parse_mem_opts(name, buf, len, NULL, out, d);
+}
+
+int ms_policy_parse_mem_opts(const char *name, const void *buf, size_t len,
+			     const struct ms_parse_opts *o, struct ms_policy **out,
+			     struct ms_diag *d)
+{
+	struct pctx c = { .file = name, .d = d, .buf = buf, .len = len, .o = o };
 	size_t errors_before = d->n_errors;
 	struct ynode *root = NULL;
 	int r;
@@ -1928,6 +2072,8 @@ int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms
 	free(c.by_name);
 	free_wl_index(c.wl_idx);
 	free_label_index(c.lbl_idx);
+	if (!r && !c.err && o && o->discovery)
+		c.p->discovery = true;
 	if (!r && !c.err && d->n_errors == errors_before) {
 		c.p->path = name ? strdup(name) : NULL;
 		if (name && !c.p->path)

@@ -58,6 +58,20 @@ int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_dia
 int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
 			struct ms_diag *d);
 
+/* What the agent adds to a policy's own text. */
+struct ms_parse_opts {
+	/* Workloads discovery found (DESIGN.md section 12), labelled by the
+	 * policy's autolabels: and host: and added after its own workloads. */
+	const struct ms_discovered *inventory;
+	size_t n_inventory;
+	bool discovery; /* --discover: as if the policy said discovery: true */
+};
+
+/* Like ms_policy_parse_mem, with the agent's additions (o may be NULL). */
+int ms_policy_parse_mem_opts(const char *name, const void *buf, size_t len,
+			     const struct ms_parse_opts *o, struct ms_policy **out,
+			     struct ms_diag *d);
+
 /*
  * Read a whole policy file (at most MS_POLICY_MAX_BYTES) into a malloc'd
  * buffer (*buf NULL for an empty file). Returns 0 or -errno (-EFBIG when too
