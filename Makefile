@@ -35,7 +35,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # src/ has one folder per concern (DESIGN.md section 1); headers are included
 # by bare name from any of them.
-SRC_DIRS := lib policy observe agent api ctl
+SRC_DIRS := lib policy observe agent api discover ctl
 CPPFLAGS += -Iinclude $(addprefix -Isrc/,$(SRC_DIRS)) -I$(BUILD) -D_GNU_SOURCE \
 	-DMS_VERSION='"$(VERSION)"'
 CFLAGS ?= -O2 -g
@@ -46,7 +46,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 # helpers are shared by the agent and its client; BPF and the HTTP server are
 # the agent's, libcurl the client's.
 CORE_SRCS := $(wildcard src/lib/*.c src/policy/*.c src/observe/*.c)
-AGENT_SRCS := $(wildcard src/agent/*.c src/api/*.c)
+AGENT_SRCS := $(wildcard src/agent/*.c src/api/*.c src/discover/*.c)
 CTL_SRCS := $(wildcard src/ctl/*.c)
 SRCS := $(CORE_SRCS) $(AGENT_SRCS) $(CTL_SRCS)
 CORE_LIBS := -lcjson -lyaml

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "discovery.h"
 #include "log.h"
 #include "observer.h"
 #include "timefmt.h"
@@ -20,7 +21,7 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void log_diag(const struct ms_diag *diag)
+void ms_daemon_log_diag(const struct ms_diag *diag)
 {
 	for (size_t i = 0; i < diag->n; i++) {
 		if (diag->is_error[i])
@@ -39,39 +40,25 @@ void ms_loaded_clear(struct ms_loaded *l)
 	l->source_len = 0;
 }
 
-int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l, struct ms_diag *keep)
+/* Parse and compile src (src_len bytes, NUL-terminated, taken over) as the
+ * policy, with what discovery found. */
+static int prepare_text(const struct ms_daemon *d, char *src, size_t src_len, double t0,
+			struct ms_loaded *l, struct ms_diag *diag)
 {
-	struct ms_diag own = { 0 }, *diag = keep ? keep : &own;
+	struct ms_parse_opts po = { .discovery = d->discover };
 	struct ms_policy *p = NULL;
 	struct ms_compiled *c = NULL;
-	char *errmsg = NULL, *src = NULL;
-	size_t src_len = 0;
-	double t0 = now_ms();
+	char *errmsg = NULL;
 	int err;
 
-	/* Read once and parse that text, so the source the API shows is the
-	 * one in force even if the file changes afterwards. */
-	err = ms_policy_read_file(d->policy_path, &src, &src_len);
+	if (d->disc)
+		po.inventory = ms_discovery_inventory(d->disc, &po.n_inventory);
+	err = ms_policy_parse_mem_opts(d->policy_path, src, src_len, &po, &p, diag);
+	if (!d->hold_diag)
+		ms_daemon_log_diag(diag);
 	if (err) {
-		log_error("%s: cannot open: %s", d->policy_path, strerror(-err));
-		ms_diag_add(diag, d->policy_path, (struct ms_pos){ 0, 0 }, true, "cannot open: %s",
-			    strerror(-err));
-		goto out;
-	}
-	{
-		/* Kept as a C string for the API. */
-		char *t = realloc(src, src_len + 1);
-
-		if (!t) {
-			err = -ENOMEM;
-			goto out;
-		}
-		src = t;
-		src[src_len] = '\0';
-	}
-	err = ms_policy_parse_mem(d->policy_path, src, src_len, &p, diag);
-	log_diag(diag);
-	if (err) {
+		if (d->hold_diag)
+			ms_daemon_log_diag(diag);
 		if (!diag->n_errors)
 			log_error("%s: %s", d->policy_path, strerror(-err));
 		goto out;
@@ -98,18 +85,57 @@ out:
 	free(errmsg);
 	ms_compiled_free(&c);
 	ms_policy_free(&p);
+	return err;
+}
+
+int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l, struct ms_diag *keep)
+{
+	struct ms_diag own = { 0 }, *diag = keep ? keep : &own;
+	char *src = NULL;
+	size_t src_len = 0;
+	double t0 = now_ms();
+	int err;
+
+	/* Read once and parse that text, so the source the API shows is the
+	 * one in force even if the file changes afterwards. */
+	err = ms_policy_read_file(d->policy_path, &src, &src_len);
+	if (err) {
+		log_error("%s: cannot open: %s", d->policy_path, strerror(-err));
+		ms_diag_add(diag, d->policy_path, (struct ms_pos){ 0, 0 }, true, "cannot open: %s",
+			    strerror(-err));
+		goto out;
+	}
+	{
+		/* Kept as a C string for the API. */
+		char *t = realloc(src, src_len + 1);
+
+		if (!t) {
+			free(src);
+			err = -ENOMEM;
+			goto out;
+		}
+		src = t;
+		src[src_len] = '\0';
+	}
+	err = prepare_text(d, src, src_len, t0, l, diag);
+out:
 	ms_diag_free(&own);
 	return err;
 }
 
-int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
+int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, const char *cause)
 {
-	size_t n_rules = l->p->n_rules;
+	size_t n_rules = l->p->n_rules, n_workloads = l->p->n_workloads, n_discovered = 0;
 	bool monitor = l->p->monitor;
 	double t0 = now_ms();
+	char disc_note[64];
 	uint64_t gen;
 	int err;
 
+	for (size_t i = 0; i < n_workloads; i++)
+		n_discovered += l->p->workloads[i].discovered;
+	snprintf(disc_note, sizeof(disc_note), ", %zu discovered workload%s", n_discovered,
+		 n_discovered == 1 ? "" : "s");
 	err = ms_dp_install(d->dp, &l->c);
 	if (err)
 		goto out;
@@ -125,9 +151,10 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload)
 	l->source = NULL;
 	d->loaded_ms = ms_time_now_ms();
 	d->load_took_ms = l->prep_ms + now_ms() - t0;
-	log_info("policy %s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms",
-		 reload ? "reloaded" : "loaded", d->policy_path, n_rules, gen,
-		 monitor ? "monitor" : "enforce", d->load_took_ms);
+	log_info("policy %s%s%s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms%s",
+		 cause ? "reloaded" : "loaded", cause && *cause ? " by " : "", cause ? cause : "",
+		 d->policy_path, n_rules, gen, monitor ? "monitor" : "enforce", d->load_took_ms,
+		 d->disc ? disc_note : "");
 out:
 	ms_loaded_clear(l);
 	return err;
@@ -150,7 +177,7 @@ int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag)
 	d->last_reload_ms = ms_time_now_ms();
 	err = ms_daemon_prepare(d, &l, diag);
 	if (!err)
-		err = ms_daemon_install(d, &l, true);
+		err = ms_daemon_install(d, &l, "");
 	d->last_reload_ok = !err;
 	d->last_reload_took_ms = now_ms() - t0;
 	if (err)
@@ -161,5 +188,36 @@ int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag)
 		log_error("policy reload failed: the previous policy stays in force (generation "
 			  "%" PRIu64 ")",
 			  ms_dp_generation(d->dp));
+	return err;
+}
+
+int ms_daemon_rediscover(struct ms_daemon *d)
+{
+	struct ms_loaded l = { 0 };
+	struct ms_diag diag = { 0 };
+	double t0 = now_ms();
+	char *src;
+	int err;
+
+	/* The text in force, not the file: only the inventory changed, and an
+	 * edit of the file waits for its SIGHUP. */
+	src = malloc(d->source_len + 1);
+	if (!src)
+		return -ENOMEM;
+	memcpy(src, d->source ? d->source : "", d->source_len);
+	src[d->source_len] = '\0';
+	err = prepare_text(d, src, d->source_len, t0, &l, &diag);
+	if (!err)
+		err = ms_daemon_install(d, &l, "discovery");
+	ms_diag_free(&diag);
+	if (err) {
+		d->discovery_failed++;
+		log_error(
+			"policy recompile for discovery failed: the previous policy stays in force "
+			"(generation %" PRIu64 ")",
+			ms_dp_generation(d->dp));
+	} else {
+		d->discovery_reloads++;
+	}
 	return err;
 }

@@ -18,6 +18,7 @@
 struct ms_observer;
 struct ms_api;
 struct ms_history;
+struct ms_discovery;
 
 struct ms_daemon {
 	const char *policy_path;
@@ -25,9 +26,16 @@ struct ms_daemon {
 	struct ms_dp_opts dp_opts;
 	struct ms_dp *dp;
 	struct ms_events *ev;
-	struct ms_observer *obs; /* flow graph and recent flows */
-	struct ms_api *api;	 /* NULL: no API */
-	struct ms_history *hist; /* recent counters for the console; NULL: none */
+	struct ms_observer *obs;   /* flow graph and recent flows */
+	struct ms_api *api;	   /* NULL: no API */
+	struct ms_history *hist;   /* recent counters for the console; NULL: none */
+	struct ms_discovery *disc; /* workloads behind the interfaces; NULL: off */
+	bool discover;		   /* --discover (the policy may also ask for it) */
+	/* Keep a valid policy's warnings in the caller's diag instead of
+	 * logging them: the start's first parse, redone with what discovery
+	 * finds, would warn of selectors that match nothing yet. */
+	bool hold_diag;
+	uint64_t discovery_reloads, discovery_failed;
 	const char *const *ifnames;
 	size_t n_ifnames;
 	uint64_t started_ms; /* Unix time */
@@ -62,12 +70,24 @@ int ms_daemon_prepare(const struct ms_daemon *d, struct ms_loaded *l, struct ms_
 
 /*
  * Install a prepared policy in d->dp and make it the one events are named
- * by; logs "policy loaded" (or "policy reloaded") with rule count,
- * generation and the time preparing and installing it took. l is emptied in
- * every case.
+ * by; logs "policy loaded" (cause NULL: the first), "policy reloaded" (cause
+ * "": SIGHUP and its likes) or "policy reloaded by CAUSE" with rule and
+ * workload counts, generation and the time preparing
+ * and installing it took. l is emptied in every case.
  * Returns 0 or the install's -errno (the old policy then stays in force).
  */
-int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, bool reload);
+int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, const char *cause);
+
+/*
+ * Discovery changed the inventory: parse and compile the policy text in
+ * force again with it, and install it ("policy reloaded by discovery").
+ * Flows the new policy denies are revoked as on SIGHUP. Returns 0 or -errno
+ * (the policy in force then stays).
+ */
+int ms_daemon_rediscover(struct ms_daemon *d);
+
+/* Log every diagnostic, errors at error level, warnings at warn. */
+void ms_daemon_log_diag(const struct ms_diag *diag);
 
 /* Free what a prepared policy holds. */
 void ms_loaded_clear(struct ms_loaded *l);

@@ -249,6 +249,15 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 	return 0;
 }
 
+size_t ms_dp_ifindexes(const struct ms_dp *dp, int *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dp->n_hooks && n < max; i++)
+		out[n++] = dp->hooks[i].ifindex;
+	return n;
+}
+
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex)
 {
 	for (size_t i = 0; i < dp->n_hooks; i++)

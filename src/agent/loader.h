@@ -46,6 +46,12 @@ uint64_t ms_dp_generation(const struct ms_dp *dp);
 /* Attach to ifname at clsact ingress and egress; -ENODEV if it does not exist. */
 int ms_dp_attach(struct ms_dp *dp, const char *ifname);
 
+/* At most this many interfaces are asked for at once by ms_dp_ifindexes. */
+#define MS_DP_MAX_IFACES 4096
+
+/* The ifindexes attached to, at most max of them in out; returns how many. */
+size_t ms_dp_ifindexes(const struct ms_dp *dp, int *out, size_t max);
+
 /* Interface name for an ifindex seen in events ("if<N>" if unknown). */
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex);
 

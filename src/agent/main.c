@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "discovery.h"
 #include "events.h"
 #include "graph.h"
 #include "history.h"
@@ -63,6 +65,7 @@ struct options {
 	const char *state_dir; /* NULL: none */
 	size_t graph_max_edges;
 	const char *baseline; /* graph JSON for new_edge anomalies; NULL: none */
+	bool discover;	      /* --discover: workloads behind the interfaces */
 };
 
 enum {
@@ -74,6 +77,7 @@ enum {
 	OPT_STATE_DIR,
 	OPT_GRAPH_MAX_EDGES,
 	OPT_BASELINE,
+	OPT_DISCOVER,
 };
 
 static const struct option long_opts[] = {
@@ -92,6 +96,7 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
+	{ "discover", no_argument, NULL, OPT_DISCOVER },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -133,6 +138,10 @@ static void usage(FILE *f)
 		"                            are counted as dropped           (default: %u)\n"
 		"      --baseline GRAPH      a flow graph (graph.json, GET /v1/graph): report\n"
 		"                            each edge not in it once, as a new_edge anomaly\n"
+		"      --discover            find the workloads behind the attached veths\n"
+		"                            (their namespaces, addresses, listeners) and\n"
+		"                            label them for the policy's selectors; also\n"
+		"                            'discovery: true' in the policy\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
@@ -301,6 +310,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return usage_error("empty state directory ('none' disables it)");
 			o->state_dir = strcmp(optarg, "none") ? optarg : NULL;
 			break;
+		case OPT_DISCOVER:
+			o->discover = true;
+			break;
 		case OPT_BASELINE:
 			if (!*optarg)
 				return usage_error("empty baseline path");
@@ -375,6 +387,20 @@ struct loop {
 	uint64_t lost_seen;
 };
 
+/* Look behind the attached interfaces again; a changed inventory is a
+ * recompile of the policy in force. */
+static void rediscover(struct ms_daemon *d)
+{
+	int ifx[MS_DP_MAX_IFACES];
+	size_t n = ms_dp_ifindexes(d->dp, ifx, MS_DP_MAX_IFACES);
+	int r = ms_discovery_refresh(d->disc, ifx, n);
+
+	if (r < 0)
+		log_warn("discovery failed: %s; the workloads found before stay", strerror(-r));
+	else if (r > 0)
+		ms_daemon_rediscover(d);
+}
+
 /* One sample of the counters for GET /v1/history. */
 static void sample_history(struct ms_daemon *d)
 {
@@ -407,6 +433,8 @@ static void on_tick(struct loop *lp)
 	ms_observer_tick(d->obs);
 	if (d->api)
 		ms_api_tick(d->api);
+	if (d->disc)
+		rediscover(d);
 	now = mono_usec();
 	if (d->hist && now >= lp->next_history_us) {
 		sample_history(d);
@@ -636,6 +664,39 @@ static void shutdown_dp(struct ms_daemon *d)
 	ms_dp_close(&d->dp);
 }
 
+/* Discovery before the first install: the policy goes in with the
+ * workloads already behind the interfaces, not default-deny for a moment. */
+static int start_discovery(struct ms_daemon *d, const struct options *o, struct ms_loaded *l,
+			   const struct ms_diag *first)
+{
+	int ifx[MS_DP_MAX_IFACES];
+	size_t n = 0;
+	int err = ms_discovery_new(&d->disc);
+
+	if (err) {
+		log_error("cannot start discovery: %s", strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < o->n_ifnames && n < MS_DP_MAX_IFACES; i++) {
+		int x = (int)if_nametoindex(o->ifnames[i]);
+
+		if (x)
+			ifx[n++] = x;
+	}
+	err = ms_discovery_refresh(d->disc, ifx, n);
+	if (err < 0) {
+		log_error("discovery failed: %s", strerror(-err));
+		return err;
+	}
+	if (err > 0) {
+		/* Again, with the inventory: the selectors now find them. */
+		ms_loaded_clear(l);
+		return ms_daemon_prepare(d, l, NULL);
+	}
+	ms_daemon_log_diag(first);
+	return 0;
+}
+
 /* Scans are always watched; new edges against --baseline when given. */
 static int setup_anomalies(struct ms_daemon *d, const char *baseline)
 {
@@ -697,6 +758,7 @@ static int run(const struct options *o)
 	};
 	struct loop lp = { .d = &d, .o = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
 	struct ms_loaded l = { 0 };
+	struct ms_diag first_diag = { 0 };
 	int status = EXIT_SYSTEM, err;
 	sigset_t mask;
 
@@ -720,15 +782,25 @@ static int run(const struct options *o)
 
 	/* The policy first: an invalid one is exit status 1 even without
 	 * privilege. */
-	err = ms_daemon_prepare(&d, &l, NULL);
+	d.discover = o->discover;
+	d.hold_diag = true;
+	err = ms_daemon_prepare(&d, &l, &first_diag);
+	d.hold_diag = false;
 	if (err) {
 		status = err == -ENOMEM ? EXIT_SYSTEM : EXIT_POLICY;
 		log_error("cannot start: the policy %s is not usable", o->policy);
 		goto out;
 	}
+	if (!o->discover && !l.p->discovery)
+		ms_daemon_log_diag(&first_diag);
 	err = ms_dp_open(&d.dp_opts, &d.dp);
 	if (err)
 		goto out;
+	if (o->discover || l.p->discovery) {
+		err = start_discovery(&d, o, &l, &first_diag);
+		if (err)
+			goto out;
+	}
 	err = ms_events_new(o->flow_log, d.dp, &d.ev);
 	if (err) {
 		log_error("cannot open the flow log %s: %s", o->flow_log, strerror(-err));
@@ -756,7 +828,7 @@ static int run(const struct options *o)
 			goto out;
 		ms_observer_set_publish(d.obs, ms_api_publish, d.api);
 	}
-	err = ms_daemon_install(&d, &l, false);
+	err = ms_daemon_install(&d, &l, NULL);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < o->n_ifnames; i++) {
@@ -787,7 +859,9 @@ out:
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
 	ms_history_free(&d.hist);
+	ms_discovery_free(&d.disc);
 	ms_loaded_clear(&l);
+	ms_diag_free(&first_diag);
 	ms_daemon_clear(&d);
 	ms_notify_close();
 	if (!status)

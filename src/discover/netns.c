@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/net_namespace.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "netns.h"
+#include "nl.h"
+
+struct link_ans {
+	bool is_veth;
+	int nsid;
+};
+
+static int on_link(const struct nlmsghdr *h, void *cls)
+{
+	struct link_ans *a = cls;
+	const struct rtattr *tb[IFLA_MAX + 1], *info[IFLA_INFO_MAX + 1];
+
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return 0;
+	ms_nl_attrs(h, sizeof(struct ifinfomsg), tb, IFLA_MAX);
+	if (tb[IFLA_LINK_NETNSID] && RTA_PAYLOAD(tb[IFLA_LINK_NETNSID]) >= sizeof(int32_t))
+		memcpy(&a->nsid, RTA_DATA(tb[IFLA_LINK_NETNSID]), sizeof(int32_t));
+	if (tb[IFLA_LINKINFO]) {
+		const struct rtattr *x = RTA_DATA(tb[IFLA_LINKINFO]);
+		int len = (int)RTA_PAYLOAD(tb[IFLA_LINKINFO]);
+
+		memset(info, 0, sizeof(info));
+		for (; RTA_OK(x, len); x = RTA_NEXT(x, len))
+			if (x->rta_type <= IFLA_INFO_MAX)
+				info[x->rta_type] = x;
+		if (info[IFLA_INFO_KIND])
+			a->is_veth = !strncmp(RTA_DATA(info[IFLA_INFO_KIND]), "veth",
+					      RTA_PAYLOAD(info[IFLA_INFO_KIND]));
+	}
+	return 0;
+}
+
+int ms_link_peer_nsid(int rt, int ifindex, bool *is_veth, int *nsid)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifinfomsg i;
+	} req = {
+		.h = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+		       .nlmsg_type = RTM_GETLINK },
+		.i = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex },
+	};
+	struct link_ans a = { .nsid = -1 };
+	int err = ms_nl_talk(rt, &req.h, on_link, &a);
+
+	if (err)
+		return err;
+	*is_veth = a.is_veth;
+	*nsid = a.is_veth ? a.nsid : -1;
+	return 0;
+}
+
+static int on_nsid(const struct nlmsghdr *h, void *cls)
+{
+	const struct rtattr *tb[NETNSA_MAX + 1];
+
+	if (h->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	ms_nl_attrs(h, sizeof(struct rtgenmsg), tb, NETNSA_MAX);
+	if (tb[NETNSA_NSID] && RTA_PAYLOAD(tb[NETNSA_NSID]) >= sizeof(int32_t))
+		memcpy(cls, RTA_DATA(tb[NETNSA_NSID]), sizeof(int32_t));
+	return 0;
+}
+
+/* The id this namespace gives the namespace open on fd; -1 if none. */
+static int nsid_of_fd(int rt, int fd)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtgenmsg g;
+		char attrs[64];
+	} req = {
+		.h = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct rtgenmsg)),
+		       .nlmsg_type = RTM_GETNSID },
+		.g = { .rtgen_family = AF_UNSPEC },
+	};
+	uint32_t f = (uint32_t)fd;
+	int32_t id = -1;
+
+	if (ms_nl_put(&req.h, sizeof(req), NETNSA_FD, &f, sizeof(f)) ||
+	    ms_nl_talk(rt, &req.h, on_nsid, &id))
+		return -1;
+	return id;
+}
+
+char *ms_name_sanitize(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return NULL;
+	for (; *s && n + 1 < len; s++)
+		buf[n++] = isalnum((unsigned char)*s) || strchr("-_.", *s) ? *s : '-';
+	buf[n] = '\0';
+	return n ? buf : NULL;
+}
+
+static bool has_suffix(const char *s, size_t n, const char *suf)
+{
+	size_t k = strlen(suf);
+
+	return n >= k && !memcmp(s + n - k, suf, k);
+}
+
+char *ms_name_from_cgroup(const char *path, char *buf, size_t len)
+{
+	static const struct {
+		const char *prefix, *name;
+	} engines[] = { { "docker-", "docker-" },
+			{ "libpod-", "podman-" },
+			{ "crio-", "crio-" },
+			{ "cri-containerd-", "containerd-" },
+			{ "containerd-", "containerd-" } };
+	const char *end, *last, *colon = strstr(path, "::");
+	char tmp[128];
+	size_t n;
+
+	if (colon)
+		path = colon + 2;
+	/* The innermost component that names something: a container's scope,
+	 * or a unit. */
+	end = path + strlen(path);
+	while (end > path && end[-1] == '/')
+		end--;
+	while (end > path) {
+		last = end;
+		while (last > path && last[-1] != '/')
+			last--;
+		n = (size_t)(end - last);
+		for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
+			size_t pl = strlen(engines[i].prefix);
+
+			if (n > pl && !strncmp(last, engines[i].prefix, pl)) {
+				/* docker-<64 hex>.scope: the short id, as docker ps shows it. */
+				size_t id = n - pl - (has_suffix(last, n, ".scope") ? 6 : 0);
+
+				snprintf(tmp, sizeof(tmp), "%s%.*s", engines[i].name,
+					 (int)(id > 12 ? 12 : id), last + pl);
+				return ms_name_sanitize(tmp, buf, len);
+			}
+		}
+		if (has_suffix(last, n, ".service") || has_suffix(last, n, ".scope")) {
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, last);
+			return ms_name_sanitize(tmp, buf, len);
+		}
+		if (!has_suffix(last, n, ".slice") && n) {
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, last);
+			return ms_name_sanitize(tmp, buf, len);
+		}
+		end = last > path ? last - 1 : path;
+	}
+	return NULL;
+}
+
+static uint64_t inode_of(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? 0 : (uint64_t)st.st_ino;
+}
+
+static int find_named(int rt, int nsid, struct ms_netns *ns)
+{
+	DIR *d = opendir(MS_NETNS_RUN_DIR);
+	struct dirent *de;
+	int err = -ENOENT;
+
+	if (!d)
+		return -ENOENT;
+	while ((de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (nsid_of_fd(rt, fd) == nsid) {
+			ns->fd = fd;
+			ns->inode = inode_of(fd);
+			ns->name = strdup(de->d_name);
+			ns->named = true;
+			err = ns->name ? 0 : -ENOMEM;
+			if (err)
+				close(fd);
+			break;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return err;
+}
+
+/* The cgroup of pid, as a workload name. */
+static char *name_of_pid(pid_t pid)
+{
+	char path[64], line[512], name[128];
+	FILE *f;
+	char *r = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	while (!r && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "0::", 3) && ms_name_from_cgroup(line, name, sizeof(name)))
+			r = strdup(name);
+	}
+	fclose(f);
+	return r;
+}
+
+static int find_by_process(int rt, int nsid, struct ms_netns *ns)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	uint64_t *seen = NULL;
+	size_t n_seen = 0;
+	int err = -ENOENT;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && err == -ENOENT) {
+		char path[300];
+		struct stat st;
+		bool dup = false;
+		int fd;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
+		if (stat(path, &st))
+			continue;
+		/* One probe per namespace, however many processes share it. */
+		for (size_t i = 0; i < n_seen && !dup; i++)
+			dup = seen[i] == (uint64_t)st.st_ino;
+		if (dup)
+			continue;
+		if (!(n_seen & (n_seen + 1))) {
+			uint64_t *ns2 = realloc(seen, (n_seen + 1) * 2 * sizeof(*seen));
+
+			if (!ns2) {
+				err = -ENOMEM;
+				break;
+			}
+			seen = ns2;
+		}
+		seen[n_seen++] = (uint64_t)st.st_ino;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (nsid_of_fd(rt, fd) != nsid) {
+			close(fd);
+			continue;
+		}
+		ns->fd = fd;
+		ns->inode = (uint64_t)st.st_ino;
+		ns->pid = (pid_t)atoi(de->d_name);
+		ns->name = name_of_pid(ns->pid);
+		if (!ns->name &&
+		    asprintf(&ns->name, "netns-%llu", (unsigned long long)ns->inode) < 0)
+			ns->name = NULL;
+		err = ns->name ? 0 : -ENOMEM;
+		if (err)
+			close(fd);
+	}
+	free(seen);
+	closedir(d);
+	return err;
+}
+
+int ms_netns_find(int rt, int nsid, struct ms_netns *ns)
+{
+	int err;
+
+	memset(ns, 0, sizeof(*ns));
+	ns->fd = -1;
+	if (nsid < 0)
+		return -ENOENT;
+	err = find_named(rt, nsid, ns);
+	if (err == -ENOENT)
+		err = find_by_process(rt, nsid, ns);
+	return err;
+}
+
+void ms_netns_clear(struct ms_netns *ns)
+{
+	if (ns->fd >= 0)
+		close(ns->fd);
+	free(ns->name);
+	memset(ns, 0, sizeof(*ns));
+	ns->fd = -1;
+}
