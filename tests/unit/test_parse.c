@@ -335,7 +335,7 @@ static void test_err_unknown_keys(void)
 	    "t.yaml:2:1: error: unknown key 'rule' in the policy; did you mean 'rules'?");
 	ERR(HDR "colour: blue\n",
 	    "t.yaml:2:1: error: unknown key 'colour' in the policy (expected version, mode, "
-	    "default, workloads, rules or anomaly)");
+	    "default, workloads, rules, anomaly, discovery, host or autolabels)");
 	ERR(HDR "workloads:\n  a:\n    adresses: [198.18.0.1]\n",
 	    "t.yaml:4:5: error: unknown key 'adresses' in a workload; did you mean 'addresses'?");
 	ERR(HDR "rules:\n  - name: a\n    action: allow\n    port: [tcp/1]\n",
