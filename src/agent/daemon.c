@@ -153,6 +153,7 @@ int ms_daemon_reload(struct ms_daemon *d, struct ms_diag *diag)
 		d->reloads_failed++;
 	else
 		d->reloads_ok++;
+	d->last_reload_failed = err != 0;
 	if (err)
 		log_error("policy reload failed: the previous policy stays in force (generation "
 			  "%" PRIu64 ")",

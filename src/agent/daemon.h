@@ -35,6 +35,7 @@ struct ms_daemon {
 	uint64_t loaded_ms;
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t last_reload_ms; /* last reload attempt, either outcome */
+	bool last_reload_failed;
 };
 
 /* A policy read and compiled, not yet installed. */
