@@ -52,6 +52,10 @@ make --no-print-directory BUILD="$WORK/build" BINDIR="$WORK/bin" PREFIX=/usr \
 	DESTDIR="$ROOT" install >"$WORK/install.log" 2>&1 ||
 	{ tail -n 30 "$WORK/install.log" >&2; die "the build failed (log: $WORK/install.log)"; }
 
+# The package's /etc/microsegd/policy.yaml drops nothing: the unit is
+# enabled and will start at the next boot, before anyone wrote a policy.
+install -m 0644 policies/learn.yaml "$ROOT/etc/microsegd/policy.yaml"
+
 for b in "$ROOT"/usr/sbin/*; do
 	strip --remove-section=.comment --remove-section=.note --strip-unneeded "$b"
 done

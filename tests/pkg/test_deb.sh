@@ -181,6 +181,8 @@ out=$(in_root microsegd --check -p /etc/microsegd/policy.yaml 2>&1)
 rc=$?
 check root-check-exit-0 test "$rc" -eq 0
 check root-check-summary grep -q 'rules' <<<"$out"
+# Enabled means started at the next boot: the policy shipped drops nothing.
+check root-policy-is-monitor grep -q 'mode: *monitor' <<<"$out"
 quiet() { "$@" >/dev/null 2>&1; }
 for p in "$ROOT"/usr/share/doc/microsegd/examples/*.yaml; do
 	check "root-check-example-$(basename "$p" .yaml)" quiet in_root microsegd --check \
