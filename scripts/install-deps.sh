@@ -9,7 +9,7 @@ libcjson-dev libyaml-dev iproute2 pkg-config libclang-rt-14-dev \
 clang-format ncat python3 nftables iptables systemd iperf3 gnuplot-nox \
 iputils-ping man-db libmicrohttpd-dev libcurl4-openssl-dev \
 python3-prometheus-client curl conntrack \
-dpkg-dev lintian debootstrap bash-completion python3-yaml"
+dpkg-dev lintian debootstrap bash-completion python3-yaml logrotate"
 
 missing=""
 for p in $PKGS; do

@@ -31,6 +31,7 @@ check() {
 	shift
 	if "$@"; then pass "$name"; else fail "$name" "$*"; fi
 }
+quiet() { "$@" >/dev/null 2>&1; }
 # fatal NAME WHY: a failed case after which nothing else can be tested.
 fatal() {
 	fail "$1" "$2"
@@ -79,7 +80,7 @@ apt_mirror() {
 if [ "$(id -u)" -ne 0 ]; then
 	fatal deb "needs root (debootstrap, chroot)"
 fi
-for t in dpkg-deb lintian debootstrap chroot python3; do
+for t in dpkg-deb lintian debootstrap chroot python3 logrotate; do
 	command -v "$t" >/dev/null || fatal deb "$t is missing (scripts/install-deps.sh)"
 done
 
@@ -110,6 +111,14 @@ depends=$(dpkg-deb -f "$DEB" Depends)
 for lib in libbpf1 libyaml-0-2 libcjson1 libmicrohttpd12 libcurl4 libc6; do
 	check "deb-depends-$lib" grep -q "\\b$lib\\b" <<<"$depends"
 done
+
+# The logrotate snippet parses, and sends SIGHUP to the unit's main process
+# (systemctl's own parser accepts the options, whether or not systemd runs).
+check logrotate-config-parses quiet logrotate -d -s "$CACHE_DIR/logrotate.state" scripts/microsegd.logrotate
+check logrotate-sends-sighup grep -q 'systemctl kill --kill-who=main --signal=HUP microsegd.service' \
+	scripts/microsegd.logrotate
+check logrotate-systemctl-options test "$(systemctl kill --kill-who=main --signal=HUP \
+	microsegd-no-such.service 2>&1 | grep -c 'unrecognized option')" -eq 0
 
 # The completions complete, with the bash-completion of this machine.
 comp() { # SCRIPT FUNCTION WORDS...: the candidates for the last word
@@ -183,7 +192,6 @@ check root-check-exit-0 test "$rc" -eq 0
 check root-check-summary grep -q 'rules' <<<"$out"
 # Enabled means started at the next boot: the policy shipped drops nothing.
 check root-policy-is-monitor grep -q 'mode: *monitor' <<<"$out"
-quiet() { "$@" >/dev/null 2>&1; }
 for p in "$ROOT"/usr/share/doc/microsegd/examples/*.yaml; do
 	check "root-check-example-$(basename "$p" .yaml)" quiet in_root microsegd --check \
 		-p "/usr/share/doc/microsegd/examples/$(basename "$p")"
