@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 TOP=$(pwd)
 BUILD=${BUILD:-build}
 SUITE=bookworm
-CACHE_DIR=$TOP/$BUILD/pkgtest
+CACHE_DIR=$(realpath -m "$BUILD")/pkgtest
 TARBALL=$CACHE_DIR/$SUITE-minbase-$(dpkg --print-architecture).tar
 FAILED=0
 ROOT=
