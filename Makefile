@@ -5,6 +5,7 @@
 # make demo       run microsegd on a veth pair with policies/default.yaml
 # make bench      benchmarks (BENCH_QUICK=1 for a short run)
 # make screenshot docs/console-map.png, the README's picture, from a real demo run
+# make deb        the Debian package, build/microsegd_VERSION_ARCH.deb
 # V=1             show full commands
 
 .DELETE_ON_ERROR:
@@ -15,8 +16,15 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD := build
-BIN := bin/microsegd
+# `make deb` builds its own binaries, with Debian's build flags, elsewhere.
+BINDIR := bin
+BIN := $(BINDIR)/microsegd
 VERSION := 0.1.0
+# The Debian package: revision of its packaging (scripts/deb/changelog's top
+# entry must be $(VERSION)-$(DEB_REVISION)).
+DEB_REVISION := 1
+DEB_VERSION := $(VERSION)-$(DEB_REVISION)
+DEB = $(BUILD)/microsegd_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb
 
 CC ?= gcc
 CLANG ?= clang
@@ -65,7 +73,7 @@ CTL_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS) $(CTL_SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/obj/agent/main.o,$(OBJS))
 SAN_OBJS := $(patsubst src/%.c,$(BUILD)/san/%.o,$(CORE_SRCS) $(AGENT_SRCS)) $(BUILD)/san/web_assets.o
 SAN_LIB_OBJS := $(filter-out $(BUILD)/san/agent/main.o,$(SAN_OBJS))
-CTL_BIN := $(if $(CTL_SRCS),bin/microsegctl)
+CTL_BIN := $(if $(CTL_SRCS),$(BINDIR)/microsegctl)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJ := $(BUILD)/microsegd.bpf.o
@@ -80,7 +88,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all bpf check test deps clean fmt lint install demo bench fuzz test-bins screenshot
+.PHONY: all bpf check test deps clean fmt lint install demo bench fuzz test-bins screenshot \
+	deb deb-path
 all: $(BIN) $(CTL_BIN)
 
 deps:
@@ -144,12 +153,12 @@ TESTLIB_OBJS := $(patsubst tests/lib/%.c,$(BUILD)/testlib/%.o,$(wildcard tests/l
 $(BIN): $(OBJS)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ $(AGENT_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(AGENT_LIBS) -o $@
 
-bin/microsegctl: $(CTL_OBJS)
+$(BINDIR)/microsegctl: $(CTL_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ $(CTL_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(CTL_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
 	$(call msg,TEST,$@)
@@ -221,16 +230,34 @@ fmt:
 lint:
 	$(Q)clang-format --dry-run -Werror $(FMT_FILES)
 
+COMPLETIONS := $(PREFIX)/share/bash-completion/completions
+EXAMPLES := $(PREFIX)/share/doc/microsegd/examples
+
 install: $(BIN) $(CTL_BIN)
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/microsegd \
-		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/lib/systemd/system
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/microsegd $(DESTDIR)/etc/logrotate.d \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/lib/systemd/system \
+		$(DESTDIR)$(COMPLETIONS) $(DESTDIR)$(EXAMPLES)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/microsegd
-	install -m 0755 bin/microsegctl $(DESTDIR)$(PREFIX)/sbin/microsegctl
-	# An existing policy is the operator's: never overwritten.
+	install -m 0755 $(CTL_BIN) $(DESTDIR)$(PREFIX)/sbin/microsegctl
+	# An existing policy, or logrotate configuration, is the operator's:
+	# never overwritten.
 	test -e $(DESTDIR)/etc/microsegd/policy.yaml || \
 		install -m 0644 policies/default.yaml $(DESTDIR)/etc/microsegd/policy.yaml
+	test -e $(DESTDIR)/etc/logrotate.d/microsegd || \
+		install -m 0644 scripts/microsegd.logrotate $(DESTDIR)/etc/logrotate.d/microsegd
 	install -m 0644 man/microsegd.8 man/microsegctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 scripts/completion/microsegd scripts/completion/microsegctl \
+		$(DESTDIR)$(COMPLETIONS)/
+	install -m 0644 policies/*.yaml $(DESTDIR)$(EXAMPLES)/
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|' scripts/microsegd.service > $(DESTDIR)/lib/systemd/system/microsegd.service
+
+# Built from a `make install DESTDIR=` tree by scripts/deb/build.sh, with
+# Debian's build flags, in build/deb (bin/ is left alone).
+deb:
+	$(Q)scripts/deb/build.sh $(VERSION) $(DEB_REVISION) $(BUILD)/deb $(DEB)
+
+deb-path:
+	@echo $(DEB)
 
 clean:
 	rm -rf $(BUILD) bin

@@ -66,6 +66,13 @@ for t in tests/browser/test_*.sh; do
 	run_suite "$(basename "$t" .sh)" bash "$t"
 done
 
+# Packaging and deployment: the Debian package in a debootstrap root, the
+# Kubernetes manifests.
+for t in tests/pkg/test_*.sh; do
+	[ -e "$t" ] || continue
+	run_suite "$(basename "$t" .sh)" bash "$t"
+done
+
 for f in "$BUILD"/fuzz/fuzz_*; do
 	[ -x "$f" ] || continue
 	run_suite "$(basename "$f")" tests/fuzz/run.sh "$f" "$FUZZ_SECONDS"

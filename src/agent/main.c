@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * microsegd: options, lifecycle and the event loop. One thread waits in one
- * epoll on the ring buffer, a signalfd and a timerfd; signals are never
- * handled asynchronously.
+ * epoll on the ring buffer, a signalfd, a timerfd, the API's fds and, with
+ * --watch, an inotify fd and its debounce timer; signals are never handled
+ * asynchronously.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include "server.h"
 #include "stats.h"
 #include "timefmt.h"
+#include "watch.h"
 
 #define EXIT_POLICY 1
 #define EXIT_USAGE 2
@@ -60,6 +62,7 @@ struct options {
 	int log_level;
 	unsigned int stats_interval;
 	bool check;
+	bool watch; /* reload when the policy file changes (inotify) */
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
 	const char *state_dir; /* NULL: none */
@@ -78,6 +81,7 @@ enum {
 	OPT_GRAPH_MAX_EDGES,
 	OPT_BASELINE,
 	OPT_DISCOVER,
+	OPT_WATCH,
 };
 
 static const struct option long_opts[] = {
@@ -97,6 +101,7 @@ static const struct option long_opts[] = {
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
 	{ "discover", no_argument, NULL, OPT_DISCOVER },
+	{ "watch", no_argument, NULL, OPT_WATCH },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -122,6 +127,10 @@ static void usage(FILE *f)
 		"                            drops are logged as flow_audit)\n"
 		"  -n, --check               parse, validate and compile the policy, print a\n"
 		"                            summary and exit; needs no privilege\n"
+		"      --watch               reload the policy, as on SIGHUP, when its file\n"
+		"                            changes: inotify on the file's directory (also\n"
+		"                            kubelet's ConfigMap ..data swap), %d ms after the\n"
+		"                            last change\n"
 		"      --session-max N       session table entries             (default: %u)\n"
 		"      --ringbuf-size BYTES  event ring buffer size, a power of two of at least\n"
 		"                            4096; K and M suffixes accepted  (default: %uM)\n"
@@ -163,8 +172,8 @@ static void usage(FILE *f)
 		"\n"
 		"Logs go to stderr (with <N> priority prefixes under systemd's journal).\n"
 		"See microsegd(8).\n",
-		DEFAULT_STATS_INTERVAL, MS_DEFAULT_SESSION_MAX, MS_DEFAULT_RINGBUF_BYTES >> 20,
-		MS_GRAPH_DEFAULT_MAX_EDGES);
+		DEFAULT_STATS_INTERVAL, MS_WATCH_DEBOUNCE_MS, MS_DEFAULT_SESSION_MAX,
+		MS_DEFAULT_RINGBUF_BYTES >> 20, MS_GRAPH_DEFAULT_MAX_EDGES);
 }
 
 /* Parse a decimal count, with an optional K/M/G suffix (powers of 1024). */
@@ -276,6 +285,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'n':
 			o->check = true;
 			break;
+		case OPT_WATCH:
+			o->watch = true;
+			break;
 		case OPT_SESSION_MAX:
 			if (parse_count(optarg, true, MAX_SESSION_MAX, &v) || !v)
 				return usage_error("invalid session table size '%s' (1 to %u)",
@@ -373,11 +385,12 @@ struct loop_src {
 	loop_cb cb;
 };
 
-#define LOOP_MAX_SRC 8
+#define LOOP_MAX_SRC 16
 
 struct loop {
 	struct ms_daemon *d;
 	const struct options *o;
+	struct ms_watch *watch; /* NULL: no --watch */
 	int epfd, sigfd, timerfd, rbfd;
 	struct loop_src src[LOOP_MAX_SRC];
 	size_t n_src;
@@ -455,16 +468,19 @@ static void on_tick(struct loop *lp)
 	notify_status(d);
 }
 
-static void on_reload(struct ms_daemon *d)
+/* SIGHUP (reopen_log) and --watch: the same reload, the same logs. */
+static void on_reload(struct ms_daemon *d, bool reopen_log)
 {
 	int err;
 
 	ms_notify("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the policy\n",
 		  mono_usec());
-	err = ms_events_reopen(d->ev);
-	if (err)
-		log_error("cannot reopen the flow log: %s; still writing to the old file",
-			  strerror(-err));
+	if (reopen_log) {
+		err = ms_events_reopen(d->ev);
+		if (err)
+			log_error("cannot reopen the flow log: %s; still writing to the old file",
+				  strerror(-err));
+	}
 	/* Events of the old policy still in the ring buffer resolve either
 	 * way (the events module keeps old policies); draining first just
 	 * keeps the flow log in order. */
@@ -504,7 +520,7 @@ static int on_signals(struct loop *lp, int fd)
 			return -EIO;
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			on_reload(lp->d);
+			on_reload(lp->d, true);
 			break;
 		case SIGUSR1:
 			on_usr1(lp->d);
@@ -546,6 +562,26 @@ static int on_api(struct loop *lp, int fd)
 {
 	(void)fd;
 	ms_api_run(lp->d->api);
+	return 0;
+}
+
+/* A watch that cannot read its events only stops noticing changes: it
+ * warns, and the agent keeps enforcing. */
+static int on_watch_events(struct loop *lp, int fd)
+{
+	(void)fd;
+	ms_watch_on_events(lp->watch);
+	return 0;
+}
+
+static int on_watch_timer(struct loop *lp, int fd)
+{
+	struct ms_daemon *d = lp->d;
+
+	(void)fd;
+	if (ms_watch_on_timer(lp->watch, d->source, d->source_len,
+			      d->last_reload_ms && !d->last_reload_ok))
+		on_reload(d, false);
 	return 0;
 }
 
@@ -601,6 +637,10 @@ static int loop_setup(struct loop *lp, const sigset_t *mask)
 		err = loop_add(lp, lp->timerfd, on_timer);
 	for (size_t i = 0; !err && i < n_api; i++)
 		err = loop_add(lp, api_fds[i], on_api);
+	if (!err && lp->watch)
+		err = loop_add(lp, ms_watch_inotify_fd(lp->watch), on_watch_events);
+	if (!err && lp->watch)
+		err = loop_add(lp, ms_watch_timer_fd(lp->watch), on_watch_timer);
 	if (err)
 		log_error("cannot set up the event loop: %s", strerror(-err));
 	return err;
@@ -828,6 +868,12 @@ static int run(const struct options *o)
 			goto out;
 		ms_observer_set_publish(d.obs, ms_api_publish, d.api);
 	}
+	/* Also before attaching: --watch that cannot watch is a failed start. */
+	if (o->watch) {
+		err = ms_watch_new(o->policy, &lp.watch);
+		if (err)
+			goto out;
+	}
 	err = ms_daemon_install(&d, &l, NULL);
 	if (err)
 		goto out;
@@ -856,6 +902,7 @@ out:
 	ms_api_free(&d.api);
 	shutdown_dp(&d);
 	loop_close(&lp);
+	ms_watch_free(&lp.watch);
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
 	ms_history_free(&d.hist);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#
+# The Kubernetes manifests and the Containerfile, offline: no cluster, no
+# kubectl (not in Debian 12), no container engine on this machine, so the
+# image is not built here. tests/pkg/k8s_check.py checks the manifest; the
+# same checker must reject broken copies of it, or it proves nothing.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+K8S=scripts/k8s
+MS=${MS_CHECK_BIN:-bin/microsegd}
+FAILED=0
+TMP=$(mktemp -d /tmp/ms-k8s-w14.XXXXXX)
+# KEEP=1 keeps the mutants and the checker's verdicts on them.
+trap '[ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+
+pass() { echo "PASS: $1"; }
+fail() {
+	echo "FAIL: $1${2:+: $2}"
+	FAILED=1
+}
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name" "$*"; fi
+}
+
+[ -x "$MS" ] || { fail k8s "$MS not built (make)"; exit 1; }
+python3 -c 'import yaml' 2>/dev/null || { fail k8s "python3-yaml missing (scripts/install-deps.sh)"; exit 1; }
+
+python3 tests/pkg/k8s_check.py "$K8S/microsegd.yaml" scripts/microsegd.service "$MS" || FAILED=1
+
+# mutant NAME PYTHON: a copy of the manifest changed by PYTHON (over the
+# list of documents `docs`, the DaemonSet `ds` and its container `c`) must
+# fail the checker.
+mutant() {
+	local name=$1
+	python3 - "$K8S/microsegd.yaml" "$TMP/$name.yaml" "$2" <<'PY'
+import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+ds = next(d for d in docs if d['kind'] == 'DaemonSet')
+c = ds['spec']['template']['spec']['containers'][0]
+exec(sys.argv[3])
+yaml.safe_dump_all(docs, open(sys.argv[2], 'w'))
+PY
+	if python3 tests/pkg/k8s_check.py "$TMP/$name.yaml" scripts/microsegd.service "$MS" >"$TMP/$name.out"; then
+		fail "k8s-rejects-$name" "the checker accepted it"
+	else
+		pass "k8s-rejects-$name"
+	fi
+}
+mutant extra-capability "c['securityContext']['capabilities']['add'].append('SYS_ADMIN')"
+mutant missing-capability "c['securityContext']['capabilities']['add'].remove('BPF')"
+mutant no-host-network "ds['spec']['template']['spec']['hostNetwork'] = False"
+mutant no-watch "c['args'].remove('--watch')"
+mutant subpath-policy "next(m for m in c['volumeMounts'] if m['name'] == 'policy')['subPath'] = 'policy.yaml'"
+mutant no-bpffs "c['volumeMounts'] = [m for m in c['volumeMounts'] if m['name'] != 'bpffs']"
+mutant probe-other-socket "c['readinessProbe']['exec']['command'][2] = '/run/other.sock'"
+mutant unquoted-annotation "ds['spec']['template']['metadata']['annotations']['prometheus.io/scrape'] = True"
+mutant wrong-port "ds['spec']['template']['metadata']['annotations']['prometheus.io/port'] = '9999'"
+mutant typo-key "c['readinesProbe'] = c.pop('readinessProbe')"
+mutant wrong-apiversion "ds['apiVersion'] = 'extensions/v1beta1'"
+mutant invalid-policy "next(d for d in docs if d['kind'] == 'ConfigMap')['data']['policy.yaml'] += '    bogus: 1\n'"
+
+# The Containerfile: Debian 12, the package `make deb` builds, the agent as
+# entry point, the tag the DaemonSet runs.
+CF=$K8S/Containerfile
+deb=$(make --no-print-directory -s deb-path)
+check containerfile-from-debian-12 grep -Eq '^FROM debian:(12|bookworm)(-slim)?$' "$CF"
+check containerfile-names-the-deb grep -qx "ARG DEB=$deb" "$CF"
+check containerfile-installs-the-deb grep -q 'apt-get install .*/tmp/microsegd.deb' "$CF"
+check containerfile-entrypoint grep -qx 'ENTRYPOINT \["/usr/sbin/microsegd"\]' "$CF"
+ver=$(basename "$deb" | cut -d_ -f2)
+check daemonset-image-is-package-version grep -q "image: microsegd:$ver\$" "$K8S/microsegd.yaml"
+check containerfile-tag-is-package-version grep -q -- "-t microsegd:$ver " "$CF"
+[ "$FAILED" -eq 0 ]
