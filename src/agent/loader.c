@@ -249,6 +249,45 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 	return 0;
 }
 
+bool ms_dp_attached(const struct ms_dp *dp, int ifindex)
+{
+	for (size_t i = 0; i < dp->n_hooks; i++)
+		if (dp->hooks[i].ifindex == ifindex)
+			return true;
+	return false;
+}
+
+bool ms_dp_release(struct ms_dp *dp, int ifindex)
+{
+	char now[IF_NAMESIZE];
+
+	for (size_t i = 0; i < dp->n_hooks; i++) {
+		if (dp->hooks[i].ifindex != ifindex)
+			continue;
+		/* Only while the index still names our interface: a deleted
+		 * one took its filters along, and the index may be another's. */
+		if (if_indextoname((unsigned int)ifindex, now) && !strcmp(now, dp->hooks[i].name))
+			detach_hook(&dp->hooks[i]);
+		dp->hooks[i] = dp->hooks[--dp->n_hooks];
+		return true;
+	}
+	return false;
+}
+
+size_t ms_dp_ifnames(const struct ms_dp *dp, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dp->n_hooks && n < max; i++)
+		out[n++] = dp->hooks[i].name;
+	return n;
+}
+
+size_t ms_dp_n_ifaces(const struct ms_dp *dp)
+{
+	return dp->n_hooks;
+}
+
 size_t ms_dp_ifindexes(const struct ms_dp *dp, int *out, size_t max)
 {
 	size_t n = 0;

@@ -6,6 +6,8 @@
 #ifndef MICROSEGD_LOADER_H
 #define MICROSEGD_LOADER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "policy_compile.h"
@@ -45,6 +47,22 @@ uint64_t ms_dp_generation(const struct ms_dp *dp);
 
 /* Attach to ifname at clsact ingress and egress; -ENODEV if it does not exist. */
 int ms_dp_attach(struct ms_dp *dp, const char *ifname);
+
+/* How many interfaces are attached. */
+size_t ms_dp_n_ifaces(const struct ms_dp *dp);
+
+/* True if attached to ifindex. */
+bool ms_dp_attached(const struct ms_dp *dp, int ifindex);
+
+/*
+ * Forget ifindex, detaching from it if it still exists (its filters go with
+ * a deleted interface). Returns true if it was attached.
+ */
+bool ms_dp_release(struct ms_dp *dp, int ifindex);
+
+/* The names of the interfaces attached to, at most max; returns how many.
+ * Valid until the next attach or release. */
+size_t ms_dp_ifnames(const struct ms_dp *dp, const char **out, size_t max);
 
 /* At most this many interfaces are asked for at once by ms_dp_ifindexes. */
 #define MS_DP_MAX_IFACES 4096

@@ -29,6 +29,7 @@
 #include "graph.h"
 #include "history.h"
 #include "loader.h"
+#include "links.h"
 #include "log.h"
 #include "notify.h"
 #include "observer.h"
@@ -391,6 +392,7 @@ struct loop {
 	struct ms_daemon *d;
 	const struct options *o;
 	struct ms_watch *watch; /* NULL: no --watch */
+	struct ms_links *links; /* the interfaces, and their netlink events */
 	int epfd, sigfd, timerfd, rbfd;
 	struct loop_src src[LOOP_MAX_SRC];
 	size_t n_src;
@@ -558,6 +560,23 @@ static int on_timer(struct loop *lp, int fd)
 	return 0;
 }
 
+/* Interfaces came or went, or addresses changed: attach and release by the
+ * globs, and look again for workloads. A netlink error only stops the
+ * following of changes: it warns, and the agent keeps enforcing. */
+static int on_links(struct loop *lp, int fd)
+{
+	int r = ms_links_handle(lp->links);
+
+	(void)fd;
+	if (r < 0) {
+		log_warn("cannot read interface events: %s", strerror(-r));
+		return 0;
+	}
+	if (r > 0 && lp->d->disc)
+		rediscover(lp->d);
+	return 0;
+}
+
 static int on_api(struct loop *lp, int fd)
 {
 	(void)fd;
@@ -637,6 +656,8 @@ static int loop_setup(struct loop *lp, const sigset_t *mask)
 		err = loop_add(lp, lp->timerfd, on_timer);
 	for (size_t i = 0; !err && i < n_api; i++)
 		err = loop_add(lp, api_fds[i], on_api);
+	if (!err && ms_links_fd(lp->links) >= 0)
+		err = loop_add(lp, ms_links_fd(lp->links), on_links);
 	if (!err && lp->watch)
 		err = loop_add(lp, ms_watch_inotify_fd(lp->watch), on_watch_events);
 	if (!err && lp->watch)
@@ -717,12 +738,7 @@ static int start_discovery(struct ms_daemon *d, const struct options *o, struct 
 		log_error("cannot start discovery: %s", strerror(-err));
 		return err;
 	}
-	for (size_t i = 0; i < o->n_ifnames && n < MS_DP_MAX_IFACES; i++) {
-		int x = (int)if_nametoindex(o->ifnames[i]);
-
-		if (x)
-			ifx[n++] = x;
-	}
+	n = ms_links_resolve(o->ifnames, o->n_ifnames, ifx, MS_DP_MAX_IFACES);
 	err = ms_discovery_refresh(d->disc, ifx, n);
 	if (err < 0) {
 		log_error("discovery failed: %s", strerror(-err));
@@ -800,6 +816,7 @@ static int run(const struct options *o)
 	struct ms_loaded l = { 0 };
 	struct ms_diag first_diag = { 0 };
 	int status = EXIT_SYSTEM, err;
+	size_t n_if;
 	sigset_t mask;
 
 	/* Blocked from the start: a SIGTERM during startup waits in the
@@ -877,17 +894,16 @@ static int run(const struct options *o)
 	err = ms_daemon_install(&d, &l, NULL);
 	if (err)
 		goto out;
-	for (size_t i = 0; i < o->n_ifnames; i++) {
-		err = ms_dp_attach(d.dp, o->ifnames[i]);
-		if (err)
-			goto out;
-	}
+	err = ms_links_new(d.dp, o->ifnames, o->n_ifnames, d.disc != NULL, &lp.links);
+	if (err)
+		goto out;
 	err = loop_setup(&lp, &mask);
 	if (err)
 		goto out;
+	n_if = ms_dp_n_ifaces(d.dp);
 	log_info("microsegd %s running on %zu interface%s, flow log %s, stats every %u s%s%s%s%s",
-		 MS_VERSION, o->n_ifnames, o->n_ifnames == 1 ? "" : "s", o->flow_log,
-		 o->stats_interval, o->api.socket_path ? ", API on " : "",
+		 MS_VERSION, n_if, n_if == 1 ? "" : "s", o->flow_log, o->stats_interval,
+		 o->api.socket_path ? ", API on " : "",
 		 o->api.socket_path ? o->api.socket_path : "", o->api.web ? ", web on " : "",
 		 o->api.web ? o->api.web : "");
 	ms_notify("READY=1\n");
@@ -903,6 +919,7 @@ out:
 	shutdown_dp(&d);
 	loop_close(&lp);
 	ms_watch_free(&lp.watch);
+	ms_links_free(&lp.links);
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
 	ms_history_free(&d.hist);

@@ -165,8 +165,18 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 	ok &= add_u64(o, "uptime_s", now > d->started_ms ? (now - d->started_ms) / 1000 : 0);
 	a = cJSON_AddArrayToObject(o, "interfaces");
 	ok &= a != NULL;
-	for (size_t i = 0; a && i < d->n_ifnames; i++)
-		ok &= cJSON_AddItemToArray(a, cJSON_CreateString(d->ifnames[i]));
+	{
+		/* What is attached now: globs attach and release as interfaces
+		 * come and go. */
+		size_t n = ms_dp_n_ifaces(d->dp);
+		const char **names = calloc(n ? n : 1, sizeof(*names));
+
+		ok &= names != NULL;
+		n = names ? ms_dp_ifnames(d->dp, names, n) : 0;
+		for (size_t i = 0; a && i < n; i++)
+			ok &= cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+		free(names);
+	}
 	ok &= cJSON_AddStringToObject(o, "mode", mode_of(d, p)) != NULL;
 	pol = cJSON_AddObjectToObject(o, "policy");
 	if (pol) {

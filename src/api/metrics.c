@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "loader.h"
+#include "discovery.h"
 #include "metrics.h"
 #include "observer.h"
 
@@ -116,6 +117,22 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 	     "Unix time of the last reload attempt (0: none yet).");
 	fprintf(f, "microsegd_policy_last_reload_timestamp_seconds %.3f\n",
 		(double)d->last_reload_ms / 1000.0);
+	one(f, "microsegd_interfaces", "gauge", "Interfaces attached (globs follow them).",
+	    ms_dp_n_ifaces(d->dp));
+	if (d->disc) {
+		size_t n_disc = 0;
+
+		ms_discovery_inventory(d->disc, &n_disc);
+		one(f, "microsegd_discovered_workloads", "gauge",
+		    "Workloads found behind the attached interfaces.", n_disc);
+		head(f, "microsegd_discovery_reloads_total", "counter",
+		     "Recompiles of the policy because discovery changed its workloads, by "
+		     "result.");
+		fprintf(f, "microsegd_discovery_reloads_total{result=\"ok\"} %" PRIu64 "\n",
+			d->discovery_reloads);
+		fprintf(f, "microsegd_discovery_reloads_total{result=\"failed\"} %" PRIu64 "\n",
+			d->discovery_failed);
+	}
 	one(f, "microsegd_malformed_packets_total", "counter",
 	    "IP packets that could not be parsed.", c[MS_CNT_MALFORMED]);
 	one(f, "microsegd_passthrough_packets_total", "counter",

@@ -11,13 +11,16 @@
 #include "nl.h"
 #include "scan.h"
 
-/* A namespace found behind a veth, kept open between refreshes so that
- * finding it again costs one namespace-id query, not a walk of /proc. */
+/* A namespace seen behind a veth. Nothing of it is held open between
+ * refreshes: an open namespace outlives its processes and keeps its veths,
+ * so a container that stops would never go away. */
 struct known_ns {
+	uint64_t inode;
 	int nsid;
-	struct ms_netns ns;
+	pid_t pid;   /* a process in it, where it has no /run/netns name */
 	bool used;   /* behind an attached interface this refresh */
 	bool warned; /* its scan failed, and was reported */
+	char *name;  /* for the message when it goes */
 };
 
 struct ms_discovery {
@@ -59,7 +62,7 @@ void ms_discovery_free(struct ms_discovery **dsp)
 	if (!ds)
 		return;
 	for (size_t i = 0; i < ds->n_known; i++)
-		ms_netns_clear(&ds->known[i].ns);
+		free(ds->known[i].name);
 	free(ds->known);
 	inv_free(ds->inv, ds->n_inv);
 	close(ds->rt);
@@ -110,50 +113,60 @@ bool ms_discovered_equal(const struct ms_discovered *a, size_t na, const struct 
 	return true;
 }
 
-/* The known namespace with this id, found anew if it is not known or its
- * id now names another namespace. */
-static struct known_ns *known(struct ms_discovery *ds, int nsid)
+static struct known_ns *known_by_inode(struct ms_discovery *ds, uint64_t inode)
 {
-	struct known_ns *k, *nk;
-	int err;
+	for (size_t i = 0; i < ds->n_known; i++)
+		if (ds->known[i].inode == inode)
+			return &ds->known[i];
+	return NULL;
+}
 
-	for (size_t i = 0; i < ds->n_known; i++) {
-		k = &ds->known[i];
-		if (k->nsid == nsid)
-			return k;
-	}
-	nk = realloc(ds->known, (ds->n_known + 1) * sizeof(*nk));
-	if (!nk)
-		return NULL;
-	ds->known = nk;
-	k = &ds->known[ds->n_known];
-	memset(k, 0, sizeof(*k));
-	k->nsid = nsid;
-	err = ms_netns_find(ds->rt, nsid, &k->ns);
-	if (err) {
-		log_debug("discovery: no namespace found for id %d: %s", nsid, strerror(-err));
-		return NULL;
-	}
-	{
-		char buf[128];
+/* Open the namespace with this id, its name made a workload name. */
+static int open_ns(struct ms_discovery *ds, int nsid, pid_t hint, struct ms_netns *ns)
+{
+	char buf[128];
+	int err = ms_netns_find(ds->rt, nsid, hint, ns);
 
-		/* A /run/netns name may hold anything; a workload name may not. */
-		if (!ms_name_sanitize(k->ns.name, buf, sizeof(buf))) {
-			ms_netns_clear(&k->ns);
+	if (err)
+		return err;
+	/* A /run/netns name may hold anything; a workload name may not. */
+	if (!ms_name_sanitize(ns->name, buf, sizeof(buf))) {
+		ms_netns_clear(ns);
+		return -EINVAL;
+	}
+	if (strcmp(buf, ns->name)) {
+		char *n = strdup(buf);
+
+		if (!n) {
+			ms_netns_clear(ns);
+			return -ENOMEM;
+		}
+		free(ns->name);
+		ns->name = n;
+	}
+	return 0;
+}
+
+/* Remember ns as seen this refresh; NULL when out of memory. */
+static struct known_ns *remember(struct ms_discovery *ds, const struct ms_netns *ns, int nsid)
+{
+	struct known_ns *k = known_by_inode(ds, ns->inode), *nk;
+
+	if (!k) {
+		nk = realloc(ds->known, (ds->n_known + 1) * sizeof(*nk));
+		if (!nk)
 			return NULL;
-		}
-		if (strcmp(buf, k->ns.name)) {
-			char *n = strdup(buf);
-
-			if (!n) {
-				ms_netns_clear(&k->ns);
-				return NULL;
-			}
-			free(k->ns.name);
-			k->ns.name = n;
-		}
+		ds->known = nk;
+		k = &ds->known[ds->n_known];
+		memset(k, 0, sizeof(*k));
+		k->inode = ns->inode;
+		k->name = strdup(ns->name);
+		if (!k->name)
+			return NULL;
+		ds->n_known++;
 	}
-	ds->n_known++;
+	k->pid = ns->pid;
+	k->nsid = nsid;
 	return k;
 }
 
@@ -167,13 +180,22 @@ static void prune_known(struct ms_discovery *ds)
 		if (!ds->known[i].used) {
 			log_info(
 				"discovery: namespace %s is no longer behind an attached interface",
-				ds->known[i].ns.name);
-			ms_netns_clear(&ds->known[i].ns);
+				ds->known[i].name);
+			free(ds->known[i].name);
 			continue;
 		}
 		ds->known[w++] = ds->known[i];
 	}
 	ds->n_known = w;
+}
+
+/* A process of the namespace last seen with this id, or 0. */
+static pid_t hint_for(const struct ms_discovery *ds, int nsid)
+{
+	for (size_t i = 0; i < ds->n_known; i++)
+		if (ds->known[i].nsid == nsid)
+			return ds->known[i].pid;
+	return 0;
 }
 
 int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
@@ -188,28 +210,44 @@ int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 		ds->known[i].used = false;
 	for (size_t i = 0; i < n && !err; i++) {
 		struct known_ns *k;
-		bool veth, dup = false;
+		bool veth;
 		int nsid;
 
 		if (ms_link_peer_nsid(ds->rt, ifindex[i], &veth, &nsid) || !veth || nsid < 0)
 			continue; /* gone, not a veth, or its peer is here */
-		k = known(ds, nsid);
-		if (!k)
-			continue;
-		/* Two veths into one namespace: one workload. */
-		for (size_t j = 0; j < ds->n_known; j++)
-			dup |= &ds->known[j] != k && ds->known[j].used &&
-			       ds->known[j].ns.inode == k->ns.inode;
-		if (k->used || dup)
-			continue;
-		k->used = true;
-		err = ms_scan_netns(&k->ns, &inv[n_inv]);
+		{
+			struct ms_netns ns;
+
+			/* Unnamed: the process that led to it last time is tried
+			 * before a walk of /proc. */
+			err = open_ns(ds, nsid, hint_for(ds, nsid), &ns);
+			if (err == -ENOMEM)
+				break;
+			if (err) {
+				err = 0;
+				continue;
+			}
+			k = remember(ds, &ns, nsid);
+			if (!k) {
+				ms_netns_clear(&ns);
+				err = -ENOMEM;
+				break;
+			}
+			/* Two veths into one namespace: one workload. */
+			if (k->used) {
+				ms_netns_clear(&ns);
+				continue;
+			}
+			k->used = true;
+			err = ms_scan_netns(&ns, &inv[n_inv]);
+			ms_netns_clear(&ns);
+		}
 		if (err == -ENOMEM)
 			break;
 		if (err) {
 			if (!k->warned)
-				log_warn("discovery: cannot look into namespace %s: %s%s",
-					 k->ns.name, strerror(-err),
+				log_warn("discovery: cannot look into namespace %s: %s%s", k->name,
+					 strerror(-err),
 					 err == -EPERM
 						 ? " (entering a namespace needs CAP_SYS_ADMIN)"
 						 : "");
@@ -218,7 +256,9 @@ int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 			continue;
 		}
 		k->warned = false;
-		qsort(inv[n_inv].addrs, inv[n_inv].n_addrs, sizeof(struct ms_cidr), cmp_cidr);
+		if (inv[n_inv].n_addrs > 1)
+			qsort(inv[n_inv].addrs, inv[n_inv].n_addrs, sizeof(struct ms_cidr),
+			      cmp_cidr);
 		n_inv++;
 	}
 	if (err) {
@@ -226,7 +266,8 @@ int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 		return err;
 	}
 	prune_known(ds);
-	qsort(inv, n_inv, sizeof(*inv), cmp_disc);
+	if (n_inv > 1)
+		qsort(inv, n_inv, sizeof(*inv), cmp_disc);
 	/* Names are unique: a second namespace of the same name gets a suffix. */
 	for (size_t i = 1; i < n_inv; i++)
 		if (!strcmp(inv[i].name, inv[i - 1].name)) {

@@ -118,6 +118,25 @@ static bool has_suffix(const char *s, size_t n, const char *suf)
 	return n >= k && !memcmp(s + n - k, suf, k);
 }
 
+/* The next component of a cgroup path, from the innermost out: *end is
+ * moved past it; false when none is left. */
+static bool prev_component(const char *path, const char **end, const char **start, size_t *n)
+{
+	const char *e = *end, *b;
+
+	while (e > path && e[-1] == '/')
+		e--;
+	if (e == path)
+		return false;
+	b = e;
+	while (b > path && b[-1] != '/')
+		b--;
+	*start = b;
+	*n = (size_t)(e - b);
+	*end = b;
+	return true;
+}
+
 char *ms_name_from_cgroup(const char *path, char *buf, size_t len)
 {
 	static const struct {
@@ -127,44 +146,37 @@ char *ms_name_from_cgroup(const char *path, char *buf, size_t len)
 			{ "crio-", "crio-" },
 			{ "cri-containerd-", "containerd-" },
 			{ "containerd-", "containerd-" } };
-	const char *end, *last, *colon = strstr(path, "::");
+	const char *colon = strstr(path, "::"), *end, *c;
 	char tmp[128];
 	size_t n;
 
 	if (colon)
 		path = colon + 2;
-	/* The innermost component that names something: a container's scope,
-	 * or a unit. */
-	end = path + strlen(path);
-	while (end > path && end[-1] == '/')
-		end--;
-	while (end > path) {
-		last = end;
-		while (last > path && last[-1] != '/')
-			last--;
-		n = (size_t)(end - last);
+	/* A container's scope anywhere on the path names it best, then the
+	 * innermost unit, then the innermost group that is not a slice. */
+	for (end = path + strlen(path); prev_component(path, &end, &c, &n);)
 		for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
 			size_t pl = strlen(engines[i].prefix);
 
-			if (n > pl && !strncmp(last, engines[i].prefix, pl)) {
+			if (n > pl && !strncmp(c, engines[i].prefix, pl)) {
 				/* docker-<64 hex>.scope: the short id, as docker ps shows it. */
-				size_t id = n - pl - (has_suffix(last, n, ".scope") ? 6 : 0);
+				size_t id = n - pl - (has_suffix(c, n, ".scope") ? 6 : 0);
 
 				snprintf(tmp, sizeof(tmp), "%s%.*s", engines[i].name,
-					 (int)(id > 12 ? 12 : id), last + pl);
+					 (int)(id > 12 ? 12 : id), c + pl);
 				return ms_name_sanitize(tmp, buf, len);
 			}
 		}
-		if (has_suffix(last, n, ".service") || has_suffix(last, n, ".scope")) {
-			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, last);
+	for (end = path + strlen(path); prev_component(path, &end, &c, &n);)
+		if (has_suffix(c, n, ".service") || has_suffix(c, n, ".scope")) {
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, c);
 			return ms_name_sanitize(tmp, buf, len);
 		}
-		if (!has_suffix(last, n, ".slice") && n) {
-			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, last);
+	for (end = path + strlen(path); prev_component(path, &end, &c, &n);)
+		if (!has_suffix(c, n, ".slice")) {
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)n, c);
 			return ms_name_sanitize(tmp, buf, len);
 		}
-		end = last > path ? last - 1 : path;
-	}
 	return NULL;
 }
 
@@ -286,7 +298,35 @@ static int find_by_process(int rt, int nsid, struct ms_netns *ns)
 	return err;
 }
 
-int ms_netns_find(int rt, int nsid, struct ms_netns *ns)
+/* The namespace of pid, if it is the one with this id. */
+static int find_by_hint(int rt, int nsid, pid_t pid, struct ms_netns *ns)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	if (nsid_of_fd(rt, fd) != nsid) {
+		close(fd);
+		return -ENOENT;
+	}
+	ns->fd = fd;
+	ns->inode = inode_of(fd);
+	ns->pid = pid;
+	ns->name = name_of_pid(pid);
+	if (!ns->name && asprintf(&ns->name, "netns-%llu", (unsigned long long)ns->inode) < 0)
+		ns->name = NULL;
+	if (!ns->name) {
+		close(fd);
+		ns->fd = -1;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int ms_netns_find(int rt, int nsid, pid_t hint, struct ms_netns *ns)
 {
 	int err;
 
@@ -295,6 +335,8 @@ int ms_netns_find(int rt, int nsid, struct ms_netns *ns)
 	if (nsid < 0)
 		return -ENOENT;
 	err = find_named(rt, nsid, ns);
+	if (err == -ENOENT && hint > 0)
+		err = find_by_hint(rt, nsid, hint, ns);
 	if (err == -ENOENT)
 		err = find_by_process(rt, nsid, ns);
 	return err;

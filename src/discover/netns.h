@@ -32,10 +32,12 @@ int ms_link_peer_nsid(int rt, int ifindex, bool *is_veth, int *nsid);
 
 /*
  * Find the namespace this one knows as nsid: one of /run/netns, else the
- * namespace of a process. Fills ns (fd open, name malloc'd). Returns 0,
- * -ENOENT when no namespace has that id, or -errno.
+ * namespace of process hint (0: none) if it is that one, else of any
+ * process. Fills ns (fd open, name malloc'd): close it soon with
+ * ms_netns_clear, as an open namespace outlives its processes and keeps its
+ * veths alive. Returns 0, -ENOENT when no namespace has that id, or -errno.
  */
-int ms_netns_find(int rt, int nsid, struct ms_netns *ns);
+int ms_netns_find(int rt, int nsid, pid_t hint, struct ms_netns *ns);
 
 /* Close and free what ns holds; it can be found again. */
 void ms_netns_clear(struct ms_netns *ns);

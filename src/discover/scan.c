@@ -258,7 +258,8 @@ static void dedupe_listeners(struct ms_discovered *d)
 {
 	size_t w = 0;
 
-	qsort(d->listeners, d->n_listeners, sizeof(*d->listeners), cmp_listener);
+	if (d->n_listeners > 1)
+		qsort(d->listeners, d->n_listeners, sizeof(*d->listeners), cmp_listener);
 	for (size_t i = 0; i < d->n_listeners; i++) {
 		if (w && d->listeners[w - 1].proto == d->listeners[i].proto &&
 		    d->listeners[w - 1].port == d->listeners[i].port) {
