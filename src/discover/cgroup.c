@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+
+/* Walks stop this deep and this wide: a hierarchy is a tree of services,
+ * not an adversary, but a runaway one must not stall the agent. */
+#define MAX_DEPTH 32
+#define MAX_GROUPS 65536
+
+struct group {
+	uint64_t id;
+	char *path; /* below the root, "/..." */
+};
+
+struct ms_cgroups {
+	char *root;
+	struct group *g; /* sorted by id */
+	size_t n;
+	uint64_t last_walk_ms;
+	char *unit, *process; /* the last answer */
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *find_mount(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], *r = NULL;
+
+	if (!f)
+		return NULL;
+	while (!r && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - FSTYPE SOURCE SUPER */
+		char *sep = strstr(line, " - "), *fields[5], *save = NULL, *p = line;
+		int i;
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+			continue;
+		for (i = 0; i < 5 && (fields[i] = strtok_r(p, " ", &save)); i++)
+			p = NULL;
+		if (i == 5)
+			r = strdup(fields[4]);
+	}
+	fclose(f);
+	return r;
+}
+
+int ms_cgroups_new(const char *root, struct ms_cgroups **out)
+{
+	struct ms_cgroups *cg = calloc(1, sizeof(*cg));
+
+	if (!cg)
+		return -ENOMEM;
+	cg->root = root ? strdup(root) : find_mount();
+	if (!cg->root) {
+		free(cg);
+		return root ? -ENOMEM : -ENOENT;
+	}
+	*out = cg;
+	return 0;
+}
+
+static void groups_free(struct group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(g[i].path);
+	free(g);
+}
+
+void ms_cgroups_free(struct ms_cgroups **cgp)
+{
+	struct ms_cgroups *cg = *cgp;
+
+	if (!cg)
+		return;
+	groups_free(cg->g, cg->n);
+	free(cg->root);
+	free(cg->unit);
+	free(cg->process);
+	free(cg);
+	*cgp = NULL;
+}
+
+const char *ms_cgroups_root(const struct ms_cgroups *cg)
+{
+	return cg->root;
+}
+
+struct walk {
+	struct group *g;
+	size_t n, cap;
+	int err;
+};
+
+static void walk_dir(struct walk *w, int dfd, const char *rel, int depth)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+
+	if (w->err || depth > MAX_DEPTH || w->n >= MAX_GROUPS || fstat(dfd, &st))
+		return;
+	if (w->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 256;
+		struct group *ng = realloc(w->g, ncap * sizeof(*ng));
+
+		if (!ng) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->g = ng;
+		w->cap = ncap;
+	}
+	w->g[w->n].id = (uint64_t)st.st_ino;
+	w->g[w->n].path = strdup(*rel ? rel : "/");
+	if (!w->g[w->n].path) {
+		w->err = -ENOMEM;
+		return;
+	}
+	w->n++;
+	d = fdopendir(dup(dfd));
+	if (!d)
+		return;
+	while ((de = readdir(d)) && !w->err) {
+		char *sub;
+		int fd;
+
+		if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (asprintf(&sub, "%s/%s", rel, de->d_name) < 0) {
+			close(fd);
+			w->err = -ENOMEM;
+			break;
+		}
+		walk_dir(w, fd, sub, depth + 1);
+		free(sub);
+		close(fd);
+	}
+	closedir(d);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	uint64_t x = ((const struct group *)a)->id, y = ((const struct group *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int walk(struct ms_cgroups *cg)
+{
+	struct walk w = { 0 };
+	int fd = open(cg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	walk_dir(&w, fd, "", 0);
+	close(fd);
+	if (w.err) {
+		groups_free(w.g, w.n);
+		return w.err;
+	}
+	if (w.n > 1)
+		qsort(w.g, w.n, sizeof(*w.g), cmp_group);
+	groups_free(cg->g, cg->n);
+	cg->g = w.g;
+	cg->n = w.n;
+	cg->last_walk_ms = mono_ms();
+	return 0;
+}
+
+static const struct group *lookup(const struct ms_cgroups *cg, uint64_t id)
+{
+	size_t lo = 0, hi = cg->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cg->g[mid].id == id)
+			return &cg->g[mid];
+		if (cg->g[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The innermost .service or .scope component of path, or path itself. */
+static char *unit_of(const char *path)
+{
+	const char *end = path + strlen(path);
+
+	while (end > path) {
+		const char *b = end;
+		size_t n;
+
+		while (b > path && b[-1] != '/')
+			b--;
+		n = (size_t)(end - b);
+		if ((n > 8 && !memcmp(end - 8, ".service", 8)) ||
+		    (n > 6 && !memcmp(end - 6, ".scope", 6)))
+			return strndup(b, n);
+		end = b > path ? b - 1 : path;
+	}
+	return strdup(path);
+}
+
+/* The command of the first process listed in the group, or NULL. */
+static char *process_of(const struct ms_cgroups *cg, const char *path)
+{
+	char *file, comm[64] = "";
+	FILE *f;
+	int pid = 0;
+
+	if (asprintf(&file, "%s%s/cgroup.procs", cg->root, strcmp(path, "/") ? path : "") < 0)
+		return NULL;
+	f = fopen(file, "re");
+	free(file);
+	if (!f)
+		return NULL;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || asprintf(&file, "/proc/%d/comm", pid) < 0)
+		return NULL;
+	f = fopen(file, "re");
+	free(file);
+	if (!f)
+		return NULL;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return comm[0] ? strdup(comm) : NULL;
+}
+
+int ms_cgroups_resolve(struct ms_cgroups *cg, uint64_t id, const char **unit, const char **process)
+{
+	const struct group *g = lookup(cg, id);
+	int err;
+
+	if (!g && mono_ms() - cg->last_walk_ms >= 1000) {
+		err = walk(cg);
+		if (err)
+			return err;
+		g = lookup(cg, id);
+	}
+	if (!g)
+		return -ENOENT;
+	free(cg->unit);
+	free(cg->process);
+	cg->unit = unit_of(g->path);
+	cg->process = process_of(cg, g->path);
+	if (!cg->unit)
+		return -ENOMEM;
+	*unit = cg->unit;
+	*process = cg->process;
+	return 0;
+}
