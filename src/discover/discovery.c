@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,9 +200,43 @@ static pid_t hint_for(const struct ms_discovery *ds, int nsid)
 	return 0;
 }
 
+/* What the last refresh found of the workload of this name. */
+static const struct ms_discovered *previous(const struct ms_discovery *ds, const char *name)
+{
+	for (size_t i = 0; i < ds->n_inv; i++)
+		if (!strcmp(ds->inv[i].name, name))
+			return &ds->inv[i];
+	return NULL;
+}
+
+/* This host itself, in the agent's namespace: its addresses and its own
+ * listening processes, named by its host name. */
+static int scan_host(struct ms_discovery *ds, struct ms_discovered *out)
+{
+	struct ms_netns ns = { .fd = -1 };
+	char host[256] = "", name[128];
+	struct stat st;
+	int err;
+
+	if (gethostname(host, sizeof(host) - 1) || !ms_name_sanitize(host, name, sizeof(name)))
+		snprintf(name, sizeof(name), "host");
+	ns.fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ns.fd < 0)
+		return -errno;
+	ns.inode = fstat(ns.fd, &st) ? 0 : (uint64_t)st.st_ino;
+	ns.name = strdup(name);
+	if (!ns.name) {
+		close(ns.fd);
+		return -ENOMEM;
+	}
+	err = ms_scan_netns(&ns, previous(ds, ns.name), out);
+	ms_netns_clear(&ns);
+	return err;
+}
+
 int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 {
-	struct ms_discovered *inv = calloc(n ? n : 1, sizeof(*inv));
+	struct ms_discovered *inv = calloc(n + 1, sizeof(*inv));
 	size_t n_inv = 0;
 	int err = 0;
 
@@ -239,7 +275,7 @@ int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 				continue;
 			}
 			k->used = true;
-			err = ms_scan_netns(&ns, &inv[n_inv]);
+			err = ms_scan_netns(&ns, previous(ds, ns.name), &inv[n_inv]);
 			ms_netns_clear(&ns);
 		}
 		if (err == -ENOMEM)
@@ -260,6 +296,16 @@ int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 			qsort(inv[n_inv].addrs, inv[n_inv].n_addrs, sizeof(struct ms_cidr),
 			      cmp_cidr);
 		n_inv++;
+	}
+	if (!err) {
+		err = scan_host(ds, &inv[n_inv]);
+		if (!err && inv[n_inv].n_addrs > 1)
+			qsort(inv[n_inv].addrs, inv[n_inv].n_addrs, sizeof(struct ms_cidr),
+			      cmp_cidr);
+		if (!err)
+			n_inv++;
+		else if (err != -ENOMEM)
+			err = 0; /* the host's own listeners are a bonus */
 	}
 	if (err) {
 		inv_free(inv, n_inv);

@@ -40,9 +40,19 @@ struct scan {
 static int open_in(int nsfd, int family, int *out)
 {
 	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd, err = 0;
+	struct stat a, b;
 
 	if (self < 0)
 		return -errno;
+	if (!fstat(self, &a) && !fstat(nsfd, &b) && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+		/* This namespace: no need, nor privilege, to enter it. */
+		close(self);
+		fd = ms_nl_open(family, 0);
+		if (fd < 0)
+			return fd;
+		*out = fd;
+		return 0;
+	}
 	if (setns(nsfd, CLONE_NEWNET)) {
 		err = -errno;
 		close(self);
@@ -236,6 +246,7 @@ static void name_owners(const struct ms_netns *ns, struct scan *s)
 	for (size_t i = 0; i < s->n_socks; i++) {
 		struct ms_listener *l = &s->d->listeners[i];
 
+		free(l->comm);
 		l->comm = comm[i];
 	}
 	free(comm);
@@ -271,7 +282,33 @@ static void dedupe_listeners(struct ms_discovered *d)
 	d->n_listeners = w;
 }
 
-int ms_scan_netns(const struct ms_netns *ns, struct ms_discovered *out)
+/* Take the owners of every listener from prev; false if one is new. */
+static bool reuse_owners(const struct ms_discovered *prev, struct ms_discovered *d)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < d->n_listeners && all; i++) {
+		bool found = false;
+
+		for (size_t j = 0; prev && j < prev->n_listeners && !found; j++)
+			found = prev->listeners[j].inode == d->listeners[i].inode;
+		all = found;
+	}
+	if (!all)
+		return false;
+	for (size_t i = 0; i < d->n_listeners; i++)
+		for (size_t j = 0; j < prev->n_listeners; j++)
+			if (prev->listeners[j].inode == d->listeners[i].inode) {
+				if (prev->listeners[j].comm &&
+				    !(d->listeners[i].comm = strdup(prev->listeners[j].comm)))
+					return false; /* name_owners then tries */
+				break;
+			}
+	return true;
+}
+
+int ms_scan_netns(const struct ms_netns *ns, const struct ms_discovered *prev,
+		  struct ms_discovered *out)
 {
 	struct scan s = { .d = out };
 	int rt = -1, diag = -1, err;
@@ -308,8 +345,12 @@ int ms_scan_netns(const struct ms_netns *ns, struct ms_discovered *out)
 	for (size_t i = 0; i < s.n_socks; i++) {
 		out->listeners[i].proto = s.socks[i].proto;
 		out->listeners[i].port = s.socks[i].port;
+		out->listeners[i].inode = s.socks[i].inode;
 	}
-	name_owners(ns, &s);
+	/* The owners of sockets seen last time are known: /proc is read only
+	 * for new ones (a host has many processes, and this runs every second). */
+	if (!reuse_owners(prev, out))
+		name_owners(ns, &s);
 	dedupe_listeners(out);
 out:
 	if (rt >= 0)

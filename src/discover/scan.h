@@ -13,9 +13,11 @@
 
 /*
  * Fill out (zeroed) with ns's addresses and listeners; name and netns are
- * copied from ns. Returns 0 or -errno (-EPERM without the privilege to
- * enter namespaces: CAP_SYS_ADMIN).
+ * copied from ns. prev (NULL: none) is what the last look at ns found: the
+ * owners of sockets it knew are taken from it. Returns 0 or -errno (-EPERM
+ * without the privilege to enter namespaces: CAP_SYS_ADMIN).
  */
-int ms_scan_netns(const struct ms_netns *ns, struct ms_discovered *out);
+int ms_scan_netns(const struct ms_netns *ns, const struct ms_discovered *prev,
+		  struct ms_discovered *out);
 
 #endif /* MICROSEGD_SCAN_H */

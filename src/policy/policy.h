@@ -75,7 +75,8 @@ struct ms_workload {
 struct ms_listener {
 	uint8_t proto;
 	uint16_t port;
-	char *comm; /* NULL: the process is not known */
+	char *comm;	/* NULL: the process is not known */
+	uint64_t inode; /* of the socket, so a later look reuses what it knew */
 };
 
 /*

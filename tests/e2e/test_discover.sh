@@ -70,6 +70,8 @@ status_ifaces() {
 }
 
 check glob-attached-at-start status_ifaces "['veth0','vethdb']"
+# This host itself: its addresses, named by its host name, no netns label.
+check host-discovered bash -c "python3 '$API' req '$MS_API' GET /v1/workloads 2>/dev/null >'$E2E_TMP/wlh' && python3 '$API' json '$E2E_TMP/wlh' \"any(w['source']=='discovery' and '$HOST4/32' in w['addresses'] and 'netns' not in w['labels'] for w in j['workloads'])\""
 # The peer behind veth0 is a namespace too: discovered, with no listener.
 check peer-discovered workload_is "$NS_P" "w['source']=='discovery' and '$PEER4/32' in w['addresses'] and 'role' not in w['labels']"
 check db-discovered workload_is "$NS_DB" "w['source']=='discovery' and w['labels'].get('role')=='db' and w['labels'].get('netns')=='$NS_DB' and w['labels'].get('app')=='python3' and '$DB4/32' in w['addresses'] and '$DB6/128' in w['addresses'] and w['listeners'][0]['port']==5432"
@@ -117,7 +119,7 @@ check app-to-db-allowed wait_for 3 tcp_ok "$NS_APP" "$DB4" 5432
 check_not db-to-app-denied tcp_ok "$NS_DB" "$APP4" 8080
 check ctl-status-lists-it bash -c "'$CTL' --socket '$MS_API' status | grep -q vethapp"
 check ctl-workloads-lists-it bash -c "'$CTL' --socket '$MS_API' workloads | grep -q '$NS_APP'"
-check metrics-discovered bash -c "python3 '$API' req '$MS_API' GET /metrics 2>/dev/null | grep -q '^microsegd_discovered_workloads 4$'"
+check metrics-discovered bash -c "python3 '$API' req '$MS_API' GET /metrics 2>/dev/null | grep -q '^microsegd_discovered_workloads 5$'"
 
 # The container stops (its processes end, its namespace goes, and with it
 # the veth): the interface is released and its workload goes too.

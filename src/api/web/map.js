@@ -457,6 +457,7 @@ function nodeDetails(box, n) {
       ['outgoing', `${out.length} edges, ${fmtInt(d3.sum(out, e => e.flows))} flows`],
       ['incoming', `${inn.length} edges, ${fmtInt(d3.sum(inn, e => e.flows))} flows`],
       ['rules', ruleTags(rules)]]),
+    n.kind === 'workload' ? workloadBox(n.name) : '',
     out.length ? el('div', {}, el('b', { text: 'initiates' }), edgeList(out, 'out')) : '',
     inn.length ? el('div', {}, el('b', { text: 'accepts' }), edgeList(inn, 'in')) : '',
     flowsBox(nodeQuery(n), f => sideIs(f, 'src', n) || sideIs(f, 'dst', n)));
@@ -476,6 +477,23 @@ function edgeDetails(box, e) {
     flowsBox((s ? nodeQuery(s) : '') + `&proto=${encodeURIComponent(e.proto)}` +
       (e.proto === 'icmp' || e.proto === 'icmpv6' ? '' : `&port=${e.port}`),
     f => s && d && sideIs(f, 'src', s) && sideIs(f, 'dst', d) && f.proto === e.proto && portOf(f) === e.port));
+}
+
+// Where a workload comes from: the policy, or discovery with its namespace
+// and the processes listening in it.
+function workloadBox(name) {
+  const box = el('div', {});
+  getJSON('v1/workloads').then(j => {
+    const w = j.workloads.find(w => w.name === name);
+    if (!w) return;
+    const rows = [['source', w.source]];
+    if (w.netns) rows.push(['netns', w.netns]);
+    if (w.listeners && w.listeners.length)
+      rows.push(['listening', w.listeners.map(l => `${l.proto}/${l.port}` +
+        (l.process ? ` (${l.process})` : '')).join(', ')]);
+    box.replaceChildren(kv(rows));
+  }).catch(() => {});
+  return box;
 }
 
 // The recent flow events and the open sessions behind a selection.
