@@ -65,12 +65,12 @@ static struct ms_cidr C(const char *s) {
 static void
 test_shipped_roles(void)
 {
-	struct ms_listener db[] = { { MS_PROTO_TCP, 22, "sshd" },
-				    { MS_PROTO_TCP, 5432, "postgres" } };
-	struct ms_listener web[] = { { MS_PROTO_TCP, 8080, "python3" } };
-	struct ms_listener dns[] = { { MS_PROTO_UDP, 53, "unbound" } };
-	struct ms_listener tcp53[] = { { MS_PROTO_TCP, 5353, "x" } };
-	struct ms_listener ssh[] = { { MS_PROTO_TCP, 22, "sshd" } };
+	struct ms_listener db[] = { { MS_PROTO_TCP, 22, "sshd", 0 },
+				    { MS_PROTO_TCP, 5432, "postgres", 0 } };
+	struct ms_listener web[] = { { MS_PROTO_TCP, 8080, "python3", 0 } };
+	struct ms_listener dns[] = { { MS_PROTO_UDP, 53, "unbound", 0 } };
+	struct ms_listener tcp53[] = { { MS_PROTO_TCP, 5353, "x", 0 } };
+	struct ms_listener ssh[] = { { MS_PROTO_TCP, 22, "sshd", 0 } };
 
 	CHECK(!strcmp(ms_autolabel_role(NULL, db, 2), "db"), "db beats ssh, whatever the order");
 	CHECK(!strcmp(ms_autolabel_role(NULL, web, 1), "web"), "8080 is web");
@@ -86,12 +86,12 @@ test_shipped_roles(void)
 
 static void test_app_is_main_listener(void)
 {
-	struct ms_listener l[] = { { MS_PROTO_TCP, 9100, "exporter" },
-				   { MS_PROTO_TCP, 5432, "postgres" },
-				   { MS_PROTO_TCP, 5433, "postgres" },
-				   { MS_PROTO_TCP, 22, NULL } };
-	struct ms_listener tie[] = { { MS_PROTO_TCP, 9100, "exporter" },
-				     { MS_PROTO_TCP, 80, "nginx" } };
+	struct ms_listener l[] = { { MS_PROTO_TCP, 9100, "exporter", 0 },
+				   { MS_PROTO_TCP, 5432, "postgres", 0 },
+				   { MS_PROTO_TCP, 5433, "postgres", 0 },
+				   { MS_PROTO_TCP, 22, NULL, 0 } };
+	struct ms_listener tie[] = { { MS_PROTO_TCP, 9100, "exporter", 0 },
+				     { MS_PROTO_TCP, 80, "nginx", 0 } };
 
 	CHECK(!strcmp(ms_autolabel_app(l, 4), "postgres"), "most listening ports");
 	CHECK(!strcmp(ms_autolabel_app(tie, 2), "nginx"), "a tie goes to the lowest port");
@@ -100,9 +100,9 @@ static void test_app_is_main_listener(void)
 
 static void test_policy_overrides_table(void)
 {
-	struct ms_listener l[] = { { MS_PROTO_TCP, 5432, "postgres" },
-				   { MS_PROTO_TCP, 9000, "app" } };
-	struct ms_listener r[] = { { MS_PROTO_TCP, 9005, "app" } };
+	struct ms_listener l[] = { { MS_PROTO_TCP, 5432, "postgres", 0 },
+				   { MS_PROTO_TCP, 9000, "app", 0 } };
+	struct ms_listener r[] = { { MS_PROTO_TCP, 9005, "app", 0 } };
 
 	if (parse_with("version: 1\n"
 		       "autolabels:\n"
@@ -157,8 +157,8 @@ static void test_inventory_labelled_and_matched(void)
 {
 	struct ms_cidr dba[] = { C("198.18.5.2"), C("2001:db8:5::2") },
 		       weba[] = { C("198.18.6.2") };
-	struct ms_listener dbl[] = { { MS_PROTO_TCP, 5432, "postgres" } };
-	struct ms_listener webl[] = { { MS_PROTO_TCP, 8080, "python3" } };
+	struct ms_listener dbl[] = { { MS_PROTO_TCP, 5432, "postgres", 0 } };
+	struct ms_listener webl[] = { { MS_PROTO_TCP, 8080, "python3", 0 } };
 	struct ms_discovered inv[] = {
 		{ "db-1", "db-1", dba, 2, dbl, 1 },
 		{ "web-1", "web-1", weba, 1, webl, 1 },
