@@ -8,6 +8,7 @@
  * three wildcard decisions); see src/policy_compile.h.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -179,6 +180,7 @@ static __always_inline void emit(__u8 type, const struct ms_session_key *k,
 	e->icmp_type = icmp_type;
 	e->icmp_code = icmp_code;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	e->cgroup_id = s->cgroup_id;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -327,6 +329,69 @@ static __always_inline void build_key(struct ms_session_key *k, const __u8 *src,
 	k->family = family;
 }
 
+/*
+ * The cgroup v2 id of a socket the stack found: tc programs have no
+ * bpf_sk_cgroup_id, so it is read from the socket (CO-RE). TCP sockets of
+ * either family and IPv6 UDP sockets (dual-stack ones too) have a helper
+ * that gives the full socket; a plain IPv4 UDP socket has none, and no id.
+ */
+static __always_inline __u64 sock_cgroup(struct bpf_sock *sk)
+{
+	struct sock *s = NULL;
+	struct tcp_sock *tp;
+	struct udp6_sock *up;
+
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		s = &tp->inet_conn.icsk_inet.sk;
+	else if ((up = bpf_skc_to_udp6_sock(sk)))
+		s = &up->udp.inet.sk;
+	if (!s)
+		return 0;
+	return BPF_CORE_READ(s, sk_cgrp_data.cgroup, kn, id);
+}
+
+/*
+ * The cgroup of the local socket of a flow's first packet (process
+ * identity): at egress the sending socket's; at ingress the socket the
+ * packet is for, found as the stack will find it (a listener for a SYN).
+ * Only first packets come here: an established flow pays nothing.
+ */
+static __always_inline __u64 local_cgroup(struct __sk_buff *skb, const struct pkt *p, __u8 dir)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 len;
+	__u64 id = 0;
+
+	if (dir == MS_DIR_EGRESS)
+		return bpf_skb_cgroup_id(skb);
+	if (p->proto != MS_PROTO_TCP && p->proto != MS_PROTO_UDP)
+		return 0;
+	if (p->family == MS_FAMILY_IPV4) {
+		__builtin_memcpy(&t.ipv4.saddr, p->src + 12, 4);
+		__builtin_memcpy(&t.ipv4.daddr, p->dst + 12, 4);
+		t.ipv4.sport = p->sport;
+		t.ipv4.dport = p->dport;
+		len = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, p->src, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->dst, 16);
+		t.ipv6.sport = p->sport;
+		t.ipv6.dport = p->dport;
+		len = sizeof(t.ipv6);
+	}
+	if (p->proto == MS_PROTO_TCP)
+		sk = bpf_sk_lookup_tcp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_udp(skb, &t, len, BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		id = sock_cgroup(sk);
+		bpf_sk_release(sk);
+	}
+	return id;
+}
+
 /* A session for a flow whose first packet is p, seen at hook dir. */
 static __always_inline void new_session(struct ms_session *ns, struct __sk_buff *skb,
 					const struct pkt *p, __u8 dir, int src_is_lo, __u32 rule_id,
@@ -343,6 +408,7 @@ static __always_inline void new_session(struct ms_session *ns, struct __sk_buff 
 	ns->init_is_hi = !src_is_lo;
 	ns->direction = dir;
 	ns->cls_port = p->cls_port;
+	ns->cgroup_id = local_cgroup(skb, p, dir);
 	track_tcp(ns, p, 1);
 	if (verdict != MS_VERDICT_ALLOW)
 		ns->last_report_ns = now;

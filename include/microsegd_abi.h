@@ -115,8 +115,12 @@ struct ms_session {
 	__u16 cls_port; /* port (ICMP: type) the flow was classified with, host order */
 	__u8 flags;	/* MS_SF_* */
 	__u8 pad[1];
+	/* cgroup v2 id of the local socket of the flow's first packet: the
+	 * sender's at egress, the one that takes it (listening or connected)
+	 * at ingress; 0 when no local socket is involved (forwarded). */
+	__u64 cgroup_id;
 };
-_Static_assert(sizeof(struct ms_session) == 80, "session layout");
+_Static_assert(sizeof(struct ms_session) == 88, "session layout");
 
 /* Session flags (ms_session.flags). */
 #define MS_SF_REVOKED 0x01	/* allowed once, then denied by a newer policy */
@@ -236,8 +240,9 @@ struct ms_event {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 pad[5];
+	__u64 cgroup_id; /* the session's: the local socket's cgroup, 0: none */
 };
-_Static_assert(sizeof(struct ms_event) == 104, "event layout");
+_Static_assert(sizeof(struct ms_event) == 112, "event layout");
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include <cjson/cJSON.h>
 
+#include "cgroup.h"
 #include "events.h"
 #include "log.h"
 #include "shadow.h"
@@ -72,7 +73,8 @@ struct ms_events {
 	 * revoked so far, and the estimate of those that ended unseen. */
 	uint64_t ended, revoked;
 	uint64_t unseen;
-	unsigned int budget; /* events left in this drain; 0: no limit */
+	unsigned int budget;   /* events left in this drain; 0: no limit */
+	struct ms_cgroups *cg; /* process identity; NULL: off */
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -458,6 +460,13 @@ void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct m
 	 * MS_DENY_REPORT_NS while packets keep coming: a later report of the
 	 * same flow has seen more than one packet. */
 	in->repeat = e->type == MS_EV_FLOW_DENY && e->packets[0] + e->packets[1] > 1;
+	/* The local end of the flow: the initiator when it began here
+	 * (egress), the responder when it came in. */
+	if (e->cgroup_id && ev->cg &&
+	    !ms_cgroups_resolve(ev->cg, e->cgroup_id, &in->unit, &in->process))
+		in->local_is_src = e->direction == MS_DIR_EGRESS;
+	else
+		in->unit = in->process = NULL;
 }
 
 /* The event as a cJSON object in the flow-log schema, or NULL. */
@@ -498,6 +507,10 @@ static cJSON *event_obj(struct ms_events *ev, const struct ms_event_info *in)
 		ok &= add_str(o, "src_workload", in->src_workload);
 	if (in->dst_workload)
 		ok &= add_str(o, "dst_workload", in->dst_workload);
+	if (in->unit)
+		ok &= add_str(o, in->local_is_src ? "src_unit" : "dst_unit", in->unit);
+	if (in->process)
+		ok &= add_str(o, in->local_is_src ? "src_process" : "dst_process", in->process);
 	if (e->type == MS_EV_FLOW_END) {
 		/* [0] flows from the initiator: inbound for a flow begun at ingress. */
 		int inb = e->direction == MS_DIR_EGRESS ? 1 : 0;
@@ -706,6 +719,7 @@ void ms_events_session_event(const struct ms_session_key *k, const struct ms_ses
 	e->direction = s->direction;
 	e->family = k->family;
 	e->proto = k->proto;
+	e->cgroup_id = s->cgroup_id;
 	if (k->proto == MS_PROTO_ICMP || k->proto == MS_PROTO_ICMPV6)
 		e->icmp_type = (uint8_t)s->cls_port;
 }
@@ -740,6 +754,13 @@ static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_ses
 {
 	sw->seen++;
 	sw->passing += s->verdict != MS_VERDICT_DENY;
+	if (s->cgroup_id && ev->cg) {
+		const char *u, *p;
+
+		/* Learn the open flow's process while it is there: by its
+		 * flow_end it may have exited. */
+		ms_cgroups_resolve(ev->cg, s->cgroup_id, &u, &p);
+	}
 	if (s->verdict == MS_VERDICT_DENY) {
 		/* Revoked: its flow was reported then, it has no end to report. */
 		ms_shadow_del(ev->shadow, k);
@@ -881,6 +902,11 @@ out:
 uint64_t ms_events_evicted(const struct ms_events *ev)
 {
 	return ev->evicted;
+}
+
+void ms_events_set_cgroups(struct ms_events *ev, struct ms_cgroups *cg)
+{
+	ev->cg = cg;
 }
 
 void ms_events_set_sink(struct ms_events *ev, ms_event_sink fn, void *cls)

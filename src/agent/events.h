@@ -31,6 +31,10 @@ struct ms_event_info {
 	const char *ifname;
 	const char *src_workload; /* NULL: none */
 	const char *dst_workload;
+	/* The local process's unit (or cgroup path) and command, NULL when
+	 * unknown; for the src (local_is_src) or the dst. */
+	const char *unit, *process;
+	bool local_is_src;
 	char src[46]; /* addresses in inet_ntop form */
 	char dst[46];
 	bool repeat;	  /* a repeat report of a denial already reported */
@@ -46,6 +50,10 @@ struct ms_event_info {
  * API's ring of recent flows from here. Must not write events itself.
  */
 typedef void (*ms_event_sink)(void *cls, const struct ms_event_info *in);
+
+struct ms_cgroups;
+/* Name the local process of each flow through cg (NULL: do not). */
+void ms_events_set_cgroups(struct ms_events *ev, struct ms_cgroups *cg);
 void ms_events_set_sink(struct ms_events *ev, ms_event_sink fn, void *cls);
 
 /* Fill in the names of e; strings point into in, ev's policies and dp. They

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "daemon.h"
 #include "discovery.h"
 #include "events.h"
@@ -815,6 +816,7 @@ static int run(const struct options *o)
 	struct loop lp = { .d = &d, .o = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
 	struct ms_loaded l = { 0 };
 	struct ms_diag first_diag = { 0 };
+	struct ms_cgroups *cgroups = NULL;
 	int status = EXIT_SYSTEM, err;
 	size_t n_if;
 	sigset_t mask;
@@ -869,6 +871,12 @@ static int run(const struct options *o)
 		goto out;
 	}
 	ms_events_set_sink(d.ev, ms_observer_sink, d.obs);
+	err = ms_cgroups_new(NULL, &cgroups);
+	if (err)
+		log_warn("no cgroup v2 hierarchy (%s): flows will not name their local process",
+			 strerror(-err));
+	else
+		ms_events_set_cgroups(d.ev, cgroups);
 	err = ms_history_new(MS_HISTORY_SAMPLES, &d.hist);
 	if (err) {
 		log_error("cannot set up the counter history: %s", strerror(-err));
@@ -921,6 +929,7 @@ out:
 	ms_watch_free(&lp.watch);
 	ms_links_free(&lp.links);
 	ms_events_free(&d.ev);
+	ms_cgroups_free(&cgroups);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
 	ms_history_free(&d.hist);
 	ms_discovery_free(&d.disc);

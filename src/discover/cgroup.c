@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,15 +20,22 @@
 
 struct group {
 	uint64_t id;
-	char *path; /* below the root, "/..." */
+	char *path;	     /* below the root, "/..." */
+	char *unit;	     /* made on first use */
+	char *process;	     /* the last one seen in it */
+	uint64_t checked_ms; /* when process was read; 0: never */
 };
+
+/* A process is looked up again this long after: flows come by the
+ * thousand, processes change rarely. */
+#define PROCESS_TTL_MS 2000
 
 struct ms_cgroups {
 	char *root;
+	bool mounted;	 /* root is a mount of ours: undone at the end */
 	struct group *g; /* sorted by id */
 	size_t n;
 	uint64_t last_walk_ms;
-	char *unit, *process; /* the last answer */
 };
 
 static uint64_t mono_ms(void)
@@ -37,9 +46,10 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static char *find_mount(void)
+/* The cgroup2 mount point in mountinfo, prefixed with prefix. */
+static char *find_mount_in(const char *mountinfo, const char *prefix)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f = fopen(mountinfo, "re");
 	char line[4096], *r = NULL;
 
 	if (!f)
@@ -53,11 +63,44 @@ static char *find_mount(void)
 			continue;
 		for (i = 0; i < 5 && (fields[i] = strtok_r(p, " ", &save)); i++)
 			p = NULL;
-		if (i == 5)
-			r = strdup(fields[4]);
+		if (i == 5 && asprintf(&r, "%s%s", prefix, fields[4]) < 0)
+			r = NULL;
 	}
 	fclose(f);
 	return r;
+}
+
+static bool readable_dir(const char *path)
+{
+	DIR *d = opendir(path);
+
+	if (d)
+		closedir(d);
+	return d != NULL;
+}
+
+/* Where this process sees the cgroup2 hierarchy. Under `ip netns exec`,
+ * whose private /sys hides it, the init process's view serves, or else a
+ * mount of its own (private to that mount namespace; *mounted says so). */
+static char *find_mount(bool *mounted)
+{
+	char *r = find_mount_in("/proc/self/mountinfo", "");
+	char tmpl[] = "/tmp/microsegd-cgroup2.XXXXXX";
+
+	if (r)
+		return r;
+	r = find_mount_in("/proc/1/mountinfo", "/proc/1/root");
+	if (r && readable_dir(r))
+		return r;
+	free(r);
+	if (!mkdtemp(tmpl))
+		return NULL;
+	if (mount("cgroup2", tmpl, "cgroup2", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		rmdir(tmpl);
+		return NULL;
+	}
+	*mounted = true;
+	return strdup(tmpl);
 }
 
 int ms_cgroups_new(const char *root, struct ms_cgroups **out)
@@ -66,7 +109,7 @@ int ms_cgroups_new(const char *root, struct ms_cgroups **out)
 
 	if (!cg)
 		return -ENOMEM;
-	cg->root = root ? strdup(root) : find_mount();
+	cg->root = root ? strdup(root) : find_mount(&cg->mounted);
 	if (!cg->root) {
 		free(cg);
 		return root ? -ENOMEM : -ENOENT;
@@ -77,8 +120,11 @@ int ms_cgroups_new(const char *root, struct ms_cgroups **out)
 
 static void groups_free(struct group *g, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(g[i].path);
+		free(g[i].unit);
+		free(g[i].process);
+	}
 	free(g);
 }
 
@@ -89,9 +135,9 @@ void ms_cgroups_free(struct ms_cgroups **cgp)
 	if (!cg)
 		return;
 	groups_free(cg->g, cg->n);
+	if (cg->mounted && !umount2(cg->root, MNT_DETACH))
+		rmdir(cg->root);
 	free(cg->root);
-	free(cg->unit);
-	free(cg->process);
 	free(cg);
 	*cgp = NULL;
 }
@@ -126,6 +172,7 @@ static void walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 		w->g = ng;
 		w->cap = ncap;
 	}
+	memset(&w->g[w->n], 0, sizeof(w->g[w->n]));
 	w->g[w->n].id = (uint64_t)st.st_ino;
 	w->g[w->n].path = strdup(*rel ? rel : "/");
 	if (!w->g[w->n].path) {
@@ -186,7 +233,7 @@ static int walk(struct ms_cgroups *cg)
 	return 0;
 }
 
-static const struct group *lookup(const struct ms_cgroups *cg, uint64_t id)
+static struct group *lookup(const struct ms_cgroups *cg, uint64_t id)
 {
 	size_t lo = 0, hi = cg->n;
 
@@ -254,10 +301,11 @@ static char *process_of(const struct ms_cgroups *cg, const char *path)
 
 int ms_cgroups_resolve(struct ms_cgroups *cg, uint64_t id, const char **unit, const char **process)
 {
-	const struct group *g = lookup(cg, id);
+	struct group *g = lookup(cg, id);
+	uint64_t now = mono_ms();
 	int err;
 
-	if (!g && mono_ms() - cg->last_walk_ms >= 1000) {
+	if (!g && now - cg->last_walk_ms >= 1000) {
 		err = walk(cg);
 		if (err)
 			return err;
@@ -265,13 +313,20 @@ int ms_cgroups_resolve(struct ms_cgroups *cg, uint64_t id, const char **unit, co
 	}
 	if (!g)
 		return -ENOENT;
-	free(cg->unit);
-	free(cg->process);
-	cg->unit = unit_of(g->path);
-	cg->process = process_of(cg, g->path);
-	if (!cg->unit)
+	if (!g->unit && !(g->unit = unit_of(g->path)))
 		return -ENOMEM;
-	*unit = cg->unit;
-	*process = cg->process;
+	if (!g->checked_ms || now - g->checked_ms >= PROCESS_TTL_MS) {
+		char *p = process_of(cg, g->path);
+
+		/* A group whose processes are gone keeps naming the last one:
+		 * a flow's end is reported after its process may have exited. */
+		if (p) {
+			free(g->process);
+			g->process = p;
+		}
+		g->checked_ms = now;
+	}
+	*unit = g->unit;
+	*process = g->process;
 	return 0;
 }
