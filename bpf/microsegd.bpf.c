@@ -97,6 +97,23 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+/* Userspace's bookkeeping of the pinned state; the classifier never reads
+ * them (see include/microsegd_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ms_pin_meta);
+} ms_meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct ms_iface_rec);
+} ms_ifaces SEC(".maps");
+
 /*
  * now - then, or 0 if then is later. Another CPU may stamp a session with a
  * clock reading taken after ours: a plain unsigned difference then wraps to

@@ -215,6 +215,37 @@ struct ms_config { /* ARRAY[1] */
 };
 _Static_assert(sizeof(struct ms_config) == 8, "config layout");
 
+/*
+ * Pinned state (bpffs, one directory per network namespace): what a restart
+ * of the agent carries over. ms_meta holds one ms_pin_meta, written last when
+ * a state is created, so a set of pins without it is an unfinished one.
+ * MS_PIN_ABI_VERSION changes whenever the layout or the meaning of any
+ * pinned map changes: a starting agent adopts only a state of its own
+ * version, and replaces any other with a warning, never misreading it.
+ */
+#define MS_PIN_MAGIC 0x4d534750u /* "MSGP" */
+#define MS_PIN_ABI_VERSION 1u
+
+struct ms_pin_meta { /* ARRAY[1]: ms_meta */
+	__u32 magic;
+	__u32 abi_version;
+	__u64 netns_cookie; /* SO_NETNS_COOKIE of the namespace it serves; 0: unknown */
+	__u32 session_key_size;
+	__u32 session_size;
+	__u64 created_ns; /* CLOCK_REALTIME when the state was created */
+};
+_Static_assert(sizeof(struct ms_pin_meta) == 32, "pin meta layout");
+
+/* Interfaces microsegd is attached to (HASH ms_ifaces, key: ifindex), so a
+ * later agent or `microsegd --cleanup` knows which clsact qdiscs are ours. */
+struct ms_iface_rec {
+	__u32 flags; /* MS_IFACE_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ms_iface_rec) == 8, "iface record layout");
+
+#define MS_IFACE_QDISC_OURS 0x1 /* the clsact qdisc was created by microsegd */
+
 /* Ring-buffer event. Addresses and ports are those of the initiator (src)
  * and responder (dst). */
 struct ms_event {

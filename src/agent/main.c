@@ -57,6 +57,8 @@ struct options {
 	int log_level;
 	unsigned int stats_interval;
 	bool check;
+	bool keep_attached; /* SIGTERM leaves the classifier attached and pinned */
+	bool cleanup;	    /* --cleanup: remove what microsegd left, exit */
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
 	const char *state_dir; /* NULL: none */
@@ -73,6 +75,9 @@ enum {
 	OPT_STATE_DIR,
 	OPT_GRAPH_MAX_EDGES,
 	OPT_BASELINE,
+	OPT_PIN_DIR,
+	OPT_KEEP_ATTACHED,
+	OPT_CLEANUP,
 };
 
 static const struct option long_opts[] = {
@@ -91,6 +96,9 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED },
+	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -131,6 +139,16 @@ static void usage(FILE *f)
 		"                            are counted as dropped           (default: %u)\n"
 		"      --baseline GRAPH      a flow graph (graph.json, GET /v1/graph): report\n"
 		"                            each edge not in it once, as a new_edge anomaly\n"
+		"      --pin-dir DIR         bpffs directory where the session table and policy\n"
+		"                            slots outlive the process, per network namespace\n"
+		"                            in DIR/netns-INODE; 'none' pins nothing\n"
+		"                            (default: " MS_DEFAULT_PIN_DIR ")\n"
+		"      --keep-attached       on SIGTERM/SIGINT leave the classifier attached and\n"
+		"                            its state pinned, for the next start to adopt\n"
+		"                            without a moment unenforced (restarts)\n"
+		"      --cleanup             remove microsegd's filters from the -i interfaces\n"
+		"                            and those the pinned state records, the clsact\n"
+		"                            qdiscs it created, and the pinned state; exit\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
@@ -141,7 +159,9 @@ static void usage(FILE *f)
 		"                   FILE:LINE:COL and the old policy stays in force\n"
 		"  SIGUSR1          log flows decided per rule and session table occupancy\n"
 		"  SIGTERM, SIGINT  detach from every interface, remove the clsact qdiscs\n"
-		"                   microsegd created, report remaining flows, exit 0\n"
+		"                   microsegd created and the pinned state, report remaining\n"
+		"                   flows, exit 0; with --keep-attached, leave the classifier\n"
+		"                   enforcing and its state pinned, exit 0\n"
 		"\n"
 		"Exit status:\n"
 		"  0  success, or clean shutdown\n"
@@ -309,6 +329,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return usage_error("invalid graph size '%s' (1 to %u edges)",
 						   optarg, MAX_GRAPH_EDGES);
 			o->graph_max_edges = (size_t)v;
+			break;
+		case OPT_PIN_DIR:
+			if (!*optarg)
+				return usage_error("empty pin directory ('none' disables it)");
+			o->dp.pin_dir = strcmp(optarg, "none") ? optarg : NULL;
+			o->dp.pin_dir_given = o->dp.pin_dir != NULL;
+			break;
+		case OPT_KEEP_ATTACHED:
+			o->keep_attached = true;
+			break;
+		case OPT_CLEANUP:
+			o->cleanup = true;
 			break;
 		case 'V':
 			printf("microsegd %s\n", MS_VERSION);
@@ -595,12 +627,22 @@ static void loop_close(struct loop *lp)
 		close(lp->timerfd);
 }
 
-static void shutdown_dp(struct ms_daemon *d)
+static void shutdown_dp(struct ms_daemon *d, bool keep)
 {
 	int err;
 
 	if (!d->dp)
 		return;
+	if (keep) {
+		/* The flows go on: none of them ends here. */
+		if (d->ev)
+			ms_events_drain(d->ev);
+		log_info("leaving the classifier attached%s%s (--keep-attached)",
+			 ms_dp_pin_path(d->dp) ? ", state pinned in " : " without pinned state",
+			 ms_dp_pin_path(d->dp) ? ms_dp_pin_path(d->dp) : "");
+		ms_dp_release(&d->dp);
+		return;
+	}
 	if (d->ev) {
 		/* Nothing goes unreported: events still queued, then every flow
 		 * that is still open. */
@@ -674,6 +716,7 @@ static int run(const struct options *o)
 	struct loop lp = { .d = &d, .o = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
 	struct ms_loaded l = { 0 };
 	int status = EXIT_SYSTEM, err;
+	bool keep = false;
 	sigset_t mask;
 
 	/* Blocked from the start: a SIGTERM during startup waits in the
@@ -735,6 +778,13 @@ static int run(const struct options *o)
 		if (err)
 			goto out;
 	}
+	if (ms_dp_adopted(d.dp))
+		ms_dp_detach_stale(d.dp);
+	if (o->keep_attached && !ms_dp_pin_path(d.dp))
+		log_warn("--keep-attached without pinned state: the classifier stays attached at "
+			 "exit, but the next start cannot adopt its sessions");
+	/* Started: from here on a stop with --keep-attached hands over. */
+	keep = o->keep_attached;
 	err = loop_setup(&lp, &mask);
 	if (err)
 		goto out;
@@ -753,14 +803,16 @@ out:
 	if (d.obs)
 		ms_observer_set_publish(d.obs, NULL, NULL);
 	ms_api_free(&d.api);
-	shutdown_dp(&d);
+	shutdown_dp(&d, keep && !status);
 	loop_close(&lp);
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
 	ms_loaded_clear(&l);
 	ms_daemon_clear(&d);
 	ms_notify_close();
-	if (!status)
+	if (!status && keep)
+		log_info("stopped: the classifier stays attached for the next start");
+	else if (!status)
 		log_info("stopped: detached from every interface");
 	return status;
 }
@@ -779,6 +831,7 @@ int main(int argc, char **argv)
 	int status;
 
 	ms_dp_opts_default(&o.dp);
+	o.dp.pin_dir = MS_DEFAULT_PIN_DIR; /* the library's default pins nothing */
 	ms_log_init();
 	status = parse_options(argc, argv, &o);
 	if (status >= 0)
@@ -786,6 +839,10 @@ int main(int argc, char **argv)
 	ms_log_set_level((enum ms_log_level)o.log_level);
 	if (o.check) {
 		status = ms_policy_check(o.policy, o.mode, stdout);
+		goto out;
+	}
+	if (o.cleanup) {
+		status = ms_dp_cleanup(&o.dp, o.ifnames, o.n_ifnames) ? EXIT_SYSTEM : 0;
 		goto out;
 	}
 	if (!o.n_ifnames) {
