@@ -716,7 +716,9 @@ static int run(const struct options *o)
 	struct loop lp = { .d = &d, .o = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .rbfd = -1 };
 	struct ms_loaded l = { 0 };
 	int status = EXIT_SYSTEM, err;
-	bool keep = false;
+	/* Also when starting fails: what an earlier agent left attached keeps
+	 * enforcing (fail-static) rather than being torn down. */
+	bool keep = o->keep_attached;
 	sigset_t mask;
 
 	/* Blocked from the start: a SIGTERM during startup waits in the
@@ -783,8 +785,6 @@ static int run(const struct options *o)
 	if (o->keep_attached && !ms_dp_pin_path(d.dp))
 		log_warn("--keep-attached without pinned state: the classifier stays attached at "
 			 "exit, but the next start cannot adopt its sessions");
-	/* Started: from here on a stop with --keep-attached hands over. */
-	keep = o->keep_attached;
 	err = loop_setup(&lp, &mask);
 	if (err)
 		goto out;
@@ -803,7 +803,7 @@ out:
 	if (d.obs)
 		ms_observer_set_publish(d.obs, NULL, NULL);
 	ms_api_free(&d.api);
-	shutdown_dp(&d, keep && !status);
+	shutdown_dp(&d, keep);
 	loop_close(&lp);
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */

@@ -14,14 +14,18 @@ and the client's receive times compare directly.
   probe OUT STOP ADDR...           denied traffic (tcp/9090 connects, udp/9091
                                    datagrams) to each ADDR until STOP; writes
                                    "ATTEMPTS ANSWERED" to OUT
+  flood SRC_NET DST PORT COUNT     COUNT spoofed TCP SYNs to DST:PORT, each from a
+                                   random address of SRC_NET (a /16) and port
   connect ADDR PORT                exit 0 if a TCP connection is accepted in 1 s
   analyze OUT AFTER                check OUT: at least one message sent after
                                    AFTER, no sequence number missing; prints the
                                    longest gap between two arrivals
 """
 import os
+import random
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -179,10 +183,48 @@ def analyze(out, after):
     missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs))
     gap = max((b[0] - a[0] for a, b in zip(rows, rows[1:])), default=0.0)
     late = sum(1 for r in rows if r[2] > after)
-    print('%d messages, seq %d..%d, %d missing, %d sent after the last restart, '
+    print('%d messages, seq %d..%d, %d missing, %d sent after the mark, '
           'longest gap between arrivals %.0f ms' % (
               len(rows), seqs[0], seqs[-1], len(missing), late, gap * 1000))
     return not missing and late >= 4
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff)
+    t += t >> 16
+    return ~t & 0xffff
+
+
+def flood(src_net, dst, port, count):
+    """Spoofed SYNs through a raw socket (IP_HDRINCL: the kernel fills in
+    the IP checksum); the TCP checksum is right, so a listener answers."""
+    end = time.monotonic() + 60
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    base = socket.inet_aton(src_net)[:2]
+    daddr = socket.inet_aton(dst)
+    port = int(port)
+    rnd = random.Random(port)
+    sent = 0
+    for _ in range(int(count)):
+        if time.monotonic() > end:
+            break
+        saddr = base + bytes([rnd.randrange(256), rnd.randrange(1, 255)])
+        sport = rnd.randrange(1024, 65536)
+        tcp = struct.pack('!HHIIBBHHH', sport, port, rnd.randrange(1 << 32), 0, 5 << 4,
+                          0x02, 64240, 0, 0)
+        pseudo = saddr + daddr + struct.pack('!BBH', 0, 6, len(tcp))
+        tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, saddr,
+                         daddr)
+        try:
+            s.sendto(ip + tcp, (dst, 0))
+            sent += 1
+        except OSError:
+            pass  # a full socket buffer: the flood goes on
+    print(sent)
 
 
 def connect(addr, port):
@@ -200,6 +242,8 @@ elif cmd == 'client':
     client(*args)
 elif cmd == 'probe':
     probe(args[0], args[1], args[2:])
+elif cmd == 'flood':
+    flood(*args)
 elif cmd == 'connect':
     sys.exit(0 if connect(*args) else 1)
 elif cmd == 'analyze':
