@@ -47,10 +47,11 @@ enum ms_counter {
 	MS_CNT_NEW_FLOWS,    /* flows classified (first packet or reclassified) */
 	MS_CNT_EVENTS_LOST,  /* ring-buffer reservations that failed */
 	MS_CNT_MALFORMED,    /* IP packets that could not be parsed */
-	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and non-first fragments */
+	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and MLD */
 	MS_CNT_REVOKED,	     /* flows revoked after a policy swap */
 	MS_CNT_SESSION_FAIL, /* session inserts that failed */
 	MS_CNT_PASSING,	     /* sessions that began to pass traffic (allow or audit) */
+	MS_CNT_FRAG_DROPPED, /* non-first fragments dropped: first denied or never seen */
 	MS_CNT_MAX,
 };
 
@@ -214,6 +215,34 @@ struct ms_config { /* ARRAY[1] */
 	__u32 pad;
 };
 _Static_assert(sizeof(struct ms_config) == 8, "config layout");
+
+/*
+ * Fragmented datagrams (LRU_HASH frags), as Cilium's fragment map: the first
+ * fragment carries the ports and is decided like any packet; its verdict is
+ * kept under the datagram's identity, and the later fragments (no ports)
+ * follow it. A later fragment whose first was denied, never seen or seen
+ * longer than MS_TIMEOUT_FRAG ago is dropped (passed, as audit, in monitor
+ * mode) and counted in MS_CNT_FRAG_DROPPED.
+ */
+struct ms_frag_key {
+	__u8 src[16]; /* IPv4-mapped for IPv4 */
+	__u8 dst[16];
+	__u32 id; /* IPv4: the 16-bit identification; IPv6: the fragment header's */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct ms_frag_key) == 40, "fragment key layout");
+
+struct ms_frag {
+	__u64 seen_ns; /* the first fragment, bpf_ktime_get_coarse_ns */
+	__u8 pass;     /* 1: the first fragment passed */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct ms_frag) == 16, "fragment layout");
+
+#define MS_TIMEOUT_FRAG 30 /* seconds: the kernel's ipfrag_time */
+#define MS_FRAG_MAX 8192
 
 /*
  * Pinned state (bpffs, one directory per network namespace): what a restart

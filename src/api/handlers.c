@@ -33,6 +33,7 @@ static const char *const counter_names[MS_CNT_MAX] = {
 	[MS_CNT_REVOKED] = "revoked",
 	[MS_CNT_SESSION_FAIL] = "session_fail",
 	[MS_CNT_PASSING] = "passing_flows",
+	[MS_CNT_FRAG_DROPPED] = "fragments_dropped",
 };
 
 void ms_api_resp_clear(struct ms_api_resp *resp)
