@@ -27,6 +27,20 @@ struct {
 	__type(value, struct ms_session);
 } sessions SEC(".maps");
 
+/*
+ * Sessions not yet answered: new flows until their reply (TCP: until the
+ * initiator's packet after the responder's, the handshake's end), and
+ * denied flows for good. Floods of new flows, spoofed or not, turn over
+ * this table only: an answered session in `sessions` is never evicted in
+ * favour of an unanswered one (what conntrack's early drop approximates).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ms_session_key);
+	__type(value, struct ms_session);
+} embryos SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1024);
@@ -120,6 +134,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ms_iface_rec);
 } ms_ifaces SEC(".maps");
+
+/* The session of k: answered ones first, the fast path of established
+ * flows; *embryo says it was found among the unanswered. */
+static __always_inline struct ms_session *session_find(const struct ms_session_key *k, int *embryo)
+{
+	struct ms_session *s = bpf_map_lookup_elem(&sessions, k);
+
+	*embryo = 0;
+	if (s)
+		return s;
+	s = bpf_map_lookup_elem(&embryos, k);
+	*embryo = s != 0;
+	return s;
+}
 
 /*
  * now - then, or 0 if then is later. Another CPU may stamp a session with a
@@ -313,6 +341,30 @@ static __always_inline void report_repeat(const struct ms_session_key *k, struct
 	     p->icmp_type, p->icmp_code);
 }
 
+/*
+ * A session just answered (after the packet that answered it was applied)
+ * moves to the table of answered ones. Another CPU may update the old
+ * entry meanwhile; those counts are lost, as with the tolerated per-CPU
+ * races on session counts.
+ */
+static __always_inline void promote(const struct ms_session_key *k, struct ms_session *s)
+{
+	if (bpf_map_update_elem(&sessions, k, s, BPF_ANY))
+		count(MS_CNT_SESSION_FAIL);
+	else
+		bpf_map_delete_elem(&embryos, k);
+}
+
+static __always_inline int answered(const struct ms_session_key *k, const struct ms_session *s,
+				    int fwd)
+{
+	if (s->verdict == MS_VERDICT_DENY)
+		return 0;
+	if (k->proto == MS_PROTO_TCP)
+		return fwd && (s->tcp_state & MS_TCP_SEEN_REPLY);
+	return !fwd;
+}
+
 static __always_inline int apply(const struct ms_session_key *k, struct ms_session *s,
 				 const struct pkt *p, __u64 now)
 {
@@ -417,10 +469,13 @@ static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_se
 			emit(MS_EV_FLOW_END, key, &ov, s, now, (__u8)s->cls_port, 0);
 		}
 		new_session(&ns, skb, p, dir, src_is_lo, rule_id, verdict, si->generation, now);
-		if (bpf_map_update_elem(&sessions, key, &ns, BPF_ANY))
+		/* Unanswered, like any new flow; the denial it replaces may
+		 * have been an answered flow's, revoked to audit. */
+		if (bpf_map_update_elem(&embryos, key, &ns, BPF_ANY))
 			count(MS_CNT_SESSION_FAIL);
 		else
 			count(MS_CNT_PASSING);
+		bpf_map_delete_elem(&sessions, key);
 		count(MS_CNT_NEW_FLOWS);
 		count_rule(slot, rule_id);
 		if (action == MS_ACT_LOG)
@@ -507,7 +562,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 	struct ms_config *cfg;
 	struct flow_view v;
 	__u32 slot = 0, rule_id;
-	int r, src_is_lo, fwd;
+	int r, src_is_lo, fwd, embryo;
 	__u8 action, verdict;
 	__u64 now;
 
@@ -549,7 +604,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 		/* An ICMP error passes when it quotes a flow we let through. */
 		build_key(&key, pkt->inner_src, pkt->inner_sport, pkt->inner_dst, pkt->inner_dport,
 			  pkt->inner_proto, pkt->family, &src_is_lo);
-		s = bpf_map_lookup_elem(&sessions, &key);
+		s = session_find(&key, &embryo);
 		if (s && s->verdict != MS_VERDICT_DENY &&
 		    age(now, s->last_seen_ns) < ms_session_timeout_ns(s, key.proto)) {
 			count(MS_CNT_ALLOWED);
@@ -560,7 +615,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 
 	build_key(&key, pkt->src, pkt->sport, pkt->dst, pkt->dport, pkt->proto, pkt->family,
 		  &src_is_lo);
-	s = bpf_map_lookup_elem(&sessions, &key);
+	s = session_find(&key, &embryo);
 	if (s) {
 		fwd = src_is_lo != s->init_is_hi;
 		if (age(now, s->last_seen_ns) >= ms_session_timeout_ns(s, key.proto) ||
@@ -572,6 +627,9 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 				session_view(&key, s, &v);
 				emit(MS_EV_FLOW_END, &key, &v, s, now, (__u8)s->cls_port, 0);
 			}
+			/* The new flow starts unanswered. */
+			if (!embryo)
+				bpf_map_delete_elem(&sessions, &key);
 			s = NULL;
 		} else if (!fwd && s->verdict != MS_VERDICT_ALLOW && !(s->flags & MS_SF_REVOKED)) {
 			return reverse_of_denied(skb, &key, s, pkt, dir, src_is_lo, slot, si, now);
@@ -580,40 +638,42 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 			s->packets[!fwd] += 1;
 			s->bytes[!fwd] += skb->len;
 			track_tcp(s, pkt, fwd);
-			if (s->generation == si->generation)
-				return apply(&key, s, pkt, now);
+			if (s->generation != si->generation) {
+				/* Decided by an older policy: classify it again
+				 * as its initiator sent it. */
+				__u8 old = s->verdict;
+				__u32 old_rule = s->rule_id;
 
-			/* Decided by an older policy: classify it again as its
-			 * initiator sent it. */
-			__u8 old = s->verdict;
-			__u32 old_rule = s->rule_id;
-
-			session_view(&key, s, &v);
-			classify(slot, s->direction, v.src, v.dst, key.proto, s->cls_port, &rule_id,
-				 &action, si);
-			verdict = to_verdict(action, si->monitor);
-			s->generation = si->generation;
-			s->rule_id = rule_id;
-			s->verdict = verdict;
-			if (old == MS_VERDICT_DENY && verdict != MS_VERDICT_DENY)
-				count(MS_CNT_PASSING);
-			count(MS_CNT_NEW_FLOWS);
-			count_rule(slot, rule_id);
-			if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
-				count(MS_CNT_REVOKED);
-				s->flags |= MS_SF_REVOKED;
-				s->last_report_ns = now;
-				emit(MS_EV_FLOW_REVOKED, &key, &v, s, now, pkt->icmp_type,
-				     pkt->icmp_code);
-			} else if (verdict == MS_VERDICT_AUDIT && old != MS_VERDICT_AUDIT) {
-				s->last_report_ns = now;
-				emit(MS_EV_FLOW_AUDIT, &key, &v, s, now, pkt->icmp_type,
-				     pkt->icmp_code);
-			} else if (action == MS_ACT_LOG && old_rule != rule_id) {
-				emit(MS_EV_FLOW_NEW, &key, &v, s, now, pkt->icmp_type,
-				     pkt->icmp_code);
+				session_view(&key, s, &v);
+				classify(slot, s->direction, v.src, v.dst, key.proto, s->cls_port,
+					 &rule_id, &action, si);
+				verdict = to_verdict(action, si->monitor);
+				s->generation = si->generation;
+				s->rule_id = rule_id;
+				s->verdict = verdict;
+				if (old == MS_VERDICT_DENY && verdict != MS_VERDICT_DENY)
+					count(MS_CNT_PASSING);
+				count(MS_CNT_NEW_FLOWS);
+				count_rule(slot, rule_id);
+				if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
+					count(MS_CNT_REVOKED);
+					s->flags |= MS_SF_REVOKED;
+					s->last_report_ns = now;
+					emit(MS_EV_FLOW_REVOKED, &key, &v, s, now, pkt->icmp_type,
+					     pkt->icmp_code);
+				} else if (verdict == MS_VERDICT_AUDIT && old != MS_VERDICT_AUDIT) {
+					s->last_report_ns = now;
+					emit(MS_EV_FLOW_AUDIT, &key, &v, s, now, pkt->icmp_type,
+					     pkt->icmp_code);
+				} else if (action == MS_ACT_LOG && old_rule != rule_id) {
+					emit(MS_EV_FLOW_NEW, &key, &v, s, now, pkt->icmp_type,
+					     pkt->icmp_code);
+				}
 			}
-			return apply(&key, s, pkt, now);
+			r = apply(&key, s, pkt, now);
+			if (embryo && answered(&key, s, fwd))
+				promote(&key, s);
+			return r;
 		}
 	}
 
@@ -621,7 +681,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 	classify(slot, dir, pkt->src, pkt->dst, pkt->proto, pkt->cls_port, &rule_id, &action, si);
 	verdict = to_verdict(action, si->monitor);
 	new_session(&ns, skb, pkt, dir, src_is_lo, rule_id, verdict, si->generation, now);
-	if (bpf_map_update_elem(&sessions, &key, &ns, BPF_ANY))
+	if (bpf_map_update_elem(&embryos, &key, &ns, BPF_ANY))
 		count(MS_CNT_SESSION_FAIL);
 	else if (verdict != MS_VERDICT_DENY)
 		count(MS_CNT_PASSING);

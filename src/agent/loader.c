@@ -495,6 +495,7 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	dp->skel->rodata->max_rules = o->limits.max_rules;
 	/* Two slots of everything: the installed policy and the next one. */
 	if ((err = bpf_map__set_max_entries(dp->skel->maps.sessions, o->session_max)) ||
+	    (err = bpf_map__set_max_entries(dp->skel->maps.embryos, o->session_max)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.src_class,
 					    2 * o->limits.max_addr_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.dst_class,
@@ -1257,6 +1258,11 @@ int ms_dp_events_fd(const struct ms_dp *dp)
 int ms_dp_sessions_fd(const struct ms_dp *dp)
 {
 	return bpf_map__fd(dp->skel->maps.sessions);
+}
+
+int ms_dp_embryos_fd(const struct ms_dp *dp)
+{
+	return bpf_map__fd(dp->skel->maps.embryos);
 }
 
 int ms_dp_prog_fd(const struct ms_dp *dp, int dir)

@@ -100,8 +100,9 @@ int ms_dp_rule_hits(const struct ms_dp *dp, uint64_t *out, uint32_t n);
 
 /* File descriptors for the daemon and the tests. */
 int ms_dp_events_fd(const struct ms_dp *dp);
-int ms_dp_sessions_fd(const struct ms_dp *dp);
+int ms_dp_sessions_fd(const struct ms_dp *dp);	    /* answered sessions */
+int ms_dp_embryos_fd(const struct ms_dp *dp);	    /* not yet answered, and denied */
 int ms_dp_prog_fd(const struct ms_dp *dp, int dir); /* enum ms_dir */
-uint32_t ms_dp_session_max(const struct ms_dp *dp);
+uint32_t ms_dp_session_max(const struct ms_dp *dp); /* of each of the two tables */
 
 #endif /* MICROSEGD_LOADER_H */

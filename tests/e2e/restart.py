@@ -7,17 +7,19 @@ CLOCK_MONOTONIC, which network namespaces share, so the server's send times
 and the client's receive times compare directly.
 
   server READY STOP                tcp/8080 and udp/8081: push "SEQ SENT\\n"
-                                   every PERIOD s to each client; tcp/9090 and
-                                   udp/9091: answer anything (the prober's)
+                                   every PERIOD s to each client, tcp/8082
+                                   every SLOW_PERIOD s; tcp/9090 and udp/9091:
+                                   answer anything (the prober's)
   client tcp|udp ADDR PORT OUT STOP   receive pushes, one "RECV SEQ SENT" line
                                    each in OUT
   probe OUT STOP ADDR...           denied traffic (tcp/9090 connects, udp/9091
                                    datagrams) to each ADDR until STOP; writes
                                    "ATTEMPTS ANSWERED" to OUT
-  flood SRC_NET DST PORT COUNT     COUNT spoofed TCP SYNs to DST:PORT, each from a
-                                   random address of SRC_NET (a /16) and port
+  flood SRC_NET DST PORT COUNT [R]  COUNT spoofed TCP SYNs to DST:PORT, each from a
+                                   random address of SRC_NET (a /16) and port,
+                                   each sent R times (1): retransmitted SYNs
   connect ADDR PORT                exit 0 if a TCP connection is accepted in 1 s
-  analyze OUT AFTER                check OUT: at least one message sent after
+  analyze OUT AFTER [N]            check OUT: at least N (4) messages sent after
                                    AFTER, no sequence number missing; prints the
                                    longest gap between two arrivals
 """
@@ -30,6 +32,7 @@ import sys
 import time
 
 PERIOD = 0.25
+SLOW_PERIOD = 5.0
 DEADLINE = 120
 
 
@@ -47,22 +50,27 @@ def listener(kind, port):
 def server(ready, stop):
     end = time.monotonic() + DEADLINE
     push_tcp = listener(socket.SOCK_STREAM, 8080)
+    slow_tcp = listener(socket.SOCK_STREAM, 8082)
     push_udp = listener(socket.SOCK_DGRAM, 8081)
     probe_tcp = listener(socket.SOCK_STREAM, 9090)
     probe_udp = listener(socket.SOCK_DGRAM, 9091)
     conns = {}  # socket -> next seq
+    slow = set()  # the sockets of conns pushed to every SLOW_PERIOD s
+    next_slow = time.monotonic()
     peers = {}  # udp address -> next seq
     open(ready, 'w').close()
     next_push = time.monotonic()
     while time.monotonic() < end and not os.path.exists(stop):
         wait = max(0.0, next_push - time.monotonic())
-        r, _, _ = select.select([push_tcp, push_udp, probe_tcp, probe_udp] + list(conns),
-                                [], [], wait)
+        r, _, _ = select.select([push_tcp, slow_tcp, push_udp, probe_tcp, probe_udp] +
+                                list(conns), [], [], wait)
         for s in r:
-            if s is push_tcp:
+            if s is push_tcp or s is slow_tcp:
                 c, _ = s.accept()
                 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conns[c] = 0
+                if s is slow_tcp:
+                    slow.add(c)
             elif s is push_udp:
                 try:
                     _, addr = s.recvfrom(4096)
@@ -87,12 +95,18 @@ def server(ready, stop):
                         raise OSError
                 except OSError:
                     del conns[s]
+                    slow.discard(s)
                     s.close()
         now = time.monotonic()
         if now < next_push:
             continue
         next_push = now + PERIOD
+        push_slow = now >= next_slow
+        if push_slow:
+            next_slow = now + SLOW_PERIOD
         for c in list(conns):
+            if c in slow and not push_slow:
+                continue
             try:
                 c.send(b'%d %.6f\n' % (conns[c], now))
                 conns[c] += 1
@@ -100,6 +114,7 @@ def server(ready, stop):
                 pass  # a full send buffer: TCP will deliver in order
             except OSError:
                 del conns[c]
+                slow.discard(c)
         for addr in peers:
             try:
                 push_udp.sendto(b'%d %.6f\n' % (peers[addr], now), addr)
@@ -169,7 +184,7 @@ def probe(out, stop, addrs):
         f.write('%d %d\n' % (attempts, answered))
 
 
-def analyze(out, after):
+def analyze(out, after, min_late=4):
     after = float(after)
     rows = []
     for line in open(out):
@@ -186,7 +201,7 @@ def analyze(out, after):
     print('%d messages, seq %d..%d, %d missing, %d sent after the mark, '
           'longest gap between arrivals %.0f ms' % (
               len(rows), seqs[0], seqs[-1], len(missing), late, gap * 1000))
-    return not missing and late >= 4
+    return not missing and late >= int(min_late)
 
 
 def csum(b):
@@ -198,7 +213,7 @@ def csum(b):
     return ~t & 0xffff
 
 
-def flood(src_net, dst, port, count):
+def flood(src_net, dst, port, count, repeat=1):
     """Spoofed SYNs through a raw socket (IP_HDRINCL: the kernel fills in
     the IP checksum); the TCP checksum is right, so a listener answers."""
     end = time.monotonic() + 60
@@ -219,11 +234,12 @@ def flood(src_net, dst, port, count):
         tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
         ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, saddr,
                          daddr)
-        try:
-            s.sendto(ip + tcp, (dst, 0))
-            sent += 1
-        except OSError:
-            pass  # a full socket buffer: the flood goes on
+        for _ in range(int(repeat)):
+            try:
+                s.sendto(ip + tcp, (dst, 0))
+                sent += 1
+            except OSError:
+                pass  # a full socket buffer: the flood goes on
     print(sent)
 
 
