@@ -899,6 +899,27 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 	return 0;
 }
 
+void ms_dp_check_links(struct ms_dp *dp)
+{
+	char name[IF_NAMESIZE];
+
+	for (size_t i = 0; i < dp->n_hooks; i++) {
+		struct hook *h = &dp->hooks[i];
+		uint32_t key = (uint32_t)h->ifindex;
+
+		if (!h->attached[0] && !h->attached[1])
+			continue;
+		if (if_indextoname((unsigned int)h->ifindex, name) || errno != ENXIO)
+			continue;
+		/* Its filters and qdisc went with it. */
+		log_warn("%s: the interface is gone (ifindex %d); still enforcing on the others",
+			 h->name, h->ifindex);
+		h->attached[0] = h->attached[1] = false;
+		h->qdisc_created = false;
+		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.ms_ifaces), &key);
+	}
+}
+
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex)
 {
 	for (size_t i = 0; i < dp->n_hooks; i++)

@@ -88,6 +88,10 @@ uint64_t ms_dp_generation(const struct ms_dp *dp);
 /* Attach to ifname at clsact ingress and egress; -ENODEV if it does not exist. */
 int ms_dp_attach(struct ms_dp *dp, const char *ifname);
 
+/* Notice attached interfaces that were deleted: logged once each, and
+ * forgotten (their filters went with them). */
+void ms_dp_check_links(struct ms_dp *dp);
+
 /* Interface name for an ifindex seen in events ("if<N>" if unknown). */
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex);
 

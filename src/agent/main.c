@@ -11,13 +11,16 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -412,6 +415,7 @@ static void on_tick(struct loop *lp)
 	int err;
 
 	ms_events_sync_clock(d->ev);
+	ms_dp_check_links(d->dp);
 	err = ms_events_sweep(d->ev, false);
 	if (err)
 		log_warn("cannot sweep the session table: %s", strerror(-err));
@@ -654,6 +658,30 @@ static void shutdown_dp(struct ms_daemon *d, bool keep)
 	ms_dp_close(&d->dp);
 }
 
+/*
+ * One agent per network namespace: it owns the namespace's pinned state and
+ * would replace another agent's filters. The lock is an abstract unix socket
+ * name, scoped to the network namespace and released when the process ends,
+ * however it ends. Returns the fd holding it, or -errno (-EADDRINUSE: held).
+ */
+static int netns_lock(void)
+{
+	static const char name[] = "microsegd-agent";
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	memcpy(a.sun_path + 1, name, sizeof(name) - 1);
+	if (bind(fd, (struct sockaddr *)&a,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(name)))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* Scans are always watched; new edges against --baseline when given. */
 static int setup_anomalies(struct ms_daemon *d, const char *baseline)
 {
@@ -719,6 +747,7 @@ static int run(const struct options *o)
 	/* Also when starting fails: what an earlier agent left attached keeps
 	 * enforcing (fail-static) rather than being torn down. */
 	bool keep = o->keep_attached;
+	int lock_fd = -1;
 	sigset_t mask;
 
 	/* Blocked from the start: a SIGTERM during startup waits in the
@@ -772,6 +801,16 @@ static int run(const struct options *o)
 			goto out;
 		ms_observer_set_publish(d.obs, ms_api_publish, d.api);
 	}
+	lock_fd = netns_lock();
+	if (lock_fd < 0) {
+		err = lock_fd;
+		if (err == -EADDRINUSE)
+			log_error("another microsegd is running in this network namespace");
+		else
+			log_error("cannot take the agent lock of this network namespace: %s",
+				  strerror(-err));
+		goto out;
+	}
 	err = ms_daemon_install(&d, &l, false);
 	if (err)
 		goto out;
@@ -803,7 +842,11 @@ out:
 	if (d.obs)
 		ms_observer_set_publish(d.obs, NULL, NULL);
 	ms_api_free(&d.api);
+	/* A second agent stopped by the lock has attached nothing and pinned
+	 * nothing (the pinned state's own lock stops it earlier). */
 	shutdown_dp(&d, keep);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	loop_close(&lp);
 	ms_events_free(&d.ev);
 	ms_observer_free(&d.obs); /* saves the graph, final flows included */
@@ -842,7 +885,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (o.cleanup) {
+		int lock = netns_lock();
+
+		if (lock < 0) {
+			fprintf(stderr, "microsegd: %s: stop it first\n",
+				lock == -EADDRINUSE
+					? "a microsegd is running in this network namespace"
+					: strerror(-lock));
+			status = EXIT_SYSTEM;
+			goto out;
+		}
 		status = ms_dp_cleanup(&o.dp, o.ifnames, o.n_ifnames) ? EXIT_SYSTEM : 0;
+		close(lock);
 		goto out;
 	}
 	if (!o.n_ifnames) {
