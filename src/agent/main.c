@@ -171,7 +171,8 @@ static void usage(FILE *f)
 		"  1  invalid policy\n"
 		"  2  bad usage\n"
 		"  3  system error: no such interface, BPF load or attach failed, missing\n"
-		"     privilege, cannot open the flow log\n"
+		"     privilege, cannot open the flow log, another microsegd running in\n"
+		"     this network namespace\n"
 		"\n"
 		"Logs go to stderr (with <N> priority prefixes under systemd's journal).\n"
 		"See microsegd(8).\n",
