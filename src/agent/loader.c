@@ -67,10 +67,11 @@ static const struct {
 	const char *name;
 	bool required;
 } pin_maps[] = {
-	{ "sessions", true },	{ "src_class", true },	{ "dst_class", true },
-	{ "port_class", true }, { "decisions", true },	{ "slot_info", true },
-	{ "ms_config", true },	{ "rule_hits", true },	{ "events", false },
-	{ "frags", false },	{ "ms_ifaces", false }, { "ms_meta", true },
+	{ "sessions", true },  { "embryos", true },    { "src_class", true },
+	{ "dst_class", true }, { "port_class", true }, { "decisions", true },
+	{ "slot_info", true }, { "ms_config", true },  { "rule_hits", true },
+	{ "events", false },   { "frags", false },     { "ms_ifaces", false },
+	{ "ms_meta", true },
 };
 #define N_PIN_MAPS (sizeof(pin_maps) / sizeof(pin_maps[0]))
 _Static_assert(N_PIN_MAPS <= sizeof(((struct ms_dp *)0)->reused), "reused[] too small");

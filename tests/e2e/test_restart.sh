@@ -78,7 +78,10 @@ read -r _ answered0 <"$E2E_TMP/probe0"
 check prober-sees-answers test "${answered0:-0}" -gt 0
 
 daemon_start "$E2E_TMP/policy.yaml" "${AGENT[@]}" || { fail daemon-start "exit $MS_RC"; exit 1; }
-check state-pinned test -e "$PIN/netns-$(ns_h stat -L -c %i /proc/self/ns/net)/sessions"
+PINNED=$PIN/netns-$(ns_h stat -L -c %i /proc/self/ns/net)
+for m in sessions embryos frags slot_info ms_config ms_meta; do
+	check "state-pinned-$m" test -e "$PINNED/$m"
+done
 
 client() { bg_in "$NS_P" python3 "$PY" client "$2" "$3" "$4" "$E2E_TMP/c-$1" "$STOP"; }
 client tcp4 tcp "$HOST4" 8080
@@ -100,6 +103,8 @@ check keep-term-no-flow-end test "$(grep -c flow_end "$MS_FLOWS")" -eq 0
 n=$(msgs tcp4)
 sleep 1 # no agent at all: the pushes go on, the prober is still refused
 check pushed-without-agent test "$(msgs tcp4)" -ge $((n + 2))
+check new-flow-without-agent connects "$NS_P" "$HOST4" 8080
+check_not denied-without-agent connects "$NS_P" "$HOST4" 9090
 daemon_start "$E2E_TMP/policy.yaml" "${AGENT[@]}" || { fail daemon-restart "exit $MS_RC"; exit 1; }
 check term-adopted log_wait 2 'adopted the state pinned in'
 check term-replaced-in-place log_wait 2 'replacing the previous agent.s ingress filter in place'
