@@ -111,6 +111,10 @@ check term-replaced-in-place log_wait 2 'replacing the previous agent.s ingress 
 check_not term-no-warning grep -q '^WARN' "$MS_LOG"
 ids1=$(prog_ids ingress)
 check term-new-program test -n "$ids1" -a "$ids1" != "$ids0"
+# The agent's status says the same.
+python3 "$E2E_ROOT/tests/e2e/api.py" req "$MS_API" GET /v1/status >"$E2E_TMP/status.json" 2>/dev/null
+check status-new-program python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["datapath"]; sys.exit(not (d["adopted"] and str(d["prog_id_ingress"]) == sys.argv[2] and d["pinned"].endswith("/microsegd/" + sys.argv[3])))' \
+	"$E2E_TMP/status.json" "$ids1" "$(basename "$PINNED")"
 sleep 2
 
 # 2. kill -9: the filters stay (fail-static), the next start adopts.
