@@ -54,6 +54,7 @@ struct ms_dp {
 	bool adopted;
 	bool slot_unknown[2]; /* filled by an earlier agent: wipe before reuse */
 	bool reused[16];      /* per pin_maps[] entry: the map came from the pins */
+	uint64_t state_id;    /* the pinned ms_meta's created_ns; 0: nothing pinned */
 };
 
 /*
@@ -439,12 +440,17 @@ static int pin_finish(struct ms_dp *dp)
 			log_error("cannot pin the state's meta record: %s", strerror(-err));
 			return err;
 		}
+		dp->state_id = m.created_ns;
 		log_info("state pinned in %s", dp->pin_path);
 		return 0;
 	}
 	if (dp->adopted) {
 		struct ms_config cfg = { 0 };
 		struct ms_slot_info si = { 0 };
+		struct ms_pin_meta m = { 0 };
+
+		if (!bpf_map_lookup_elem(bpf_map__fd(pin_map(dp, meta)), &zero, &m))
+			dp->state_id = m.created_ns;
 
 		if (!bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_config), &zero, &cfg))
 			dp->active_slot = cfg.active_slot & 1;
@@ -651,6 +657,11 @@ void ms_dp_release(struct ms_dp **dpp)
 	 * classifier keeps running without us. */
 	dp_free(dp);
 	*dpp = NULL;
+}
+
+uint64_t ms_dp_state_id(const struct ms_dp *dp)
+{
+	return dp->state_id;
 }
 
 bool ms_dp_adopted(const struct ms_dp *dp)

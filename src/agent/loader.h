@@ -53,6 +53,10 @@ void ms_dp_close(struct ms_dp **dp);
  * agent to adopt (--keep-attached). */
 void ms_dp_release(struct ms_dp **dp);
 
+/* Identity of the pinned state (when it was created, CLOCK_REALTIME ns):
+ * the same across the agents that adopt it; 0 when nothing is pinned. */
+uint64_t ms_dp_state_id(const struct ms_dp *dp);
+
 /* True when ms_dp_open adopted a state pinned by an earlier agent. */
 bool ms_dp_adopted(const struct ms_dp *dp);
 

@@ -735,6 +735,7 @@ static int run(const struct options *o)
 		.dp_opts = o->dp,
 		.ifnames = o->ifnames,
 		.n_ifnames = o->n_ifnames,
+		.state_dir = o->state_dir,
 		.started_ms = ms_time_now_ms(),
 	};
 	struct ms_observer_opts oo = {
@@ -791,6 +792,8 @@ static int run(const struct options *o)
 		goto out;
 	}
 	ms_events_set_sink(d.ev, ms_observer_sink, d.obs);
+	if (ms_dp_adopted(d.dp))
+		ms_daemon_name_adopted(&d);
 	err = setup_anomalies(&d, o->baseline);
 	if (err)
 		goto out;

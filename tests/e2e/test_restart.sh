@@ -51,6 +51,10 @@ rules:
     action: allow
     direction: ingress
     ports: [udp/8081]
+  - name: log-7070
+    action: log
+    direction: ingress
+    ports: [tcp/7070]
 YAML
 # The same without the TCP rule: what a restart with it must revoke.
 sed '/push-tcp/,/tcp\/8080/d' "$E2E_TMP/policy.yaml" >"$E2E_TMP/no-tcp.yaml"
@@ -104,10 +108,14 @@ n=$(msgs tcp4)
 sleep 1 # no agent at all: the pushes go on, the prober is still refused
 check pushed-without-agent test "$(msgs tcp4)" -ge $((n + 2))
 check new-flow-without-agent connects "$NS_P" "$HOST4" 8080
+# A flow the old classifier logs while no agent runs: its flow_new waits in
+# the pinned ring buffer, and the next agent names its rule.
+connects "$NS_P" "$HOST4" 7070
 check_not denied-without-agent connects "$NS_P" "$HOST4" 9090
 daemon_start "$E2E_TMP/policy.yaml" "${AGENT[@]}" || { fail daemon-restart "exit $MS_RC"; exit 1; }
 check term-adopted log_wait 2 'adopted the state pinned in'
 check term-replaced-in-place log_wait 2 'replacing the previous agent.s ingress filter in place'
+check queued-event-named flow_wait 3 "e['event'] == 'flow_new' and e['dport'] == 7070 and e['rule'] == 'log-7070' and e['generation'] == 1"
 check_not term-no-warning grep -q '^WARN' "$MS_LOG"
 ids1=$(prog_ids ingress)
 check term-new-program test -n "$ids1" -a "$ids1" != "$ids0"
