@@ -647,7 +647,7 @@ void ms_dp_close(struct ms_dp **dpp)
 	*dpp = NULL;
 }
 
-void ms_dp_release(struct ms_dp **dpp)
+void ms_dp_leave(struct ms_dp **dpp)
 {
 	struct ms_dp *dp = *dpp;
 

@@ -51,7 +51,7 @@ void ms_dp_close(struct ms_dp **dp);
 
 /* Free, leaving the classifier attached and its state pinned, for the next
  * agent to adopt (--keep-attached). */
-void ms_dp_release(struct ms_dp **dp);
+void ms_dp_leave(struct ms_dp **dp);
 
 /* Identity of the pinned state (when it was created, CLOCK_REALTIME ns):
  * the same across the agents that adopt it; 0 when nothing is pinned. */

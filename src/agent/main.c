@@ -645,7 +645,7 @@ static void shutdown_dp(struct ms_daemon *d, bool keep)
 		log_info("leaving the classifier attached%s%s (--keep-attached)",
 			 ms_dp_pin_path(d->dp) ? ", state pinned in " : " without pinned state",
 			 ms_dp_pin_path(d->dp) ? ms_dp_pin_path(d->dp) : "");
-		ms_dp_release(&d->dp);
+		ms_dp_leave(&d->dp);
 		return;
 	}
 	if (d->ev) {
