@@ -172,12 +172,16 @@ $(BUILD)/tests/%: tests/bpf/%.c $(SAN_LIB_OBJS) $(TESTLIB_OBJS) Makefile
 
 # The fuzzers link the agent's code but the event loop, built by clang with
 # libFuzzer's coverage instrumentation; they load no BPF and need no root.
+# fuzz_classifier drives the real classifier through BPF_PROG_TEST_RUN with
+# the BPF tests' helpers, so it needs root, as they do.
 FUZZ_LIB_SRCS := $(filter-out src/agent/main.c,$(CORE_SRCS) $(AGENT_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(WEB_C) $(SKEL) Makefile
+FUZZ_TEST_SRCS := $(TESTLIB)/dptest.c $(TESTLIB)/pkt.c $(TESTLIB)/polbuild.c
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(FUZZ_TEST_SRCS) $(WEB_C) $(SKEL) Makefile
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $< $(FUZZ_LIB_SRCS) $(WEB_C) $(LDLIBS) -o $@
+	$(Q)$(CLANG) $(CPPFLAGS) -I$(TESTLIB) -std=gnu11 $(WARN) -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $< $(FUZZ_LIB_SRCS) \
+		$(WEB_C) $(if $(filter fuzz_classifier,$*),$(FUZZ_TEST_SRCS)) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BINS)
 

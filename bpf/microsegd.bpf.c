@@ -28,6 +28,20 @@ struct {
 	__type(value, struct ms_session);
 } sessions SEC(".maps");
 
+/*
+ * Sessions not yet answered: new flows until their reply (TCP: until the
+ * initiator's packet after the responder's, the handshake's end), and
+ * denied flows for good. Floods of new flows, spoofed or not, turn over
+ * this table only: an answered session in `sessions` is never evicted in
+ * favour of an unanswered one (what conntrack's early drop approximates).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ms_session_key);
+	__type(value, struct ms_session);
+} embryos SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1024);
@@ -97,6 +111,44 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MS_FRAG_MAX);
+	__type(key, struct ms_frag_key);
+	__type(value, struct ms_frag);
+} frags SEC(".maps");
+
+/* Userspace's bookkeeping of the pinned state; the classifier never reads
+ * them (see include/microsegd_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ms_pin_meta);
+} ms_meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct ms_iface_rec);
+} ms_ifaces SEC(".maps");
+
+/* The session of k: answered ones first, the fast path of established
+ * flows; *embryo says it was found among the unanswered. */
+static __always_inline struct ms_session *session_find(const struct ms_session_key *k, int *embryo)
+{
+	struct ms_session *s = bpf_map_lookup_elem(&sessions, k);
+
+	*embryo = 0;
+	if (s)
+		return s;
+	s = bpf_map_lookup_elem(&embryos, k);
+	*embryo = s != 0;
+	return s;
+}
 
 /*
  * now - then, or 0 if then is later. Another CPU may stamp a session with a
@@ -291,6 +343,30 @@ static __always_inline void report_repeat(const struct ms_session_key *k, struct
 	     p->icmp_type, p->icmp_code);
 }
 
+/*
+ * A session just answered (after the packet that answered it was applied)
+ * moves to the table of answered ones. Another CPU may update the old
+ * entry meanwhile; those counts are lost, as with the tolerated per-CPU
+ * races on session counts.
+ */
+static __always_inline void promote(const struct ms_session_key *k, struct ms_session *s)
+{
+	if (bpf_map_update_elem(&sessions, k, s, BPF_ANY))
+		count(MS_CNT_SESSION_FAIL);
+	else
+		bpf_map_delete_elem(&embryos, k);
+}
+
+static __always_inline int answered(const struct ms_session_key *k, const struct ms_session *s,
+				    int fwd)
+{
+	if (s->verdict == MS_VERDICT_DENY)
+		return 0;
+	if (k->proto == MS_PROTO_TCP)
+		return fwd && (s->tcp_state & MS_TCP_SEEN_REPLY);
+	return !fwd;
+}
+
 static __always_inline int apply(const struct ms_session_key *k, struct ms_session *s,
 				 const struct pkt *p, __u64 now)
 {
@@ -459,10 +535,13 @@ static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_se
 			emit(MS_EV_FLOW_END, key, &ov, s, now, (__u8)s->cls_port, 0);
 		}
 		new_session(&ns, skb, p, dir, src_is_lo, rule_id, verdict, si->generation, now);
-		if (bpf_map_update_elem(&sessions, key, &ns, BPF_ANY))
+		/* Unanswered, like any new flow; the denial it replaces may
+		 * have been an answered flow's, revoked to audit. */
+		if (bpf_map_update_elem(&embryos, key, &ns, BPF_ANY))
 			count(MS_CNT_SESSION_FAIL);
 		else
 			count(MS_CNT_PASSING);
+		bpf_map_delete_elem(&sessions, key);
 		count(MS_CNT_NEW_FLOWS);
 		count_rule(slot, rule_id);
 		if (action == MS_ACT_LOG)
@@ -499,7 +578,49 @@ static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_se
 	return TC_ACT_SHOT;
 }
 
-static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
+static __always_inline void frag_key(struct ms_frag_key *fk, const struct pkt *p)
+{
+	__builtin_memcpy(fk->src, p->src, 16);
+	__builtin_memcpy(fk->dst, p->dst, 16);
+	fk->id = p->frag_id;
+	fk->proto = p->proto;
+	fk->family = p->family;
+}
+
+/* A first fragment was decided: its datagram's later fragments follow. */
+static __always_inline void frag_remember(const struct pkt *p, int verdict_tc)
+{
+	struct ms_frag_key fk = {};
+	struct ms_frag f = { .seen_ns = bpf_ktime_get_coarse_ns(),
+			     .pass = verdict_tc == TC_ACT_OK };
+
+	frag_key(&fk, p);
+	bpf_map_update_elem(&frags, &fk, &f, BPF_ANY);
+}
+
+/* A later fragment: the verdict of its first, if that passed recently. */
+static __always_inline int frag_follow(const struct pkt *p, const struct ms_slot_info *si)
+{
+	struct ms_frag_key fk = {};
+	struct ms_frag *f;
+
+	frag_key(&fk, p);
+	f = bpf_map_lookup_elem(&frags, &fk);
+	if (f && f->pass &&
+	    age(bpf_ktime_get_coarse_ns(), f->seen_ns) < MS_TIMEOUT_FRAG * 1000000000ULL) {
+		count(MS_CNT_ALLOWED);
+		return TC_ACT_OK;
+	}
+	count(MS_CNT_FRAG_DROPPED);
+	if (si->monitor) {
+		count(MS_CNT_AUDIT);
+		return TC_ACT_OK;
+	}
+	count(MS_CNT_DENIED);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *pkt)
 {
 	struct ms_session_key key = {};
 	struct ms_session *s, ns = {};
@@ -507,19 +628,18 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct ms_config *cfg;
 	struct flow_view v;
 	__u32 slot = 0, rule_id;
-	struct pkt p = {};
-	int r, src_is_lo, fwd;
+	int r, src_is_lo, fwd, embryo;
 	__u8 action, verdict;
 	__u64 now;
 
-	r = parse_packet(skb, &p);
+	r = parse_packet(skb, pkt);
 	/* Headers past the linear part of a non-linear skb: pull them in and
 	 * look once more. Only then: pulling may copy or unclone the skb, far
 	 * too costly for every packet of a TCP stream. */
 	if (r == PARSE_BAD && skb->len > skb->data_end - skb->data &&
 	    !bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN)) {
-		__builtin_memset(&p, 0, sizeof(p));
-		r = parse_packet(skb, &p);
+		__builtin_memset(pkt, 0, sizeof(*pkt));
+		r = parse_packet(skb, pkt);
 	}
 	if (r == PARSE_PASS) {
 		count(MS_CNT_PASSTHROUGH);
@@ -531,6 +651,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	si = bpf_map_lookup_elem(&slot_info, &slot);
 	if (!si)
 		return TC_ACT_OK;
+	if (r == PARSE_FRAG)
+		return frag_follow(pkt, si);
 	if (r == PARSE_BAD) {
 		count(MS_CNT_MALFORMED);
 		if (si->monitor) {
@@ -544,11 +666,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	 * packet here and timeouts and rate limits need milliseconds. */
 	now = bpf_ktime_get_coarse_ns();
 
-	if (p.has_inner) {
+	if (pkt->has_inner) {
 		/* An ICMP error passes when it quotes a flow we let through. */
-		build_key(&key, p.inner_src, p.inner_sport, p.inner_dst, p.inner_dport,
-			  p.inner_proto, p.family, &src_is_lo);
-		s = bpf_map_lookup_elem(&sessions, &key);
+		build_key(&key, pkt->inner_src, pkt->inner_sport, pkt->inner_dst, pkt->inner_dport,
+			  pkt->inner_proto, pkt->family, &src_is_lo);
+		s = session_find(&key, &embryo);
 		if (s && s->verdict != MS_VERDICT_DENY &&
 		    age(now, s->last_seen_ns) < ms_session_timeout_ns(s, key.proto)) {
 			count(MS_CNT_ALLOWED);
@@ -557,83 +679,91 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		__builtin_memset(&key, 0, sizeof(key));
 	}
 
-	build_key(&key, p.src, p.sport, p.dst, p.dport, p.proto, p.family, &src_is_lo);
-	s = bpf_map_lookup_elem(&sessions, &key);
+	build_key(&key, pkt->src, pkt->sport, pkt->dst, pkt->dport, pkt->proto, pkt->family,
+		  &src_is_lo);
+	s = session_find(&key, &embryo);
 	if (s) {
 		fwd = src_is_lo != s->init_is_hi;
 		if (age(now, s->last_seen_ns) >= ms_session_timeout_ns(s, key.proto) ||
 		    (key.proto == MS_PROTO_TCP && tcp_closed(s) &&
-		     (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
+		     (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)) {
 			/* Expired but not yet swept, or a new connection on the
 			 * 4-tuple of a closed one: report its end, start anew. */
 			if (s->verdict != MS_VERDICT_DENY) {
 				session_view(&key, s, &v);
 				emit(MS_EV_FLOW_END, &key, &v, s, now, (__u8)s->cls_port, 0);
 			}
+			/* The new flow starts unanswered. */
+			if (!embryo)
+				bpf_map_delete_elem(&sessions, &key);
 			s = NULL;
 		} else if (!fwd && s->verdict != MS_VERDICT_ALLOW && !(s->flags & MS_SF_REVOKED)) {
-			return reverse_of_denied(skb, &key, s, &p, dir, src_is_lo, slot, si, now);
+			return reverse_of_denied(skb, &key, s, pkt, dir, src_is_lo, slot, si, now);
 		} else {
 			s->last_seen_ns = now;
 			s->packets[!fwd] += 1;
 			s->bytes[!fwd] += skb->len;
-			track_tcp(s, &p, fwd);
-			if (s->generation == si->generation)
-				return apply(&key, s, &p, now);
+			track_tcp(s, pkt, fwd);
+			if (s->generation != si->generation) {
+				/* Decided by an older policy: classify it again
+				 * as its initiator sent it. */
+				__u8 old = s->verdict;
+				__u32 old_rule = s->rule_id;
 
-			/* Decided by an older policy: classify it again as its
-			 * initiator sent it. */
-			__u8 old = s->verdict;
-			__u32 old_rule = s->rule_id;
-
-			session_view(&key, s, &v);
-			classify(slot, s->direction, v.src, v.dst, key.proto, s->cls_port, &rule_id,
-				 &action, si);
-			verdict = to_verdict(action, si->monitor);
-			s->generation = si->generation;
-			s->rule_id = rule_id;
-			s->verdict = verdict;
-			if (old == MS_VERDICT_DENY && verdict != MS_VERDICT_DENY)
-				count(MS_CNT_PASSING);
-			count(MS_CNT_NEW_FLOWS);
-			count_rule(slot, rule_id);
-			if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
-				count(MS_CNT_REVOKED);
-				s->flags |= MS_SF_REVOKED;
-				s->last_report_ns = now;
-				emit(MS_EV_FLOW_REVOKED, &key, &v, s, now, p.icmp_type,
-				     p.icmp_code);
-			} else if (verdict == MS_VERDICT_AUDIT && old != MS_VERDICT_AUDIT) {
-				s->last_report_ns = now;
-				emit(MS_EV_FLOW_AUDIT, &key, &v, s, now, p.icmp_type, p.icmp_code);
-			} else if (action == MS_ACT_LOG && old_rule != rule_id) {
-				emit(MS_EV_FLOW_NEW, &key, &v, s, now, p.icmp_type, p.icmp_code);
+				session_view(&key, s, &v);
+				classify(slot, s->direction, v.src, v.dst, key.proto, s->cls_port,
+					 &rule_id, &action, si);
+				verdict = to_verdict(action, si->monitor);
+				s->generation = si->generation;
+				s->rule_id = rule_id;
+				s->verdict = verdict;
+				if (old == MS_VERDICT_DENY && verdict != MS_VERDICT_DENY)
+					count(MS_CNT_PASSING);
+				count(MS_CNT_NEW_FLOWS);
+				count_rule(slot, rule_id);
+				if (verdict == MS_VERDICT_DENY && old != MS_VERDICT_DENY) {
+					count(MS_CNT_REVOKED);
+					s->flags |= MS_SF_REVOKED;
+					s->last_report_ns = now;
+					emit(MS_EV_FLOW_REVOKED, &key, &v, s, now, pkt->icmp_type,
+					     pkt->icmp_code);
+				} else if (verdict == MS_VERDICT_AUDIT && old != MS_VERDICT_AUDIT) {
+					s->last_report_ns = now;
+					emit(MS_EV_FLOW_AUDIT, &key, &v, s, now, pkt->icmp_type,
+					     pkt->icmp_code);
+				} else if (action == MS_ACT_LOG && old_rule != rule_id) {
+					emit(MS_EV_FLOW_NEW, &key, &v, s, now, pkt->icmp_type,
+					     pkt->icmp_code);
+				}
 			}
-			return apply(&key, s, &p, now);
+			r = apply(&key, s, pkt, now);
+			if (embryo && answered(&key, s, fwd))
+				promote(&key, s);
+			return r;
 		}
 	}
 
 	/* A new flow: the packet's sender is the initiator. */
-	classify(slot, dir, p.src, p.dst, p.proto, p.cls_port, &rule_id, &action, si);
+	classify(slot, dir, pkt->src, pkt->dst, pkt->proto, pkt->cls_port, &rule_id, &action, si);
 	verdict = to_verdict(action, si->monitor);
-	new_session(&ns, skb, &p, dir, src_is_lo, rule_id, verdict, si->generation, now);
-	if (bpf_map_update_elem(&sessions, &key, &ns, BPF_ANY))
+	new_session(&ns, skb, pkt, dir, src_is_lo, rule_id, verdict, si->generation, now);
+	if (bpf_map_update_elem(&embryos, &key, &ns, BPF_ANY))
 		count(MS_CNT_SESSION_FAIL);
 	else if (verdict != MS_VERDICT_DENY)
 		count(MS_CNT_PASSING);
 	count(MS_CNT_NEW_FLOWS);
 	count_rule(slot, rule_id);
 
-	v.src = p.src;
-	v.dst = p.dst;
-	v.sport = p.sport;
-	v.dport = p.dport;
+	v.src = pkt->src;
+	v.dst = pkt->dst;
+	v.sport = pkt->sport;
+	v.dport = pkt->dport;
 	if (verdict == MS_VERDICT_DENY)
-		emit(MS_EV_FLOW_DENY, &key, &v, &ns, now, p.icmp_type, p.icmp_code);
+		emit(MS_EV_FLOW_DENY, &key, &v, &ns, now, pkt->icmp_type, pkt->icmp_code);
 	else if (verdict == MS_VERDICT_AUDIT)
-		emit(MS_EV_FLOW_AUDIT, &key, &v, &ns, now, p.icmp_type, p.icmp_code);
+		emit(MS_EV_FLOW_AUDIT, &key, &v, &ns, now, pkt->icmp_type, pkt->icmp_code);
 	else if (action == MS_ACT_LOG)
-		emit(MS_EV_FLOW_NEW, &key, &v, &ns, now, p.icmp_type, p.icmp_code);
+		emit(MS_EV_FLOW_NEW, &key, &v, &ns, now, pkt->icmp_type, pkt->icmp_code);
 
 	switch (verdict) {
 	case MS_VERDICT_ALLOW:
@@ -648,16 +778,28 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	}
 }
 
+/* Every verdict of a first fragment is remembered for the later ones,
+ * whichever of handle()'s paths decided it. */
+static __always_inline int classify_skb(struct __sk_buff *skb, __u8 dir)
+{
+	struct pkt p = {};
+	int r = handle(skb, dir, &p);
+
+	if (p.frag_first)
+		frag_remember(&p, r);
+	return r;
+}
+
 SEC("tc")
 int ms_ingress(struct __sk_buff *skb)
 {
-	return handle(skb, MS_DIR_INGRESS);
+	return classify_skb(skb, MS_DIR_INGRESS);
 }
 
 SEC("tc")
 int ms_egress(struct __sk_buff *skb)
 {
-	return handle(skb, MS_DIR_EGRESS);
+	return classify_skb(skb, MS_DIR_EGRESS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

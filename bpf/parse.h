@@ -7,8 +7,9 @@
  *               (neighbour discovery, ICMPv6 133-137, and multicast
  *               listener discovery, 130-132 and 143, without which
  *               switches that snoop MLD stop forwarding NDP multicast),
- *               non-first fragments (their first fragment carried the
- *               ports and was policed);
+ *   PARSE_FRAG  a non-first fragment: no ports, only the datagram's
+ *               identity (src, dst, proto, frag_id); it follows the verdict
+ *               of its first fragment (frags map);
  *   PARSE_BAD   an IP packet whose headers are truncated or inconsistent,
  *               or more than MAX_EXT_HDRS IPv6 extension headers: dropped
  *               (passed and counted in monitor mode).
@@ -16,7 +17,7 @@
 #ifndef MICROSEGD_BPF_PARSE_H
 #define MICROSEGD_BPF_PARSE_H
 
-enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD };
+enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD, PARSE_FRAG };
 
 #define ETH_HLEN_ 14
 #define ETH_P_IP_ 0x0800
@@ -53,6 +54,8 @@ struct pkt {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 tcp_flags;
+	__u8 frag_first; /* a first fragment (more follow): remember its verdict */
+	__u32 frag_id;	 /* PARSE_FRAG and frag_first: the datagram's identification */
 };
 
 static __always_inline void map_v4(__u8 *dst, __be32 a)
@@ -203,12 +206,14 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off, str
 	if (ip->version != 4 || ip->ihl < 5 ||
 	    (bpf_ntohs(ip->tot_len) < ip->ihl * 4 && ip->tot_len != 0))
 		return PARSE_BAD; /* tot_len 0 is BIG TCP's GSO packet */
-	if (bpf_ntohs(ip->frag_off) & 0x1fff)
-		return PARSE_PASS;
 	p->family = MS_FAMILY_IPV4;
 	p->proto = ip->protocol;
 	map_v4(p->src, ip->saddr);
 	map_v4(p->dst, ip->daddr);
+	p->frag_id = bpf_ntohs(ip->id);
+	if (bpf_ntohs(ip->frag_off) & 0x1fff)
+		return PARSE_FRAG;
+	p->frag_first = (bpf_ntohs(ip->frag_off) & 0x2000) != 0; /* MF */
 	return parse_l4(data, data_end, off + ip->ihl * 4, p);
 }
 
@@ -241,8 +246,13 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off, str
 		if ((void *)(h + 8) > data_end)
 			return PARSE_BAD;
 		if (nh == 44) {
-			if (((h[2] << 8) | h[3]) & 0xfff8)
-				return PARSE_PASS;
+			p->frag_id = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) |
+				     ((__u32)h[6] << 8) | h[7];
+			if (((h[2] << 8) | h[3]) & 0xfff8) {
+				p->proto = h[0];
+				return PARSE_FRAG;
+			}
+			p->frag_first = h[3] & 1; /* M: an atomic fragment is whole */
 			off += 8;
 		} else if (nh == 51) {
 			off += (h[1] + 2) * 4;

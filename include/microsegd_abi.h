@@ -47,10 +47,11 @@ enum ms_counter {
 	MS_CNT_NEW_FLOWS,    /* flows classified (first packet or reclassified) */
 	MS_CNT_EVENTS_LOST,  /* ring-buffer reservations that failed */
 	MS_CNT_MALFORMED,    /* IP packets that could not be parsed */
-	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and non-first fragments */
+	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and MLD */
 	MS_CNT_REVOKED,	     /* flows revoked after a policy swap */
 	MS_CNT_SESSION_FAIL, /* session inserts that failed */
 	MS_CNT_PASSING,	     /* sessions that began to pass traffic (allow or audit) */
+	MS_CNT_FRAG_DROPPED, /* non-first fragments dropped: first denied or never seen */
 	MS_CNT_MAX,
 };
 
@@ -218,6 +219,65 @@ struct ms_config { /* ARRAY[1] */
 	__u32 pad;
 };
 _Static_assert(sizeof(struct ms_config) == 8, "config layout");
+
+/*
+ * Fragmented datagrams (LRU_HASH frags), as Cilium's fragment map: the first
+ * fragment carries the ports and is decided like any packet; its verdict is
+ * kept under the datagram's identity, and the later fragments (no ports)
+ * follow it. A later fragment whose first was denied, never seen or seen
+ * longer than MS_TIMEOUT_FRAG ago is dropped (passed, as audit, in monitor
+ * mode) and counted in MS_CNT_FRAG_DROPPED.
+ */
+struct ms_frag_key {
+	__u8 src[16]; /* IPv4-mapped for IPv4 */
+	__u8 dst[16];
+	__u32 id; /* IPv4: the 16-bit identification; IPv6: the fragment header's */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct ms_frag_key) == 40, "fragment key layout");
+
+struct ms_frag {
+	__u64 seen_ns; /* the first fragment, bpf_ktime_get_coarse_ns */
+	__u8 pass;     /* 1: the first fragment passed */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct ms_frag) == 16, "fragment layout");
+
+#define MS_TIMEOUT_FRAG 30 /* seconds: the kernel's ipfrag_time */
+#define MS_FRAG_MAX 8192
+
+/*
+ * Pinned state (bpffs, one directory per network namespace): what a restart
+ * of the agent carries over. ms_meta holds one ms_pin_meta, written last when
+ * a state is created, so a set of pins without it is an unfinished one.
+ * MS_PIN_ABI_VERSION changes whenever the layout or the meaning of any
+ * pinned map changes: a starting agent adopts only a state of its own
+ * version, and replaces any other with a warning, never misreading it.
+ */
+#define MS_PIN_MAGIC 0x4d534750u /* "MSGP" */
+#define MS_PIN_ABI_VERSION 2u	 /* 2: sessions and events carry the local cgroup id */
+
+struct ms_pin_meta { /* ARRAY[1]: ms_meta */
+	__u32 magic;
+	__u32 abi_version;
+	__u64 netns_cookie; /* SO_NETNS_COOKIE of the namespace it serves; 0: unknown */
+	__u32 session_key_size;
+	__u32 session_size;
+	__u64 created_ns; /* CLOCK_REALTIME when the state was created */
+};
+_Static_assert(sizeof(struct ms_pin_meta) == 32, "pin meta layout");
+
+/* Interfaces microsegd is attached to (HASH ms_ifaces, key: ifindex), so a
+ * later agent or `microsegd --cleanup` knows which clsact qdiscs are ours. */
+struct ms_iface_rec {
+	__u32 flags; /* MS_IFACE_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct ms_iface_rec) == 8, "iface record layout");
+
+#define MS_IFACE_QDISC_OURS 0x1 /* the clsact qdisc was created by microsegd */
 
 /* Ring-buffer event. Addresses and ports are those of the initiator (src)
  * and responder (dst). */

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "discovery.h"
@@ -12,6 +14,79 @@
 #include "timefmt.h"
 #include "policy_compile.h"
 #include "policy_parse.h"
+
+#define POLICY_RECORD "policy-in-force"
+#define RECORD_HEADER "# microsegd state %" PRIu64 " generation %" PRIu64 "\n"
+
+static char *record_path(const struct ms_daemon *d)
+{
+	char *path;
+
+	if (!d->state_dir || asprintf(&path, "%s/" POLICY_RECORD, d->state_dir) < 0)
+		return NULL;
+	return path;
+}
+
+/* Write the policy in force as generation gen, atomically (write, rename). */
+static void record_policy(const struct ms_daemon *d, uint64_t gen)
+{
+	uint64_t id = ms_dp_state_id(d->dp);
+	char *path = id ? record_path(d) : NULL, *tmp = NULL;
+	FILE *f = NULL;
+	bool ok;
+
+	if (!path)
+		return;
+	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	f = fopen(tmp, "we");
+	ok = f && fprintf(f, RECORD_HEADER, id, gen) > 0 &&
+	     fwrite(d->source, 1, d->source_len, f) == d->source_len;
+	if (f && fclose(f))
+		ok = false;
+	if (!ok || rename(tmp, path)) {
+		log_debug("cannot record the policy in %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+out:
+	free(tmp);
+	free(path);
+}
+
+void ms_daemon_name_adopted(struct ms_daemon *d)
+{
+	uint64_t id = 0, gen = 0;
+	struct ms_diag diag = { 0 };
+	struct ms_policy *p = NULL;
+	char *path = record_path(d), *text = NULL;
+	size_t len = 0;
+
+	if (!path || !ms_dp_state_id(d->dp) || ms_policy_read_file(path, &text, &len))
+		goto out;
+	{
+		/* The header is the file's first line, text not NUL-terminated. */
+		char head[96];
+		size_t n = len < sizeof(head) - 1 ? len : sizeof(head) - 1;
+
+		memcpy(head, text, n);
+		head[n] = '\0';
+		if (sscanf(head, "# microsegd state %" SCNu64 " generation %" SCNu64, &id, &gen) !=
+			    2 ||
+		    id != ms_dp_state_id(d->dp) || gen != ms_dp_generation(d->dp) || !gen)
+			goto out;
+	}
+	if (ms_policy_parse_mem(path, text, len, &p, &diag))
+		goto out;
+	ms_events_set_policy(d->ev, &p, gen);
+	log_info("events of the adopted generation %" PRIu64 " are named after %s", gen, path);
+out:
+	ms_policy_free(&p);
+	ms_diag_free(&diag);
+	free(text);
+	free(path);
+}
 
 static double now_ms(void)
 {
@@ -151,6 +226,7 @@ int ms_daemon_install(struct ms_daemon *d, struct ms_loaded *l, const char *caus
 	l->source = NULL;
 	d->loaded_ms = ms_time_now_ms();
 	d->load_took_ms = l->prep_ms + now_ms() - t0;
+	record_policy(d, gen);
 	log_info("policy %s%s%s: %s, %zu rules, generation %" PRIu64 ", mode %s, took %.1f ms%s",
 		 cause ? "reloaded" : "loaded", cause && *cause ? " by " : "", cause ? cause : "",
 		 d->policy_path, n_rules, gen, monitor ? "monitor" : "enforce", d->load_took_ms,

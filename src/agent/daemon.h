@@ -38,7 +38,8 @@ struct ms_daemon {
 	uint64_t discovery_reloads, discovery_failed;
 	const char *const *ifnames;
 	size_t n_ifnames;
-	uint64_t started_ms; /* Unix time */
+	const char *state_dir; /* NULL: none; holds POLICY_RECORD with a pinned state */
+	uint64_t started_ms;   /* Unix time */
 	/* The policy in force: its text as installed, and when. */
 	char *source;
 	size_t source_len;
@@ -88,6 +89,17 @@ int ms_daemon_rediscover(struct ms_daemon *d);
 
 /* Log every diagnostic, errors at error level, warnings at warn. */
 void ms_daemon_log_diag(const struct ms_diag *diag);
+
+/*
+ * With a pinned state, every installed policy is recorded in
+ * state_dir/policy-in-force (as YAML, behind a comment naming the state and
+ * the generation). A starting agent that adopted that state calls this
+ * before installing its own policy: events the earlier generation still
+ * produces (queued in the pinned ring buffer, or from adopted sessions) are
+ * then named by its rules and workloads, not "#N". Quietly does nothing
+ * when there is no matching record.
+ */
+void ms_daemon_name_adopted(struct ms_daemon *d);
 
 /* Free what a prepared policy holds. */
 void ms_loaded_clear(struct ms_loaded *l);

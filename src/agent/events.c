@@ -857,7 +857,6 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 	have_cnt = !ms_dp_counters(ev->dp, cnt);
 	ev->batching = true;
 	ev->sweep_epoch++;
-	fd = ms_dp_sessions_fd(ev->dp);
 	err = ms_events_for_each_session(ev, sweep_cb, &(struct sweep_ctx){ ev, &sw });
 	if (err)
 		goto out;
@@ -867,8 +866,12 @@ int ms_events_sweep(struct ms_events *ev, bool final)
 		const struct ms_session_key *k = &sw.x[i].k;
 		struct ms_session s;
 
-		if (bpf_map_lookup_elem(fd, k, &s))
-			continue;
+		fd = ms_dp_sessions_fd(ev->dp);
+		if (bpf_map_lookup_elem(fd, k, &s)) {
+			fd = ms_dp_embryos_fd(ev->dp);
+			if (bpf_map_lookup_elem(fd, k, &s))
+				continue;
+		}
 		if (s.last_seen_ns != sw.x[i].last_seen_ns || !expired(k, &s, sw.now))
 			continue;
 		if (bpf_map_delete_elem(fd, k))
@@ -920,21 +923,17 @@ uint64_t ms_events_real_ms(const struct ms_events *ev, uint64_t mono_ns)
 	return (mono_ns + (uint64_t)ev->mono_to_real_ns) / 1000000ULL;
 }
 
-/* Read the table in batches: two syscalls per entry would cost too much
+typedef int (*session_fn)(void *cls, const struct ms_session_key *k, const struct ms_session *s);
+
+/* Read one table in batches: two syscalls per entry would cost too much
  * CPU every second on a full table. */
-int ms_events_for_each_session(struct ms_events *ev,
-			       int (*fn)(void *cls, const struct ms_session_key *k,
-					 const struct ms_session *s),
-			       void *cls)
+static int for_each_in(int fd, session_fn fn, void *cls)
 {
 	struct ms_session_key *keys = NULL, in_batch, out_batch;
 	struct ms_session *vals = NULL;
 	bool first = true;
-	int fd, err = 0;
+	int err = 0;
 
-	if (!ev->dp)
-		return 0;
-	fd = ms_dp_sessions_fd(ev->dp);
 	keys = calloc(SWEEP_BATCH, sizeof(*keys));
 	vals = calloc(SWEEP_BATCH, sizeof(*vals));
 	if (!keys || !vals) {
@@ -979,6 +978,21 @@ int ms_events_for_each_session(struct ms_events *ev,
 out:
 	free(keys);
 	free(vals);
+	return err;
+}
+
+/* The unanswered table first: sessions only ever move from it to the
+ * answered one (when answered), so one read of both sees each session that
+ * exists throughout at least once. */
+int ms_events_for_each_session(struct ms_events *ev, session_fn fn, void *cls)
+{
+	int err;
+
+	if (!ev->dp)
+		return 0;
+	err = for_each_in(ms_dp_embryos_fd(ev->dp), fn, cls);
+	if (!err)
+		err = for_each_in(ms_dp_sessions_fd(ev->dp), fn, cls);
 	return err;
 }
 

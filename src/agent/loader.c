@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -23,6 +33,7 @@ struct hook {
 	int ifindex;
 	char name[IF_NAMESIZE];
 	bool qdisc_created;
+	bool qdisc_inherited; /* created by the agent whose state we adopted */
 	bool attached[2];
 };
 
@@ -38,13 +49,41 @@ struct ms_dp {
 	uint32_t *port_table; /* port_class, mmapped */
 	char ifname_buf[IF_NAMESIZE + 16];
 	int ncpu;
+	char *pin_path; /* pin_dir/netns-<inode>, NULL: nothing pinned */
+	int lock_fd;	/* pin_path, flock()ed while this agent owns it */
+	bool adopted;
+	bool slot_unknown[2]; /* filled by an earlier agent: wipe before reuse */
+	bool reused[16];      /* per pin_maps[] entry: the map came from the pins */
+	uint64_t state_id;    /* the pinned ms_meta's created_ns; 0: nothing pinned */
 };
+
+/*
+ * The maps that outlive the process. Required ones must all be compatible
+ * for a state to be adopted; an optional one that is not is replaced alone
+ * (events: a different --ringbuf-size). ms_meta goes last: it is pinned
+ * last, so a state without it is unfinished. Counters are not pinned: the
+ * stats count from the agent's start (DESIGN.md section 5).
+ */
+static const struct {
+	const char *name;
+	bool required;
+} pin_maps[] = {
+	{ "sessions", true },  { "embryos", true },    { "src_class", true },
+	{ "dst_class", true }, { "port_class", true }, { "decisions", true },
+	{ "slot_info", true }, { "ms_config", true },  { "rule_hits", true },
+	{ "events", false },   { "frags", false },     { "ms_ifaces", false },
+	{ "ms_meta", true },
+};
+#define N_PIN_MAPS (sizeof(pin_maps) / sizeof(pin_maps[0]))
+_Static_assert(N_PIN_MAPS <= sizeof(((struct ms_dp *)0)->reused), "reused[] too small");
 
 void ms_dp_opts_default(struct ms_dp_opts *o)
 {
 	o->session_max = MS_DEFAULT_SESSION_MAX;
 	o->ringbuf_bytes = MS_DEFAULT_RINGBUF_BYTES;
 	ms_limits_default(&o->limits);
+	o->pin_dir = NULL; /* the agent names one; tests and benchmarks pin nothing */
+	o->pin_dir_given = false;
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -61,6 +100,368 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 		msg[--len] = '\0';
 	log_debug("libbpf: %s", msg);
 	free(msg);
+	return 0;
+}
+
+static int pin_name(const char *dir, const char *name, char **out)
+{
+	if (asprintf(out, "%s/%s", dir, name) < 0) {
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* fd of the object pinned as dir/name, or -errno. */
+static int pin_get(const char *dir, const char *name)
+{
+	char *path;
+	int fd, err = pin_name(dir, name, &path);
+
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		fd = -errno;
+	free(path);
+	return fd;
+}
+
+static void pin_unlink(const char *dir, const char *name)
+{
+	char *path;
+
+	if (pin_name(dir, name, &path))
+		return;
+	if (unlink(path) && errno != ENOENT)
+		log_warn("cannot remove the pin %s: %s", path, strerror(errno));
+	free(path);
+}
+
+/* Remove every pin of the state in dir, and dir (and its parent, if that is
+ * left empty). */
+static void pin_remove_all(const char *dir, bool rmdirs)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	char *parent;
+
+	if (dh) {
+		while ((de = readdir(dh)))
+			if (de->d_name[0] != '.')
+				pin_unlink(dir, de->d_name);
+		closedir(dh);
+	}
+	if (!rmdirs)
+		return;
+	if (rmdir(dir) && errno != ENOENT)
+		log_warn("cannot remove %s: %s", dir, strerror(errno));
+	parent = strdup(dir);
+	if (parent && strrchr(parent, '/')) {
+		*strrchr(parent, '/') = '\0';
+		rmdir(parent); /* fails, as it should, while other namespaces use it */
+	}
+	free(parent);
+}
+
+/* Is path (or, if it does not exist yet, its parent) on a bpffs? 1 yes, 0
+ * no, -errno when neither can be examined. */
+static int on_bpffs(const char *path)
+{
+	struct statfs st;
+	char *parent, *slash;
+	int r;
+
+	if (!statfs(path, &st))
+		return st.f_type == BPF_FS_MAGIC;
+	if (errno != ENOENT)
+		return -errno;
+	parent = strdup(path);
+	if (!parent)
+		return -ENOMEM;
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	r = statfs(parent, &st) ? -errno : st.f_type == BPF_FS_MAGIC;
+	free(parent);
+	return r;
+}
+
+static uint64_t netns_cookie(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	close(fd);
+	return cookie;
+}
+
+/* Is the pinned map fd what m would be? Sets why when it is not. */
+static bool map_compat(int fd, const struct bpf_map *m, char *why, size_t len)
+{
+	struct bpf_map_info info;
+	__u32 ilen = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen)) {
+		snprintf(why, len, "map %s: %s", bpf_map__name(m), strerror(errno));
+		return false;
+	}
+	if (info.type != bpf_map__type(m) || info.key_size != bpf_map__key_size(m) ||
+	    info.value_size != bpf_map__value_size(m) ||
+	    info.max_entries != bpf_map__max_entries(m) ||
+	    info.map_flags != bpf_map__map_flags(m)) {
+		snprintf(why, len,
+			 "map %s: type %u, key %u, value %u, %u entries, flags %#x where "
+			 "this agent needs %u, %u, %u, %u, %#x",
+			 bpf_map__name(m), info.type, info.key_size, info.value_size,
+			 info.max_entries, info.map_flags, bpf_map__type(m), bpf_map__key_size(m),
+			 bpf_map__value_size(m), bpf_map__max_entries(m), bpf_map__map_flags(m));
+		return false;
+	}
+	return true;
+}
+
+static struct bpf_map *pin_map(const struct ms_dp *dp, size_t i)
+{
+	return bpf_object__find_map_by_name(dp->skel->obj, pin_maps[i].name);
+}
+
+/* A pinned meta record this agent can trust? Sets why when not. */
+static bool meta_ok(int fd, char *why, size_t len)
+{
+	struct ms_pin_meta m;
+	uint32_t zero = 0;
+	uint64_t cookie = netns_cookie();
+
+	if (bpf_map_lookup_elem(fd, &zero, &m)) {
+		snprintf(why, len, "ms_meta unreadable: %s", strerror(errno));
+		return false;
+	}
+	if (m.magic != MS_PIN_MAGIC) {
+		snprintf(why, len, "not a microsegd state (magic %#x)", m.magic);
+		return false;
+	}
+	if (m.abi_version != MS_PIN_ABI_VERSION) {
+		snprintf(why, len, "state ABI version %u, this agent's is %u", m.abi_version,
+			 MS_PIN_ABI_VERSION);
+		return false;
+	}
+	if (m.session_key_size != sizeof(struct ms_session_key) ||
+	    m.session_size != sizeof(struct ms_session)) {
+		snprintf(why, len, "session layout %u/%u bytes, this agent's is %zu/%zu",
+			 m.session_key_size, m.session_size, sizeof(struct ms_session_key),
+			 sizeof(struct ms_session));
+		return false;
+	}
+	if (m.netns_cookie && cookie && m.netns_cookie != cookie) {
+		snprintf(why, len, "left by a network namespace that no longer exists");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Before load: find the pin directory, lock it, and hand the compatible
+ * pinned maps to the skeleton (bpf_map__reuse_fd) so the new programs load
+ * against them.
+ */
+static int pin_prepare(struct ms_dp *dp, const char *base, bool given)
+{
+	char why[256] = "";
+	struct stat st;
+	bool compat = true;
+	int r = on_bpffs(base), err, meta_fd;
+
+	if (r <= 0) {
+		if (given) {
+			log_error("--pin-dir %s is not on a bpffs (mount -t bpf bpf DIR)", base);
+			return r < 0 ? r : -EINVAL;
+		}
+		log_warn("no bpffs at %s (as under `ip netns exec`): sessions will not survive a "
+			 "restart of the agent; mount one or choose one with --pin-dir",
+			 base);
+		return 0;
+	}
+	if (stat("/proc/self/ns/net", &st)) {
+		err = -errno;
+		log_error("cannot identify the network namespace: %s", strerror(-err));
+		return err;
+	}
+	if (mkdir(base, 0700) && errno != EEXIST) {
+		err = -errno;
+		log_error("cannot create %s: %s", base, strerror(-err));
+		return err;
+	}
+	if (asprintf(&dp->pin_path, "%s/netns-%lu", base, (unsigned long)st.st_ino) < 0) {
+		dp->pin_path = NULL;
+		return -ENOMEM;
+	}
+	if (mkdir(dp->pin_path, 0700) && errno != EEXIST) {
+		err = -errno;
+		log_error("cannot create %s: %s", dp->pin_path, strerror(-err));
+		return err;
+	}
+	dp->lock_fd = open(dp->pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->lock_fd < 0 || flock(dp->lock_fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK) {
+			log_error("another microsegd is running in this network namespace (its "
+				  "state %s is locked)",
+				  dp->pin_path);
+			return -EBUSY;
+		}
+		log_error("cannot lock %s: %s", dp->pin_path, strerror(-err));
+		return err;
+	}
+
+	meta_fd = pin_get(dp->pin_path, "ms_meta");
+	if (meta_fd == -ENOENT) {
+		/* Nothing, or an unfinished state: start afresh. */
+		pin_remove_all(dp->pin_path, false);
+		return 0;
+	}
+	if (meta_fd < 0) {
+		snprintf(why, sizeof(why), "ms_meta: %s", strerror(-meta_fd));
+		compat = false;
+	} else {
+		compat = meta_ok(meta_fd, why, sizeof(why));
+		close(meta_fd);
+	}
+	for (size_t i = 0; compat && i < N_PIN_MAPS; i++) {
+		int fd = pin_get(dp->pin_path, pin_maps[i].name);
+
+		if (fd < 0 && pin_maps[i].required) {
+			snprintf(why, sizeof(why), "map %s: %s", pin_maps[i].name, strerror(-fd));
+			compat = false;
+		} else if (fd >= 0) {
+			char owhy[256];
+
+			if (!map_compat(fd, pin_map(dp, i), owhy, sizeof(owhy)) &&
+			    pin_maps[i].required) {
+				snprintf(why, sizeof(why), "%s", owhy);
+				compat = false;
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	for (size_t i = 0; i < N_PIN_MAPS; i++) {
+		struct bpf_map *m = pin_map(dp, i);
+		int fd;
+		char owhy[256];
+
+		/* Even from an incompatible state, the interface records say
+		 * which qdiscs microsegd created, if their layout is ours. */
+		if (!compat && strcmp(pin_maps[i].name, "ms_ifaces"))
+			continue;
+		fd = pin_get(dp->pin_path, pin_maps[i].name);
+		if (fd < 0)
+			continue;
+		if (!map_compat(fd, m, owhy, sizeof(owhy))) {
+			log_warn("%s: pinned %s does not fit (%s): replacing it", dp->pin_path,
+				 pin_maps[i].name, owhy);
+			close(fd);
+			pin_unlink(dp->pin_path, pin_maps[i].name);
+			continue;
+		}
+		err = bpf_map__reuse_fd(m, fd);
+		close(fd);
+		if (err) {
+			log_error("cannot reuse the pinned map %s: %s", pin_maps[i].name,
+				  strerror(-err));
+			return err;
+		}
+		dp->reused[i] = true;
+	}
+	if (!compat) {
+		log_warn("%s: the pinned state is incompatible (%s): replacing it; the sessions "
+			 "of the previous agent are not carried over",
+			 dp->pin_path, why);
+		for (size_t i = 0; i < N_PIN_MAPS; i++)
+			if (!dp->reused[i])
+				pin_unlink(dp->pin_path, pin_maps[i].name);
+		return 0;
+	}
+	dp->adopted = true;
+	return 0;
+}
+
+/* After load: pin what is new; for an adopted state, take over its slots. */
+static int pin_finish(struct ms_dp *dp)
+{
+	size_t meta = N_PIN_MAPS - 1;
+	uint32_t zero = 0;
+	int err;
+
+	for (size_t i = 0; i < N_PIN_MAPS; i++) {
+		char *path;
+
+		if (dp->reused[i] || i == meta)
+			continue;
+		err = pin_name(dp->pin_path, pin_maps[i].name, &path);
+		if (!err && bpf_obj_pin(bpf_map__fd(pin_map(dp, i)), path))
+			err = -errno;
+		if (err) {
+			log_error("cannot pin %s: %s", path ? path : pin_maps[i].name,
+				  strerror(-err));
+			free(path);
+			return err;
+		}
+		free(path);
+	}
+	if (!dp->reused[meta]) {
+		struct ms_pin_meta m = { .magic = MS_PIN_MAGIC,
+					 .abi_version = MS_PIN_ABI_VERSION,
+					 .netns_cookie = netns_cookie(),
+					 .session_key_size = sizeof(struct ms_session_key),
+					 .session_size = sizeof(struct ms_session) };
+		struct timespec ts;
+		char *path = NULL;
+		int fd = bpf_map__fd(pin_map(dp, meta));
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		m.created_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		err = bpf_map_update_elem(fd, &zero, &m, BPF_ANY) ? -errno : 0;
+		if (!err)
+			err = pin_name(dp->pin_path, "ms_meta", &path);
+		if (!err && bpf_obj_pin(fd, path))
+			err = -errno;
+		free(path);
+		if (err) {
+			log_error("cannot pin the state's meta record: %s", strerror(-err));
+			return err;
+		}
+		dp->state_id = m.created_ns;
+		log_info("state pinned in %s", dp->pin_path);
+		return 0;
+	}
+	if (dp->adopted) {
+		struct ms_config cfg = { 0 };
+		struct ms_slot_info si = { 0 };
+		struct ms_pin_meta m = { 0 };
+
+		if (!bpf_map_lookup_elem(bpf_map__fd(pin_map(dp, meta)), &zero, &m))
+			dp->state_id = m.created_ns;
+
+		if (!bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_config), &zero, &cfg))
+			dp->active_slot = cfg.active_slot & 1;
+		if (!bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.slot_info), &dp->active_slot,
+					 &si))
+			dp->generation = si.generation;
+		dp->slot_unknown[0] = dp->slot_unknown[1] = true;
+		log_info("adopted the state pinned in %s: policy generation %" PRIu64
+			 ", the next policy replaces it",
+			 dp->pin_path, dp->generation);
+	}
 	return 0;
 }
 
@@ -85,6 +486,7 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 		return -ENOMEM;
 	dp->limits = o->limits;
 	dp->session_max = o->session_max;
+	dp->lock_fd = -1;
 	dp->ncpu = libbpf_num_possible_cpus();
 	if (dp->ncpu < 1) {
 		err = dp->ncpu;
@@ -100,6 +502,7 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	dp->skel->rodata->max_rules = o->limits.max_rules;
 	/* Two slots of everything: the installed policy and the next one. */
 	if ((err = bpf_map__set_max_entries(dp->skel->maps.sessions, o->session_max)) ||
+	    (err = bpf_map__set_max_entries(dp->skel->maps.embryos, o->session_max)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.src_class,
 					    2 * o->limits.max_addr_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.dst_class,
@@ -111,6 +514,11 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	    (err = bpf_map__set_max_entries(dp->skel->maps.events, o->ringbuf_bytes))) {
 		log_error("cannot size the BPF maps: %s", strerror(-err));
 		goto fail;
+	}
+	if (o->pin_dir) {
+		err = pin_prepare(dp, o->pin_dir, o->pin_dir_given);
+		if (err)
+			goto fail;
 	}
 	err = microsegd_bpf__load(dp->skel);
 	if (err) {
@@ -129,19 +537,64 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	if (dp->port_table == MAP_FAILED) {
 		err = -errno;
 		log_error("cannot map the port table: %s", strerror(-err));
+		dp->port_table = NULL;
 		goto fail;
+	}
+	if (dp->pin_path) {
+		err = pin_finish(dp);
+		if (err)
+			goto fail;
 	}
 	*out = dp;
 	return 0;
 fail:
+	if (dp->port_table)
+		munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
 	microsegd_bpf__destroy(dp->skel);
+	if (dp->lock_fd >= 0)
+		close(dp->lock_fd);
+	free(dp->pin_path);
 	free(dp);
 	return err;
 }
 
-static void detach_hook(struct hook *h)
+/* Remove our filters (both directions) from ifindex, and the clsact qdisc
+ * when qdisc says it is ours. Missing ones are fine. Returns how many of
+ * the three were there and removed. */
+static int tc_remove(int ifindex, const char *name, bool qdisc)
 {
 	static const enum bpf_tc_attach_point ap[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	int removed = 0;
+
+	for (int d = 0; d < 2; d++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap[d]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = MS_TC_HANDLE,
+				    .priority = MS_TC_PRIORITY);
+		int err = bpf_tc_detach(&hook, &opts);
+
+		if (!err)
+			removed++;
+		else if (err != -ENOENT && err != -ENODEV && err != -EINVAL)
+			log_warn("%s: cannot detach %s filter: %s", name, d ? "egress" : "ingress",
+				 strerror(-err));
+	}
+	if (qdisc) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+		int err = bpf_tc_hook_destroy(&hook);
+
+		if (!err)
+			removed++;
+		else if (err != -ENOENT && err != -ENODEV && err != -EINVAL)
+			log_warn("%s: cannot remove the clsact qdisc: %s", name, strerror(-err));
+	}
+	return removed;
+}
+
+static void detach_hook(struct ms_dp *dp, struct hook *h)
+{
+	static const enum bpf_tc_attach_point ap[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	uint32_t key = (uint32_t)h->ifindex;
 
 	for (int d = 0; d < 2; d++) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex,
@@ -159,14 +612,23 @@ static void detach_hook(struct hook *h)
 		h->attached[d] = false;
 	}
 	if (h->qdisc_created) {
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex,
-				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-		int err = bpf_tc_hook_destroy(&hook);
-
-		if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-			log_warn("%s: cannot remove the clsact qdisc: %s", h->name, strerror(-err));
+		tc_remove(h->ifindex, h->name, true);
 		h->qdisc_created = false;
 	}
+	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.ms_ifaces), &key);
+}
+
+static void dp_free(struct ms_dp *dp)
+{
+	free(dp->hooks);
+	munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
+	microsegd_bpf__destroy(dp->skel);
+	ms_compiled_free(&dp->slot_policy[0]);
+	ms_compiled_free(&dp->slot_policy[1]);
+	if (dp->lock_fd >= 0)
+		close(dp->lock_fd); /* and with it the lock */
+	free(dp->pin_path);
+	free(dp);
 }
 
 void ms_dp_close(struct ms_dp **dpp)
@@ -176,14 +638,191 @@ void ms_dp_close(struct ms_dp **dpp)
 	if (!dp)
 		return;
 	for (size_t i = 0; i < dp->n_hooks; i++)
-		detach_hook(&dp->hooks[i]);
-	free(dp->hooks);
-	munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
-	microsegd_bpf__destroy(dp->skel);
-	ms_compiled_free(&dp->slot_policy[0]);
-	ms_compiled_free(&dp->slot_policy[1]);
-	free(dp);
+		detach_hook(dp, &dp->hooks[i]);
+	/* Interfaces an adopted state still names are ours to clean too. */
+	ms_dp_detach_stale(dp);
+	if (dp->pin_path)
+		pin_remove_all(dp->pin_path, true);
+	dp_free(dp);
 	*dpp = NULL;
+}
+
+void ms_dp_leave(struct ms_dp **dpp)
+{
+	struct ms_dp *dp = *dpp;
+
+	if (!dp)
+		return;
+	/* tc filters hold their programs, and the programs their maps: the
+	 * classifier keeps running without us. */
+	dp_free(dp);
+	*dpp = NULL;
+}
+
+uint64_t ms_dp_state_id(const struct ms_dp *dp)
+{
+	return dp->state_id;
+}
+
+bool ms_dp_adopted(const struct ms_dp *dp)
+{
+	return dp->adopted;
+}
+
+const char *ms_dp_pin_path(const struct ms_dp *dp)
+{
+	return dp->pin_path;
+}
+
+/* Every ifindex recorded in the ms_ifaces map fd, and its record. */
+static int iface_records(int fd, uint32_t **keys, struct ms_iface_rec **recs, size_t *n)
+{
+	uint32_t key, next, *k = NULL;
+	struct ms_iface_rec *r = NULL;
+	size_t cnt = 0, cap = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (cnt == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			uint32_t *nk = realloc(k, nc * sizeof(*nk));
+			struct ms_iface_rec *nr;
+
+			if (!nk)
+				goto nomem;
+			k = nk;
+			nr = realloc(r, nc * sizeof(*nr));
+			if (!nr)
+				goto nomem;
+			r = nr;
+			cap = nc;
+		}
+		k[cnt] = next;
+		if (bpf_map_lookup_elem(fd, &next, &r[cnt]))
+			memset(&r[cnt], 0, sizeof(r[cnt]));
+		cnt++;
+		key = next;
+		prev = &key;
+	}
+	*keys = k;
+	*recs = r;
+	*n = cnt;
+	return 0;
+nomem:
+	free(k);
+	free(r);
+	return -ENOMEM;
+}
+
+void ms_dp_detach_stale(struct ms_dp *dp)
+{
+	int fd = bpf_map__fd(dp->skel->maps.ms_ifaces);
+	struct ms_iface_rec *recs;
+	uint32_t *keys;
+	size_t n;
+
+	if (iface_records(fd, &keys, &recs, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char name[IF_NAMESIZE + 16];
+		bool ours = false;
+
+		for (size_t j = 0; j < dp->n_hooks; j++)
+			ours |= (uint32_t)dp->hooks[j].ifindex == keys[i];
+		if (ours)
+			continue;
+		if (!if_indextoname(keys[i], name))
+			snprintf(name, sizeof(name), "if%u", keys[i]);
+		log_info("%s: detaching the previous agent's classifier (not in --interface)",
+			 name);
+		tc_remove((int)keys[i], name, recs[i].flags & MS_IFACE_QDISC_OURS);
+		bpf_map_delete_elem(fd, &keys[i]);
+	}
+	free(keys);
+	free(recs);
+}
+
+int ms_dp_cleanup(const struct ms_dp_opts *o, const char *const *ifnames, size_t n)
+{
+	struct ms_iface_rec *recs = NULL;
+	uint32_t *keys = NULL;
+	size_t n_rec = 0;
+	char *dir = NULL;
+	struct stat st;
+	int fd, lock = -1, err = 0;
+
+	libbpf_set_print(libbpf_log);
+	if (o->pin_dir && on_bpffs(o->pin_dir) > 0 && !stat("/proc/self/ns/net", &st) &&
+	    asprintf(&dir, "%s/netns-%lu", o->pin_dir, (unsigned long)st.st_ino) < 0)
+		dir = NULL;
+	if (dir) {
+		lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+			log_error("a microsegd is running in this network namespace (%s is "
+				  "locked): stop it first",
+				  dir);
+			err = -EBUSY;
+			goto out;
+		}
+		fd = pin_get(dir, "ms_ifaces");
+		if (fd >= 0) {
+			err = iface_records(fd, &keys, &recs, &n_rec);
+			close(fd);
+			if (err)
+				goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int ifindex = (int)if_nametoindex(ifnames[i]);
+		bool qdisc = false;
+
+		if (!ifindex) {
+			log_error("no such interface: %s", ifnames[i]);
+			err = -ENODEV;
+			continue;
+		}
+		for (size_t j = 0; j < n_rec; j++)
+			if (keys[j] == (uint32_t)ifindex) {
+				qdisc = recs[j].flags & MS_IFACE_QDISC_OURS;
+				keys[j] = 0; /* done */
+			}
+		if (tc_remove(ifindex, ifnames[i], qdisc))
+			log_info("%s: microsegd's filters removed%s", ifnames[i],
+				 qdisc ? ", and its clsact qdisc" : "");
+		else
+			log_info("%s: nothing of microsegd attached", ifnames[i]);
+	}
+	for (size_t j = 0; j < n_rec; j++) {
+		char name[IF_NAMESIZE + 16];
+
+		if (!keys[j] || !if_indextoname(keys[j], name))
+			continue;
+		tc_remove((int)keys[j], name, recs[j].flags & MS_IFACE_QDISC_OURS);
+		log_info("%s: microsegd's filters removed%s", name,
+			 recs[j].flags & MS_IFACE_QDISC_OURS ? ", and its clsact qdisc" : "");
+	}
+	if (dir && !access(dir, F_OK)) {
+		pin_remove_all(dir, true);
+		log_info("pinned state %s removed", dir);
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	free(keys);
+	free(recs);
+	free(dir);
+	return err;
+}
+
+uint32_t ms_dp_prog_id(const struct ms_dp *dp, int dir)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(ms_dp_prog_fd(dp, dir), &info, &len))
+		return 0;
+	return info.id;
 }
 
 int ms_dp_attach(struct ms_dp *dp, const char *ifname)
@@ -216,7 +855,14 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 	err = bpf_tc_hook_create(&qd);
 	if (!err) {
 		h->qdisc_created = true;
-	} else if (err != -EEXIST) {
+	} else if (err == -EEXIST) {
+		struct ms_iface_rec rec;
+		uint32_t key = (uint32_t)ifindex;
+
+		/* An earlier agent's qdisc is ours to remove, as it would have. */
+		if (!bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.ms_ifaces), &key, &rec))
+			h->qdisc_created = h->qdisc_inherited = rec.flags & MS_IFACE_QDISC_OURS;
+	} else {
 		log_error("%s: cannot create the clsact qdisc: %s", ifname, strerror(-err));
 		return err;
 	}
@@ -229,8 +875,14 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 
 		err = bpf_tc_attach(&hook, &opts);
 		if (err == -EEXIST) {
-			log_warn("%s: replacing a %s filter left by an earlier microsegd", ifname,
-				 d ? "egress" : "ingress");
+			/* In place, on the same handle and priority: there is
+			 * never a moment without a filter. */
+			if (dp->adopted)
+				log_info("%s: replacing the previous agent's %s filter in place",
+					 ifname, d ? "egress" : "ingress");
+			else
+				log_warn("%s: replacing a %s filter left by an earlier microsegd",
+					 ifname, d ? "egress" : "ingress");
 			opts.flags = BPF_TC_F_REPLACE;
 			opts.prog_id = 0;
 			err = bpf_tc_attach(&hook, &opts);
@@ -238,14 +890,24 @@ int ms_dp_attach(struct ms_dp *dp, const char *ifname)
 		if (err) {
 			log_error("%s: cannot attach the %s classifier: %s", ifname,
 				  d ? "egress" : "ingress", strerror(-err));
-			detach_hook(h);
+			detach_hook(dp, h);
 			dp->n_hooks--;
 			return err;
 		}
 		h->attached[d] = true;
 	}
+	{
+		struct ms_iface_rec rec = { .flags = h->qdisc_created ? MS_IFACE_QDISC_OURS : 0 };
+		uint32_t key = (uint32_t)ifindex;
+
+		if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.ms_ifaces), &key, &rec, BPF_ANY))
+			log_warn("%s: cannot record the interface in the pinned state: %s", ifname,
+				 strerror(errno));
+	}
 	log_info("attached to %s (ifindex %d, ingress and egress%s)", ifname, ifindex,
-		 h->qdisc_created ? ", clsact created" : "");
+		 h->qdisc_inherited ? ", clsact of the previous agent"
+		 : h->qdisc_created ? ", clsact created"
+				    : "");
 	return 0;
 }
 
@@ -260,14 +922,19 @@ bool ms_dp_attached(const struct ms_dp *dp, int ifindex)
 bool ms_dp_release(struct ms_dp *dp, int ifindex)
 {
 	char now[IF_NAMESIZE];
+	uint32_t key = (uint32_t)ifindex;
 
 	for (size_t i = 0; i < dp->n_hooks; i++) {
-		if (dp->hooks[i].ifindex != ifindex)
+		struct hook *h = &dp->hooks[i];
+
+		if (h->ifindex != ifindex)
 			continue;
 		/* Only while the index still names our interface: a deleted
 		 * one took its filters along, and the index may be another's. */
-		if (if_indextoname((unsigned int)ifindex, now) && !strcmp(now, dp->hooks[i].name))
-			detach_hook(&dp->hooks[i]);
+		if (if_indextoname((unsigned int)ifindex, now) && !strcmp(now, h->name))
+			detach_hook(dp, h);
+		else
+			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.ms_ifaces), &key);
 		dp->hooks[i] = dp->hooks[--dp->n_hooks];
 		return true;
 	}
@@ -295,6 +962,24 @@ size_t ms_dp_ifindexes(const struct ms_dp *dp, int *out, size_t max)
 	for (size_t i = 0; i < dp->n_hooks && n < max; i++)
 		out[n++] = dp->hooks[i].ifindex;
 	return n;
+}
+
+void ms_dp_check_links(struct ms_dp *dp)
+{
+	char name[IF_NAMESIZE];
+
+	for (size_t i = 0; i < dp->n_hooks;) {
+		struct hook *h = &dp->hooks[i];
+
+		if (if_indextoname((unsigned int)h->ifindex, name) || errno != ENXIO) {
+			i++;
+			continue;
+		}
+		/* Its filters and qdisc went with it. */
+		log_warn("%s: the interface is gone (ifindex %d); still enforcing on the others",
+			 h->name, h->ifindex);
+		ms_dp_release(dp, h->ifindex); /* takes hooks[i] out */
+	}
 }
 
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex)
@@ -420,6 +1105,71 @@ static void slot_clear(struct ms_dp *dp, uint32_t slot, const struct ms_compiled
 	free(dec);
 }
 
+/*
+ * Remove every entry of slot from a map whose keys carry the slot in the
+ * byte at slot_off (slot_size bytes wide), found by walking the map: for
+ * a slot filled by an earlier agent, whose policy this one never saw.
+ */
+static int wipe_map(int fd, size_t key_sz, size_t slot_off, size_t slot_size, uint32_t slot)
+{
+	char *keys = NULL, *cur = malloc(key_sz), *next = malloc(key_sz);
+	size_t n = 0, cap = 0;
+	bool first = true;
+	int err = 0;
+
+	if (!cur || !next) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!bpf_map_get_next_key(fd, first ? NULL : cur, next)) {
+		uint32_t ks = 0;
+
+		memcpy(&ks, next + slot_off, slot_size);
+		if (ks == slot) {
+			if (n == cap) {
+				size_t nc = cap ? 2 * cap : 64;
+				char *nk = realloc(keys, nc * key_sz);
+
+				if (!nk) {
+					err = -ENOMEM;
+					goto out;
+				}
+				keys = nk;
+				cap = nc;
+			}
+			memcpy(keys + n * key_sz, next, key_sz);
+			n++;
+		}
+		memcpy(cur, next, key_sz);
+		first = false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, keys + i * key_sz) && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+out:
+	free(keys);
+	free(cur);
+	free(next);
+	return err;
+}
+
+static int slot_wipe(struct ms_dp *dp, uint32_t slot)
+{
+	int err = wipe_map(bpf_map__fd(dp->skel->maps.src_class), sizeof(struct ms_addr_key),
+			   offsetof(struct ms_addr_key, slot), 1, slot);
+
+	if (!err)
+		err = wipe_map(bpf_map__fd(dp->skel->maps.dst_class), sizeof(struct ms_addr_key),
+			       offsetof(struct ms_addr_key, slot), 1, slot);
+	if (!err)
+		err = wipe_map(bpf_map__fd(dp->skel->maps.decisions),
+			       sizeof(struct ms_decision_key),
+			       offsetof(struct ms_decision_key, slot), sizeof(uint32_t), slot);
+	return err;
+}
+
 static int fill_addrs(int fd, uint32_t slot, const struct ms_addr_entry *e, size_t n)
 {
 	struct ms_addr_key *keys = addr_keys(slot, e, n);
@@ -502,6 +1252,16 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 		slot_clear(dp, slot, dp->slot_policy[slot]);
 		ms_compiled_free(&dp->slot_policy[slot]);
 	}
+	if (dp->slot_unknown[slot]) {
+		err = slot_wipe(dp, slot);
+		if (err) {
+			log_error("cannot clear the adopted policy slot: %s; the previous policy "
+				  "stays in force",
+				  strerror(-err));
+			return err;
+		}
+		dp->slot_unknown[slot] = false;
+	}
 	err = fill_addrs(bpf_map__fd(dp->skel->maps.src_class), slot, c->src, c->n_src);
 	if (!err)
 		err = fill_addrs(bpf_map__fd(dp->skel->maps.dst_class), slot, c->dst, c->n_dst);
@@ -581,6 +1341,11 @@ int ms_dp_events_fd(const struct ms_dp *dp)
 int ms_dp_sessions_fd(const struct ms_dp *dp)
 {
 	return bpf_map__fd(dp->skel->maps.sessions);
+}
+
+int ms_dp_embryos_fd(const struct ms_dp *dp)
+{
+	return bpf_map__fd(dp->skel->maps.embryos);
 }
 
 int ms_dp_prog_fd(const struct ms_dp *dp, int dir)

@@ -13,13 +13,16 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,7 +67,9 @@ struct options {
 	int log_level;
 	unsigned int stats_interval;
 	bool check;
-	bool watch; /* reload when the policy file changes (inotify) */
+	bool watch;	    /* reload when the policy file changes (inotify) */
+	bool keep_attached; /* SIGTERM leaves the classifier attached and pinned */
+	bool cleanup;	    /* --cleanup: remove what microsegd left, exit */
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
 	const char *state_dir; /* NULL: none */
@@ -84,6 +89,9 @@ enum {
 	OPT_BASELINE,
 	OPT_DISCOVER,
 	OPT_WATCH,
+	OPT_PIN_DIR,
+	OPT_KEEP_ATTACHED,
+	OPT_CLEANUP,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +112,9 @@ static const struct option long_opts[] = {
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
 	{ "discover", no_argument, NULL, OPT_DISCOVER },
 	{ "watch", no_argument, NULL, OPT_WATCH },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED },
+	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -153,6 +164,16 @@ static void usage(FILE *f)
 		"                            (their namespaces, addresses, listeners) and\n"
 		"                            label them for the policy's selectors; also\n"
 		"                            'discovery: true' in the policy\n"
+		"      --pin-dir DIR         bpffs directory where the session table and policy\n"
+		"                            slots outlive the process, per network namespace\n"
+		"                            in DIR/netns-INODE; 'none' pins nothing\n"
+		"                            (default: " MS_DEFAULT_PIN_DIR ")\n"
+		"      --keep-attached       on SIGTERM/SIGINT leave the classifier attached and\n"
+		"                            its state pinned, for the next start to adopt\n"
+		"                            without a moment unenforced (restarts)\n"
+		"      --cleanup             remove microsegd's filters from the -i interfaces\n"
+		"                            and those the pinned state records, the clsact\n"
+		"                            qdiscs it created, and the pinned state; exit\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n"
 		"\n"
@@ -163,14 +184,17 @@ static void usage(FILE *f)
 		"                   FILE:LINE:COL and the old policy stays in force\n"
 		"  SIGUSR1          log flows decided per rule and session table occupancy\n"
 		"  SIGTERM, SIGINT  detach from every interface, remove the clsact qdiscs\n"
-		"                   microsegd created, report remaining flows, exit 0\n"
+		"                   microsegd created and the pinned state, report remaining\n"
+		"                   flows, exit 0; with --keep-attached, leave the classifier\n"
+		"                   enforcing and its state pinned, exit 0\n"
 		"\n"
 		"Exit status:\n"
 		"  0  success, or clean shutdown\n"
 		"  1  invalid policy\n"
 		"  2  bad usage\n"
 		"  3  system error: no such interface, BPF load or attach failed, missing\n"
-		"     privilege, cannot open the flow log\n"
+		"     privilege, cannot open the flow log, another microsegd running in\n"
+		"     this network namespace\n"
 		"\n"
 		"Logs go to stderr (with <N> priority prefixes under systemd's journal).\n"
 		"See microsegd(8).\n",
@@ -338,6 +362,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 						   optarg, MAX_GRAPH_EDGES);
 			o->graph_max_edges = (size_t)v;
 			break;
+		case OPT_PIN_DIR:
+			if (!*optarg)
+				return usage_error("empty pin directory ('none' disables it)");
+			o->dp.pin_dir = strcmp(optarg, "none") ? optarg : NULL;
+			o->dp.pin_dir_given = o->dp.pin_dir != NULL;
+			break;
+		case OPT_KEEP_ATTACHED:
+			o->keep_attached = true;
+			break;
+		case OPT_CLEANUP:
+			o->cleanup = true;
+			break;
 		case 'V':
 			printf("microsegd %s\n", MS_VERSION);
 			return 0;
@@ -442,6 +478,7 @@ static void on_tick(struct loop *lp)
 	int err;
 
 	ms_events_sync_clock(d->ev);
+	ms_dp_check_links(d->dp);
 	err = ms_events_sweep(d->ev, false);
 	if (err)
 		log_warn("cannot sweep the session table: %s", strerror(-err));
@@ -709,12 +746,22 @@ static void loop_close(struct loop *lp)
 		close(lp->timerfd);
 }
 
-static void shutdown_dp(struct ms_daemon *d)
+static void shutdown_dp(struct ms_daemon *d, bool keep)
 {
 	int err;
 
 	if (!d->dp)
 		return;
+	if (keep) {
+		/* The flows go on: none of them ends here. */
+		if (d->ev)
+			ms_events_drain(d->ev);
+		log_info("leaving the classifier attached%s%s (--keep-attached)",
+			 ms_dp_pin_path(d->dp) ? ", state pinned in " : " without pinned state",
+			 ms_dp_pin_path(d->dp) ? ms_dp_pin_path(d->dp) : "");
+		ms_dp_leave(&d->dp);
+		return;
+	}
 	if (d->ev) {
 		/* Nothing goes unreported: events still queued, then every flow
 		 * that is still open. */
@@ -752,6 +799,30 @@ static int start_discovery(struct ms_daemon *d, const struct options *o, struct 
 	}
 	ms_daemon_log_diag(first);
 	return 0;
+}
+
+/*
+ * One agent per network namespace: it owns the namespace's pinned state and
+ * would replace another agent's filters. The lock is an abstract unix socket
+ * name, scoped to the network namespace and released when the process ends,
+ * however it ends. Returns the fd holding it, or -errno (-EADDRINUSE: held).
+ */
+static int netns_lock(void)
+{
+	static const char name[] = "microsegd-agent";
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	memcpy(a.sun_path + 1, name, sizeof(name) - 1);
+	if (bind(fd, (struct sockaddr *)&a,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(name)))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 /* Scans are always watched; new edges against --baseline when given. */
@@ -806,6 +877,7 @@ static int run(const struct options *o)
 		.dp_opts = o->dp,
 		.ifnames = o->ifnames,
 		.n_ifnames = o->n_ifnames,
+		.state_dir = o->state_dir,
 		.started_ms = ms_time_now_ms(),
 	};
 	struct ms_observer_opts oo = {
@@ -819,6 +891,10 @@ static int run(const struct options *o)
 	struct ms_cgroups *cgroups = NULL;
 	int status = EXIT_SYSTEM, err;
 	size_t n_if;
+	/* Also when starting fails: what an earlier agent left attached keeps
+	 * enforcing (fail-static) rather than being torn down. */
+	bool keep = o->keep_attached;
+	int lock_fd = -1;
 	sigset_t mask;
 
 	/* Blocked from the start: a SIGTERM during startup waits in the
@@ -882,6 +958,8 @@ static int run(const struct options *o)
 		log_error("cannot set up the counter history: %s", strerror(-err));
 		goto out;
 	}
+	if (ms_dp_adopted(d.dp))
+		ms_daemon_name_adopted(&d);
 	err = setup_anomalies(&d, o->baseline);
 	if (err)
 		goto out;
@@ -899,12 +977,27 @@ static int run(const struct options *o)
 		if (err)
 			goto out;
 	}
+	lock_fd = netns_lock();
+	if (lock_fd < 0) {
+		err = lock_fd;
+		if (err == -EADDRINUSE)
+			log_error("another microsegd is running in this network namespace");
+		else
+			log_error("cannot take the agent lock of this network namespace: %s",
+				  strerror(-err));
+		goto out;
+	}
 	err = ms_daemon_install(&d, &l, NULL);
 	if (err)
 		goto out;
 	err = ms_links_new(d.dp, o->ifnames, o->n_ifnames, d.disc != NULL, &lp.links);
 	if (err)
 		goto out;
+	if (ms_dp_adopted(d.dp))
+		ms_dp_detach_stale(d.dp);
+	if (o->keep_attached && !ms_dp_pin_path(d.dp))
+		log_warn("--keep-attached without pinned state: the classifier stays attached at "
+			 "exit, but the next start cannot adopt its sessions");
 	err = loop_setup(&lp, &mask);
 	if (err)
 		goto out;
@@ -924,7 +1017,11 @@ out:
 	if (d.obs)
 		ms_observer_set_publish(d.obs, NULL, NULL);
 	ms_api_free(&d.api);
-	shutdown_dp(&d);
+	/* A second agent stopped by the lock has attached nothing and pinned
+	 * nothing (the pinned state's own lock stops it earlier). */
+	shutdown_dp(&d, keep);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	loop_close(&lp);
 	ms_watch_free(&lp.watch);
 	ms_links_free(&lp.links);
@@ -937,7 +1034,9 @@ out:
 	ms_diag_free(&first_diag);
 	ms_daemon_clear(&d);
 	ms_notify_close();
-	if (!status)
+	if (!status && keep)
+		log_info("stopped: the classifier stays attached for the next start");
+	else if (!status)
 		log_info("stopped: detached from every interface");
 	return status;
 }
@@ -956,6 +1055,7 @@ int main(int argc, char **argv)
 	int status;
 
 	ms_dp_opts_default(&o.dp);
+	o.dp.pin_dir = MS_DEFAULT_PIN_DIR; /* the library's default pins nothing */
 	ms_log_init();
 	status = parse_options(argc, argv, &o);
 	if (status >= 0)
@@ -963,6 +1063,21 @@ int main(int argc, char **argv)
 	ms_log_set_level((enum ms_log_level)o.log_level);
 	if (o.check) {
 		status = ms_policy_check(o.policy, o.mode, stdout);
+		goto out;
+	}
+	if (o.cleanup) {
+		int lock = netns_lock();
+
+		if (lock < 0) {
+			fprintf(stderr, "microsegd: %s: stop it first\n",
+				lock == -EADDRINUSE
+					? "a microsegd is running in this network namespace"
+					: strerror(-lock));
+			status = EXIT_SYSTEM;
+			goto out;
+		}
+		status = ms_dp_cleanup(&o.dp, o.ifnames, o.n_ifnames) ? EXIT_SYSTEM : 0;
+		close(lock);
 		goto out;
 	}
 	if (!o.n_ifnames) {

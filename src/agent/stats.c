@@ -16,11 +16,11 @@ char *ms_stats_format(const uint64_t *cnt, uint64_t sessions, uint64_t lost_user
 		     "stats: allowed=%" PRIu64 " denied=%" PRIu64 " audit=%" PRIu64
 		     " new_flows=%" PRIu64 " sessions=%" PRIu64 " events_lost=%" PRIu64
 		     " revoked=%" PRIu64 " malformed=%" PRIu64 " passthrough=%" PRIu64
-		     " session_fail=%" PRIu64,
+		     " session_fail=%" PRIu64 " fragments_dropped=%" PRIu64,
 		     cnt[MS_CNT_ALLOWED], cnt[MS_CNT_DENIED], cnt[MS_CNT_AUDIT],
 		     cnt[MS_CNT_NEW_FLOWS], sessions, cnt[MS_CNT_EVENTS_LOST] + lost_user,
 		     cnt[MS_CNT_REVOKED], cnt[MS_CNT_MALFORMED], cnt[MS_CNT_PASSTHROUGH],
-		     cnt[MS_CNT_SESSION_FAIL]) < 0)
+		     cnt[MS_CNT_SESSION_FAIL], cnt[MS_CNT_FRAG_DROPPED]) < 0)
 		return NULL;
 	return s;
 }

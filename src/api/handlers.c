@@ -36,6 +36,7 @@ static const char *const counter_names[MS_CNT_MAX] = {
 	[MS_CNT_REVOKED] = "revoked",
 	[MS_CNT_SESSION_FAIL] = "session_fail",
 	[MS_CNT_PASSING] = "passing_flows",
+	[MS_CNT_FRAG_DROPPED] = "fragments_dropped",
 };
 
 void ms_api_resp_clear(struct ms_api_resp *resp)
@@ -206,6 +207,21 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 	ok &= add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
 	ok &= add_u64(o, "sessions_evicted", ms_events_evicted(d->ev));
 	ok &= add_u64(o, "flows_unseen", ms_events_unseen(d->ev));
+	/* The data plane's identity: the program ids change with every start
+	 * (a restart really loads new programs), the pinned state may not. */
+	{
+		cJSON *dpo = cJSON_AddObjectToObject(o, "datapath");
+		const char *pin = ms_dp_pin_path(d->dp);
+
+		ok &= dpo != NULL;
+		if (dpo) {
+			ok &= add_u64(dpo, "prog_id_ingress", ms_dp_prog_id(d->dp, MS_DIR_INGRESS));
+			ok &= add_u64(dpo, "prog_id_egress", ms_dp_prog_id(d->dp, MS_DIR_EGRESS));
+			ok &= (pin ? cJSON_AddStringToObject(dpo, "pinned", pin)
+				   : cJSON_AddNullToObject(dpo, "pinned")) != NULL;
+			ok &= cJSON_AddBoolToObject(dpo, "adopted", ms_dp_adopted(d->dp)) != NULL;
+		}
+	}
 	gr = cJSON_AddObjectToObject(o, "graph");
 	if (gr && g) {
 		ok &= add_u64(gr, "nodes", ms_graph_nodes(g));

@@ -333,9 +333,8 @@ static struct stat5 repeat_stat(int fd, const struct pkt_spec *s, uint32_t repea
 	return summarize(v, RUNS);
 }
 
-static void clear_sessions(struct ms_dp *dp)
+static void clear_table(int fd)
 {
-	int fd = ms_dp_sessions_fd(dp);
 	static struct ms_session_key keys[8192];
 	static struct ms_session vals[8192];
 	__u32 batch = 0, n;
@@ -348,6 +347,13 @@ static void clear_sessions(struct ms_dp *dp)
 						      &n, NULL);
 		first = false;
 	} while (!err);
+}
+
+/* Both tables: the answered sessions and the unanswered ones. */
+static void clear_sessions(struct ms_dp *dp)
+{
+	clear_table(ms_dp_sessions_fd(dp));
+	clear_table(ms_dp_embryos_fd(dp));
 }
 
 /* The fresh-tuple harness: fresh_tuple tail-calls target[0]. */

@@ -32,5 +32,26 @@ check unit-log-dir-writable grep -Eqx 'ReadWritePaths=/var/log/microsegd( .*)?' 
 check unit-state-directory grep -qx 'StateDirectory=microsegd' "$UNIT"
 check unit-runtime-directory grep -qx 'RuntimeDirectory=microsegd' "$UNIT"
 check unit-api-socket grep -q -- '--api-socket /run/microsegd/microsegd.sock' "$UNIT"
+check unit-keep-attached grep -q '^ExecStart=@SBINDIR@/microsegd --keep-attached ' "$UNIT"
+check unit-bpffs-writable grep -Eqx 'ReadWritePaths=.* -/sys/fs/bpf( .*)?' "$UNIT"
+
+# ExecStopPost cleans up after `systemctl stop` only: run its command line
+# (as systemd would, $$ unescaped) with a stand-in microsegd and systemctl.
+mkdir -p "$E2E_TMP/stub"
+printf '#!/bin/sh\necho "$*" >>"%s"\n' "$E2E_TMP/cleaned" >"$E2E_TMP/stub/microsegd"
+printf '#!/bin/sh\n[ -z "$FAKE_JOB" ] || echo "42 microsegd.service $FAKE_JOB running"\n' \
+	>"$E2E_TMP/stub/systemctl"
+chmod +x "$E2E_TMP/stub/microsegd" "$E2E_TMP/stub/systemctl"
+stop_post=$(sed -n "s|@SBINDIR@|$E2E_TMP/stub|g; s|\\$\\$|\\$|g; s|^ExecStopPost=/bin/sh -c '\\(.*\\)'\$|\\1|p" "$UNIT")
+check unit-stop-post-found test -n "$stop_post"
+# stop_post_cleans RESULT JOB: did the command run microsegd --cleanup?
+stop_post_cleans() {
+	rm -f "$E2E_TMP/cleaned"
+	SERVICE_RESULT=$1 FAKE_JOB=$2 PATH="$E2E_TMP/stub:$PATH" sh -c "$stop_post"
+	grep -qx -- '--cleanup' "$E2E_TMP/cleaned" 2>/dev/null
+}
+check unit-stop-cleans-up stop_post_cleans success ""
+check_not unit-restart-keeps-attached stop_post_cleans success restart
+check_not unit-failure-keeps-attached stop_post_cleans exit-code ""
 check man-page-sections bash -c "for s in OPTIONS SIGNALS FILES 'EXIT STATUS' EXAMPLES; do grep -q \"^.SH \$s\" '$E2E_ROOT/man/microsegd.8' || exit 1; done"
 e2e_finish

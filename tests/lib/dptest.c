@@ -114,7 +114,9 @@ int dpt_session(struct ms_dp *dp, const struct pkt_spec *s, struct ms_session *o
 	struct ms_session_key k;
 
 	dpt_session_key(s, &k);
-	return bpf_map_lookup_elem(ms_dp_sessions_fd(dp), &k, out) ? -errno : 0;
+	if (!bpf_map_lookup_elem(ms_dp_sessions_fd(dp), &k, out))
+		return 0;
+	return bpf_map_lookup_elem(ms_dp_embryos_fd(dp), &k, out) ? -errno : 0;
 }
 
 int dpt_session_delete(struct ms_dp *dp, const struct pkt_spec *s)
@@ -122,7 +124,9 @@ int dpt_session_delete(struct ms_dp *dp, const struct pkt_spec *s)
 	struct ms_session_key k;
 
 	dpt_session_key(s, &k);
-	return bpf_map_delete_elem(ms_dp_sessions_fd(dp), &k) ? -errno : 0;
+	if (!bpf_map_delete_elem(ms_dp_sessions_fd(dp), &k))
+		return 0;
+	return bpf_map_delete_elem(ms_dp_embryos_fd(dp), &k) ? -errno : 0;
 }
 
 struct ev_sink {
