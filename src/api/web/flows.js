@@ -76,12 +76,21 @@ function cells(f) {
   const port = f.dport !== undefined ? f.dport : f.icmp_type !== undefined ? `type ${f.icmp_type}` : '';
   return [fmtTime(f.time), f.event, f.verdict, f.rule, f.direction, f.interface, f.proto, f.src,
     f.sport !== undefined ? f.sport : '', f.dst, port, f.src_workload || '', f.dst_workload || '',
+    localProcess(f),
     f.packets !== undefined ? fmtInt(f.packets) : '', f.bytes !== undefined ? fmtInt(f.bytes) : ''];
+}
+
+// The local end's process and unit (process identity): the initiator's
+// for a flow begun here, the responder's for one that came in.
+function localProcess(f) {
+  const p = f.src_process || f.dst_process, u = f.src_unit || f.dst_unit;
+  if (!p && !u) return '';
+  return (f.src_unit || f.src_process ? '→ ' : '← ') + (p || '?') + (u ? ` (${u})` : '');
 }
 
 function add(f) {
   const tr = el('tr', { class: 'verdict-' + f.verdict, 'data-verdict': f.verdict, 'data-event': f.event });
-  cells(f).forEach((c, i) => tr.append(el('td', { class: i === 2 ? 'v' : i >= 13 ? 'num' : null, text: String(c) })));
+  cells(f).forEach((c, i) => tr.append(el('td', { class: i === 2 ? 'v' : i >= 14 ? 'num' : null, text: String(c) })));
   tr.hidden = !matches(f);
   document.querySelector('#flows-table tbody').prepend(tr);
   rows.unshift({ f, tr });

@@ -523,6 +523,7 @@ function flowsBox(query, keep) {
 
 function flowText(f) {
   const host = a => a.includes(':') ? `[${a}]` : a;
-  if (f.sport !== undefined) return `${host(f.src)}:${f.sport} → ${host(f.dst)}:${f.dport}`;
-  return `${f.src} → ${f.dst} ${f.proto} type ${f.icmp_type}`;
+  const sp = f.src_process ? ` (${f.src_process})` : '', dp = f.dst_process ? ` (${f.dst_process})` : '';
+  if (f.sport !== undefined) return `${host(f.src)}:${f.sport}${sp} → ${host(f.dst)}:${f.dport}${dp}`;
+  return `${f.src}${sp} → ${f.dst}${dp} ${f.proto} type ${f.icmp_type}`;
 }
