@@ -27,6 +27,7 @@ struct known_ns {
 
 struct ms_discovery {
 	int rt; /* NETLINK_ROUTE, this namespace */
+	struct ms_netns_cache *names;
 	struct known_ns *known;
 	size_t n_known;
 	struct ms_discovered *inv;
@@ -45,6 +46,11 @@ int ms_discovery_new(struct ms_discovery **out)
 
 		free(ds);
 		return err;
+	}
+	if (ms_netns_cache_new(&ds->names)) {
+		close(ds->rt);
+		free(ds);
+		return -ENOMEM;
 	}
 	*out = ds;
 	return 0;
@@ -67,6 +73,7 @@ void ms_discovery_free(struct ms_discovery **dsp)
 		free(ds->known[i].name);
 	free(ds->known);
 	inv_free(ds->inv, ds->n_inv);
+	ms_netns_cache_free(&ds->names);
 	close(ds->rt);
 	free(ds);
 	*dsp = NULL;
@@ -127,7 +134,7 @@ static struct known_ns *known_by_inode(struct ms_discovery *ds, uint64_t inode)
 static int open_ns(struct ms_discovery *ds, int nsid, pid_t hint, struct ms_netns *ns)
 {
 	char buf[128];
-	int err = ms_netns_find(ds->rt, nsid, hint, ns);
+	int err = ms_netns_find(ds->rt, ds->names, nsid, hint, ns);
 
 	if (err)
 		return err;
@@ -244,6 +251,7 @@ int ms_discovery_refresh(struct ms_discovery *ds, const int *ifindex, size_t n)
 		return -ENOMEM;
 	for (size_t i = 0; i < ds->n_known; i++)
 		ds->known[i].used = false;
+	ms_netns_cache_expire(ds->names);
 	for (size_t i = 0; i < n && !err; i++) {
 		struct known_ns *k;
 		bool veth;

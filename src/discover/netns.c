@@ -187,15 +187,57 @@ static uint64_t inode_of(int fd)
 	return fstat(fd, &st) ? 0 : (uint64_t)st.st_ino;
 }
 
-static int find_named(int rt, int nsid, struct ms_netns *ns)
+/* The names of /run/netns and the ids this namespace gives them, as of
+ * the last scan: a namespace keeps its id while it lives, so most lookups
+ * take one open and one query, not a scan of every name. */
+struct ms_netns_cache {
+	struct named {
+		char *name;
+		int nsid;
+	} * v;
+	size_t n;
+	bool fresh; /* scanned since the last ms_netns_cache_expire */
+};
+
+void ms_netns_cache_expire(struct ms_netns_cache *c)
+{
+	c->fresh = false;
+}
+
+static void cache_clear(struct ms_netns_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].name);
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}
+
+int ms_netns_cache_new(struct ms_netns_cache **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void ms_netns_cache_free(struct ms_netns_cache **c)
+{
+	if (!*c)
+		return;
+	cache_clear(*c);
+	free(*c);
+	*c = NULL;
+}
+
+static int cache_scan(int rt, struct ms_netns_cache *c)
 {
 	DIR *d = opendir(MS_NETNS_RUN_DIR);
 	struct dirent *de;
-	int err = -ENOENT;
 
+	cache_clear(c);
 	if (!d)
-		return -ENOENT;
+		return 0;
 	while ((de = readdir(d))) {
+		struct named *nv;
 		int fd;
 
 		if (de->d_name[0] == '.')
@@ -203,20 +245,65 @@ static int find_named(int rt, int nsid, struct ms_netns *ns)
 		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (nsid_of_fd(rt, fd) == nsid) {
-			ns->fd = fd;
-			ns->inode = inode_of(fd);
-			ns->name = strdup(de->d_name);
-			ns->named = true;
-			err = ns->name ? 0 : -ENOMEM;
-			if (err)
-				close(fd);
-			break;
+		nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+		if (!nv || !(nv[c->n].name = strdup(de->d_name))) {
+			if (nv)
+				c->v = nv;
+			close(fd);
+			closedir(d);
+			return -ENOMEM;
 		}
+		c->v = nv;
+		c->v[c->n++].nsid = nsid_of_fd(rt, fd);
 		close(fd);
 	}
 	closedir(d);
-	return err;
+	return 0;
+}
+
+/* Open the named namespace with this id if the cache knows it and it still
+ * has that id. */
+static int open_cached(int rt, const struct ms_netns_cache *c, int nsid, struct ms_netns *ns)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		char path[512];
+		int fd;
+
+		if (c->v[i].nsid != nsid)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", MS_NETNS_RUN_DIR, c->v[i].name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -ENOENT;
+		if (nsid_of_fd(rt, fd) != nsid) {
+			close(fd);
+			return -ENOENT;
+		}
+		ns->fd = fd;
+		ns->inode = inode_of(fd);
+		ns->name = strdup(c->v[i].name);
+		ns->named = true;
+		if (!ns->name) {
+			close(fd);
+			ns->fd = -1;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int find_named(int rt, struct ms_netns_cache *c, int nsid, struct ms_netns *ns)
+{
+	int err = open_cached(rt, c, nsid, ns);
+
+	if (err != -ENOENT || c->fresh)
+		return err;
+	/* A name came or went, or an id was given since: scan again, once per
+	 * round of lookups (an unnamed namespace always misses). */
+	err = cache_scan(rt, c);
+	c->fresh = true;
+	return err ? err : open_cached(rt, c, nsid, ns);
 }
 
 /* The cgroup of pid, as a workload name. */
@@ -326,7 +413,7 @@ static int find_by_hint(int rt, int nsid, pid_t pid, struct ms_netns *ns)
 	return 0;
 }
 
-int ms_netns_find(int rt, int nsid, pid_t hint, struct ms_netns *ns)
+int ms_netns_find(int rt, struct ms_netns_cache *cache, int nsid, pid_t hint, struct ms_netns *ns)
 {
 	int err;
 
@@ -334,7 +421,7 @@ int ms_netns_find(int rt, int nsid, pid_t hint, struct ms_netns *ns)
 	ns->fd = -1;
 	if (nsid < 0)
 		return -ENOENT;
-	err = find_named(rt, nsid, ns);
+	err = find_named(rt, cache, nsid, ns);
 	if (err == -ENOENT && hint > 0)
 		err = find_by_hint(rt, nsid, hint, ns);
 	if (err == -ENOENT)

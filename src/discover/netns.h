@@ -15,6 +15,8 @@
 /* Where named namespaces live (ip netns add). */
 #define MS_NETNS_RUN_DIR "/run/netns"
 
+struct ms_netns_cache;
+
 struct ms_netns {
 	int fd;		/* open on the namespace; -1: none */
 	uint64_t inode; /* of the namespace: its identity */
@@ -37,7 +39,14 @@ int ms_link_peer_nsid(int rt, int ifindex, bool *is_veth, int *nsid);
  * ms_netns_clear, as an open namespace outlives its processes and keeps its
  * veths alive. Returns 0, -ENOENT when no namespace has that id, or -errno.
  */
-int ms_netns_find(int rt, int nsid, pid_t hint, struct ms_netns *ns);
+int ms_netns_find(int rt, struct ms_netns_cache *cache, int nsid, pid_t hint, struct ms_netns *ns);
+
+/* What ms_netns_find remembers of /run/netns between calls. */
+struct ms_netns_cache;
+int ms_netns_cache_new(struct ms_netns_cache **out);
+void ms_netns_cache_free(struct ms_netns_cache **c);
+/* A new round of lookups: a miss may scan /run/netns again (once). */
+void ms_netns_cache_expire(struct ms_netns_cache *c);
 
 /* Close and free what ns holds; it can be found again. */
 void ms_netns_clear(struct ms_netns *ns);
