@@ -187,6 +187,21 @@ static uint64_t inode_of(int fd)
 	return fstat(fd, &st) ? 0 : (uint64_t)st.st_ino;
 }
 
+/* An fd on the namespace at path if this namespace gives it the id nsid,
+ * else -ENOENT. */
+static int open_if_nsid(int rt, const char *path, int nsid)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -ENOENT;
+	if (nsid_of_fd(rt, fd) != nsid) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
 /* The names of /run/netns and the ids this namespace gives them, as of
  * the last scan: a namespace keeps its id while it lives, so most lookups
  * take one open and one query, not a scan of every name. */
@@ -272,13 +287,9 @@ static int open_cached(int rt, const struct ms_netns_cache *c, int nsid, struct 
 		if (c->v[i].nsid != nsid)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", MS_NETNS_RUN_DIR, c->v[i].name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = open_if_nsid(rt, path, nsid);
 		if (fd < 0)
-			return -ENOENT;
-		if (nsid_of_fd(rt, fd) != nsid) {
-			close(fd);
-			return -ENOENT;
-		}
+			return fd;
 		ns->fd = fd;
 		ns->inode = inode_of(fd);
 		ns->name = strdup(c->v[i].name);
@@ -392,13 +403,9 @@ static int find_by_hint(int rt, int nsid, pid_t pid, struct ms_netns *ns)
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_if_nsid(rt, path, nsid);
 	if (fd < 0)
-		return -ENOENT;
-	if (nsid_of_fd(rt, fd) != nsid) {
-		close(fd);
-		return -ENOENT;
-	}
+		return fd;
 	ns->fd = fd;
 	ns->inode = inode_of(fd);
 	ns->pid = pid;
