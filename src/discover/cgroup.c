@@ -270,26 +270,13 @@ static char *unit_of(const char *path)
 	return strdup(path);
 }
 
-/* The command of the first process listed in the group, or NULL. */
-static char *process_of(const struct ms_cgroups *cg, const char *path)
+static char *comm_of(int pid)
 {
-	char *file, comm[64] = "";
+	char file[64], comm[64] = "";
 	FILE *f;
-	int pid = 0;
 
-	if (asprintf(&file, "%s%s/cgroup.procs", cg->root, strcmp(path, "/") ? path : "") < 0)
-		return NULL;
+	snprintf(file, sizeof(file), "/proc/%d/comm", pid);
 	f = fopen(file, "re");
-	free(file);
-	if (!f)
-		return NULL;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	if (pid <= 0 || asprintf(&file, "/proc/%d/comm", pid) < 0)
-		return NULL;
-	f = fopen(file, "re");
-	free(file);
 	if (!f)
 		return NULL;
 	if (!fgets(comm, sizeof(comm), f))
@@ -297,6 +284,54 @@ static char *process_of(const struct ms_cgroups *cg, const char *path)
 	fclose(f);
 	comm[strcspn(comm, "\n")] = '\0';
 	return comm[0] ? strdup(comm) : NULL;
+}
+
+/* At most this many members are looked at; a group of more runs many
+ * programs, and no one of them is the answer. */
+#define MAX_MEMBERS 64
+
+/*
+ * The command of the group's processes when they all run the same one (a
+ * service and its workers), or NULL: a group of several programs (the root
+ * group, a login session) names none rather than a wrong one.
+ */
+static char *process_of(const struct ms_cgroups *cg, const char *path)
+{
+	char *file, *comm = NULL;
+	FILE *f;
+	int pid, n = 0;
+
+	if (asprintf(&file, "%s%s/cgroup.procs", cg->root, strcmp(path, "/") ? path : "") < 0)
+		return NULL;
+	f = fopen(file, "re");
+	free(file);
+	if (!f)
+		return NULL;
+	while (fscanf(f, "%d", &pid) == 1) {
+		char *c;
+
+		if (++n > MAX_MEMBERS) {
+			free(comm);
+			comm = NULL;
+			break;
+		}
+		c = comm_of(pid);
+		if (!c)
+			continue; /* exited meanwhile */
+		if (!comm) {
+			comm = c;
+			continue;
+		}
+		if (strcmp(c, comm)) {
+			free(c);
+			free(comm);
+			comm = NULL;
+			break;
+		}
+		free(c);
+	}
+	fclose(f);
+	return comm;
 }
 
 int ms_cgroups_resolve(struct ms_cgroups *cg, uint64_t id, const char **unit, const char **process)

@@ -26,8 +26,9 @@ const char *ms_cgroups_root(const struct ms_cgroups *cg);
 /*
  * What cgroup id is: *unit, the innermost systemd unit (.service, .scope) on
  * its path, else its path below the root ("/" for the root itself); and
- * *process, the command of a process in it (read again at most every 2 s;
- * the last one seen once it has none; NULL if it never had one). Both stay
+ * *process, the command its processes run when they all run the same one
+ * (read again at most every 2 s; the last one seen once it has none; NULL
+ * if it never had one, or runs several programs). Both stay
  * valid until the tree is walked again: for an id not seen before, at most
  * once a second. Returns 0, or -ENOENT for an id that names no cgroup.
  */

@@ -231,9 +231,11 @@ def phase_live(url, outdir, ms_bin, deny_cmd, stop_cmd):
             bg = js(drv, 'return getComputedStyle(arguments[0].cells[0]).backgroundColor', tr)
             report('flows-deny-row-marked', 'verdict-deny' in tr.get_attribute('class') and bg != 'rgba(0, 0, 0, 0)',
                    'class %s background %s' % (tr.get_attribute('class'), bg))
-            # The listener it was denied to is a local process: named.
+            # The listener it was denied to is a local socket: its cgroup is
+            # named (its process too where the group runs one program).
             proc = tr.find_elements(By.TAG_NAME, 'td')[13].text
-            report('flows-row-names-local-process', 'python3' in proc, 'local process cell: %r' % proc)
+            report('flows-row-names-local-process', proc.startswith('← ') and '(' in proc,
+                   'local process cell: %r' % proc)
         # Pausing holds new rows back; resuming shows them.
         drv.find_element(By.ID, 'flows-pause').click()
         subprocess.run(shlex.split(deny_cmd.format(port=port + 1)), timeout=10)

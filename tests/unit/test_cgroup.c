@@ -42,6 +42,12 @@ static void test_resolve(void)
 	mk("/system.slice/web.service");
 	mk("/x");
 	mk("/x/y");
+	mk("/mixed");
+	snprintf(path, sizeof(path), "%s/mixed/cgroup.procs", root);
+	f = fopen(path, "w");
+	REQUIRE(f, "cgroup.procs");
+	fprintf(f, "%d\n1\n", (int)getpid()); /* this test and init: two programs */
+	fclose(f);
 	snprintf(path, sizeof(path), "%s/system.slice/web.service/cgroup.procs", root);
 	f = fopen(path, "w");
 	REQUIRE(f, "cgroup.procs");
@@ -59,6 +65,8 @@ static void test_resolve(void)
 	CHECK(proc == NULL, "no process");
 	REQUIRE(!ms_cgroups_resolve(cg, ino(""), &unit, &proc), "root");
 	CHECK(!strcmp(unit, "/"), "the root group, got %s", unit);
+	REQUIRE(!ms_cgroups_resolve(cg, ino("/mixed"), &unit, &proc), "mixed");
+	CHECK(proc == NULL, "a group of several programs names none, got %s", proc ? proc : "NULL");
 	CHECK(ms_cgroups_resolve(cg, 1, &unit, &proc) == -ENOENT, "an id of no group");
 	/* A group made later is found, at most a second later. */
 	mk("/late.scope");
