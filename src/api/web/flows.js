@@ -85,7 +85,7 @@ function cells(f) {
 function localProcess(f) {
   const p = f.src_process || f.dst_process, u = f.src_unit || f.dst_unit;
   if (!p && !u) return '';
-  return (f.src_unit || f.src_process ? '→ ' : '← ') + (p || '?') + (u ? ` (${u})` : '');
+  return (f.src_unit || f.src_process ? '→ ' : '← ') + (p && u ? `${p} (${u})` : p || u);
 }
 
 function add(f) {

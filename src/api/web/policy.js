@@ -97,7 +97,7 @@ function chart(sr, pts, interval) {
   svg.append('g').attr('class', 'axis').attr('transform', `translate(0,${H - M.b})`)
     .call(d3.axisBottom(x).ticks(4).tickFormat(d3.timeFormat('%H:%M')));
   svg.append('g').attr('class', 'axis').attr('transform', `translate(${M.l},0)`)
-    .call(d3.axisLeft(y).ticks(3).tickFormat(d3.format('~s')));
+    .call(d3.axisLeft(y).ticks(3).tickFormat(v => v >= 1000 ? d3.format('~s')(v) : d3.format('~g')(v)));
   svg.append('path').datum(pts).attr('class', 'line').style('stroke', sr.colour)
     .attr('d', d3.line().x(p => x(p[0])).y(p => y(p[1])));
   return div;
