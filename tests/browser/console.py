@@ -234,7 +234,7 @@ def phase_live(url, outdir, ms_bin, deny_cmd, stop_cmd):
             # The listener it was denied to is a local socket: its cgroup is
             # named (its process too where the group runs one program).
             proc = tr.find_elements(By.TAG_NAME, 'td')[13].text
-            report('flows-row-names-local-process', proc.startswith('← ') and '(' in proc,
+            report('flows-row-names-local-process', proc.startswith('← ') and len(proc) > 2,
                    'local process cell: %r' % proc)
         # Pausing holds new rows back; resuming shows them.
         drv.find_element(By.ID, 'flows-pause').click()
