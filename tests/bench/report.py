@@ -245,7 +245,8 @@ def print_table(out, raw, meta, sweep, load, classifier):
         cn = classifier.get("classifier_ns")
         if cn is not None:
             print(f"classifier_ns: {json.dumps(cn)}")
-        for k in ("reload_ms", "map_bytes", "events_per_s", "events_lost"):
+        for k in ("floor_ratio", "reload_ms", "reload_phases_ms", "map_bytes", "events_per_s",
+                  "events_lost"):
             if k in classifier:
                 print(f"{k}: {json.dumps(classifier[k])}")
     else:
