@@ -555,7 +555,7 @@ int main(int argc, char **argv)
 	repeat = quick ? 200000 : 1000000;
 	if (getenv("BENCH_REPEAT")) /* a smoke test of the program itself */
 		repeat = (uint32_t)strtoul(getenv("BENCH_REPEAT"), NULL, 10);
-	ms_log_set_level(MS_LOG_WARN);
+	ms_log_set_level(getenv("BENCH_DEBUG") ? MS_LOG_DEBUG : MS_LOG_WARN);
 	ms_dp_opts_default(&o);
 	o.session_max = 1 << 21; /* a run's million flows fit without eviction */
 	if (ms_dp_open(&o, &dp)) {
