@@ -211,14 +211,17 @@ screenshot: deps
 	$(Q)DEMO_WAIT=0 DEMO_SCREENSHOT=$(CURDIR)/docs/console-map.png scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_classifier $(BUILD)/bench/bench_newflow.bpf.o
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_classifier \
+		$(BUILD)/bench/bench_newflow.bpf.o $(BUILD)/bench/bench_floor.bpf.o
 	$(Q)BUILD=$(BUILD) tests/bench/run.sh
 
-$(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(BUILD)/vmlinux.h Makefile
+# The floor programs parse as the classifier does: its headers.
+$(BUILD)/bench/%.bpf.o: tests/bench/%.bpf.c $(BUILD)/vmlinux.h bpf/parse.h include/microsegd_abi.h \
+		Makefile
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN:-Wmissing-prototypes=) \
-		-I$(BUILD) -c $< -o $@
+		-Iinclude -Ibpf -I$(BUILD) -c $< -o $@
 
 # Benchmarks are built optimized and without sanitizers.
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) tests/lib/pkt.c Makefile

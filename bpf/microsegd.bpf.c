@@ -385,26 +385,6 @@ static __always_inline int apply(const struct ms_session_key *k, struct ms_sessi
 	}
 }
 
-static __always_inline void build_key(struct ms_session_key *k, const __u8 *src, __be16 sport,
-				      const __u8 *dst, __be16 dport, __u8 proto, __u8 family,
-				      int *src_is_lo)
-{
-	*src_is_lo = ms_tuple_is_lo(src, sport, dst, dport);
-	if (*src_is_lo) {
-		__builtin_memcpy(k->addr_lo, src, 16);
-		__builtin_memcpy(k->addr_hi, dst, 16);
-		k->port_lo = sport;
-		k->port_hi = dport;
-	} else {
-		__builtin_memcpy(k->addr_lo, dst, 16);
-		__builtin_memcpy(k->addr_hi, src, 16);
-		k->port_lo = dport;
-		k->port_hi = sport;
-	}
-	k->proto = proto;
-	k->family = family;
-}
-
 /*
  * The cgroup v2 id of a socket the stack found: tc programs have no
  * bpf_sk_cgroup_id, so it is read from the socket (CO-RE). TCP sockets of

@@ -298,4 +298,30 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 	return PARSE_PASS;
 }
 
+/*
+ * The session key of a tuple, the same whichever side sent the packet: the
+ * lower (address, port) first (ms_tuple_is_lo, include/microsegd_abi.h,
+ * which the includer includes first); *src_is_lo says which side src is.
+ * Shared by the classifier and the benchmark's floor programs.
+ */
+static __always_inline void build_key(struct ms_session_key *k, const __u8 *src, __be16 sport,
+				      const __u8 *dst, __be16 dport, __u8 proto, __u8 family,
+				      int *src_is_lo)
+{
+	*src_is_lo = ms_tuple_is_lo(src, sport, dst, dport);
+	if (*src_is_lo) {
+		__builtin_memcpy(k->addr_lo, src, 16);
+		__builtin_memcpy(k->addr_hi, dst, 16);
+		k->port_lo = sport;
+		k->port_hi = dport;
+	} else {
+		__builtin_memcpy(k->addr_lo, dst, 16);
+		__builtin_memcpy(k->addr_hi, src, 16);
+		k->port_lo = dport;
+		k->port_hi = sport;
+	}
+	k->proto = proto;
+	k->family = family;
+}
+
 #endif /* MICROSEGD_BPF_PARSE_H */

@@ -1230,6 +1230,14 @@ static int zero_rule_hits(struct ms_dp *dp, uint32_t slot, uint32_t n_rules)
 	return err;
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 {
 	struct ms_compiled *c = *cp;
@@ -1239,8 +1247,10 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 				   .monitor = c->monitor,
 				   .wildcards = c->wildcards };
 	struct ms_config cfg = { .active_slot = slot };
+	double t[7];
 	int err;
 
+	t[0] = mono_ms();
 	if (c->n_rules > dp->limits.max_rules || c->n_src > dp->limits.max_addr_entries ||
 	    c->n_dst > dp->limits.max_addr_entries || c->n_port != MS_PORT_SLOT_ENTRIES ||
 	    c->n_dec > dp->limits.max_decision_entries) {
@@ -1262,15 +1272,20 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 		}
 		dp->slot_unknown[slot] = false;
 	}
+	t[1] = mono_ms();
 	err = fill_addrs(bpf_map__fd(dp->skel->maps.src_class), slot, c->src, c->n_src);
 	if (!err)
 		err = fill_addrs(bpf_map__fd(dp->skel->maps.dst_class), slot, c->dst, c->n_dst);
+	t[2] = mono_ms();
 	if (!err)
 		fill_ports(dp, slot, c);
+	t[3] = mono_ms();
 	if (!err)
 		err = fill_decisions(dp, slot, c);
+	t[4] = mono_ms();
 	if (!err)
 		err = zero_rule_hits(dp, slot, c->n_rules);
+	t[5] = mono_ms();
 	if (!err && bpf_map_update_elem(bpf_map__fd(dp->skel->maps.slot_info), &slot, &si, BPF_ANY))
 		err = -errno;
 	if (err) {
@@ -1286,6 +1301,11 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 		slot_clear(dp, slot, c);
 		return err;
 	}
+	t[6] = mono_ms();
+	log_debug("policy install: clear %.1f ms, addresses %.1f ms (%zu + %zu), ports %.1f ms, "
+		  "decisions %.1f ms (%zu), rule hits %.1f ms, flip %.1f ms",
+		  t[1] - t[0], t[2] - t[1], c->n_src, c->n_dst, t[3] - t[2], t[4] - t[3], c->n_dec,
+		  t[5] - t[4], t[6] - t[5]);
 	dp->active_slot = slot;
 	dp->generation = si.generation;
 	dp->slot_policy[slot] = c;

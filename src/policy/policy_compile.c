@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -749,6 +750,56 @@ void ms_limits_default(struct ms_limits *l)
 
 static const char *const dim_names[2] = { "source address", "destination address" };
 
+/* Below this many rules a thread costs more than it saves. */
+#define PARALLEL_RULES_MIN 2048
+
+/*
+ * Dimension which (0 src, 1 dst, 2 ports) of every rule: its intervals,
+ * segments, classes and each rule's classes. Touches only *d and reads p,
+ * so the three can be built at once.
+ */
+static int dim_build(const struct ms_policy *p, struct dim *d, int which)
+{
+	int err;
+
+	for (size_t r = 0; r < p->n_rules; r++) {
+		const struct ms_rule *rule = &p->rules[r];
+
+		/* An `any` selector stays out of the segmentation: it covers
+		 * every class, and leaving it out keeps class counts low. */
+		if (which == 0) {
+			d->any[r] = rule->from.any;
+			if (!rule->from.any && addrset_ivals(&rule->from, &d->sets[r]))
+				return -ENOMEM;
+		} else if (which == 1) {
+			d->any[r] = rule->to.any;
+			if (!rule->to.any && addrset_ivals(&rule->to, &d->sets[r]))
+				return -ENOMEM;
+		} else if (ports_ivals(rule, &d->sets[r])) {
+			return -ENOMEM;
+		}
+	}
+	err = dim_classify(d);
+	if (!err)
+		err = dim_rule_classes(d);
+	return err;
+}
+
+struct dim_job {
+	const struct ms_policy *p;
+	struct dim *d;
+	int which;
+	int err;
+};
+
+static void *dim_build_run(void *arg)
+{
+	struct dim_job *j = arg;
+
+	j->err = dim_build(j->p, j->d, j->which);
+	return NULL;
+}
+
 int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_compiled **out,
 	       char **errmsg)
 {
@@ -776,25 +827,25 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 		if (!dims[i].sets || !dims[i].any)
 			goto out;
 	}
-	for (size_t r = 0; r < p->n_rules; r++) {
-		const struct ms_rule *rule = &p->rules[r];
+	/* The three dimensions are independent: the port dimension, the
+	 * largest, is built by a thread of its own beside the two address
+	 * dimensions (when a thread cannot be made, here). */
+	struct dim_job port_job = { .p = p, .d = &dims[2], .which = 2 };
+	pthread_t th;
+	bool threaded = p->n_rules >= PARALLEL_RULES_MIN &&
+			!pthread_create(&th, NULL, dim_build_run, &port_job);
 
-		/* An `any` selector stays out of the segmentation: it covers
-		 * every class, and leaving it out keeps class counts low. */
-		dims[0].any[r] = rule->from.any;
-		dims[1].any[r] = rule->to.any;
-		if ((!rule->from.any && addrset_ivals(&rule->from, &dims[0].sets[r])) ||
-		    (!rule->to.any && addrset_ivals(&rule->to, &dims[1].sets[r])) ||
-		    ports_ivals(rule, &dims[2].sets[r]))
-			goto out;
-	}
-	for (int i = 0; i < 3; i++) {
-		err = dim_classify(&dims[i]);
-		if (!err)
-			err = dim_rule_classes(&dims[i]);
-		if (err)
-			goto out;
-	}
+	err = dim_build(p, &dims[0], 0);
+	if (!err)
+		err = dim_build(p, &dims[1], 1);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		dim_build_run(&port_job);
+	if (!err)
+		err = port_job.err;
+	if (err)
+		goto out;
 	c->n_src_classes = dims[0].n_class;
 	c->n_dst_classes = dims[1].n_class;
 	c->n_port_classes = dims[2].n_class;

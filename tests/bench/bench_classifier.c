@@ -8,11 +8,17 @@
  *     repetition a fresh 5-tuple and tail-calls the classifier, so the
  *     session table never answers; its own cost, measured by tail-calling
  *     the no-op program instead, is subtracted;
- *   reload_ms.N / map_bytes.N: parse + compile + fill + flip of that policy;
+ *   classifier_ns.floor_lookup / floor_insert: the floors (bench_floor.bpf.c):
+ *     the classifier's parse and session key, then one lookup of a present
+ *     key (floor_lookup, as established) or one insert of a fresh key
+ *     behind the same harness (floor_insert, as new_flow), into an LRU_HASH
+ *     of the session table's kind and size; floor_ratio.* divides by them;
+ *   reload_ms.N / map_bytes.N: parse + compile + fill + flip of that policy,
+ *     reload_phases_ms.N: the same, phase by phase;
  *   events_per_s / events_lost: ring buffer drained to a flow log on disk.
  * Writes JSON to argv[1] (default build/bench/classifier.json);
  * `--dump=N FILE` writes the generated N-rule policy as YAML instead.
- * BENCH_QUICK=1 shrinks every loop.
+ * BENCH_QUICK=1 shrinks every loop; BENCH_REPEAT=N sets the repeat count.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -390,18 +396,52 @@ static double harness_run(struct harness *h, int target_fd, const struct pkt_spe
 	return ns;
 }
 
+/* The floor programs, their maps sized as the session table. */
+struct floor {
+	struct bpf_object *obj;
+	int lookup_fd, insert_fd;
+	int present_fd, fresh_fd;
+};
+
+static void floor_open(struct floor *fl, const char *path, uint32_t entries)
+{
+	struct bpf_map *m;
+
+	fl->obj = bpf_object__open_file(path, NULL);
+	if (!fl->obj) {
+		fprintf(stderr, "bench: cannot open %s\n", path);
+		exit(1);
+	}
+	bpf_object__for_each_map(m, fl->obj) if (bpf_map__type(m) == BPF_MAP_TYPE_LRU_HASH &&
+						 bpf_map__set_max_entries(m, entries)) exit(1);
+	if (bpf_object__load(fl->obj)) {
+		fprintf(stderr, "bench: cannot load %s\n", path);
+		exit(1);
+	}
+	fl->lookup_fd = bpf_program__fd(bpf_object__find_program_by_name(fl->obj, "floor_lookup"));
+	fl->insert_fd = bpf_program__fd(bpf_object__find_program_by_name(fl->obj, "floor_insert"));
+	fl->present_fd = bpf_map__fd(bpf_object__find_map_by_name(fl->obj, "floor_present"));
+	fl->fresh_fd = bpf_map__fd(bpf_object__find_map_by_name(fl->obj, "floor_fresh"));
+}
+
+/* Milliseconds of each phase of one reload. */
+struct phases {
+	double parse, compile, install;
+};
+
 static int install_yaml(struct ms_dp *dp, const struct gen *g, double *ms, uint64_t *bytes,
-			size_t *n_dec)
+			size_t *n_dec, struct phases *ph)
 {
 	struct ms_policy *p = NULL;
 	struct ms_diag d = { 0 };
 	struct ms_compiled *c = NULL;
 	struct ms_limits l;
 	char *msg = NULL;
-	double t0 = now_s();
+	double t0 = now_s(), t1, t2;
 	int err;
 
 	err = ms_policy_parse_mem("bench.yaml", g->yaml, g->len, &p, &d);
+	t1 = now_s();
 	if (err) {
 		fprintf(stderr, "generated policy does not parse:\n");
 		for (size_t i = 0; i < d.n && i < 10; i++)
@@ -418,10 +458,16 @@ static int install_yaml(struct ms_dp *dp, const struct gen *g, double *ms, uint6
 		ms_policy_free(&p);
 		return err;
 	}
+	t2 = now_s();
 	*bytes = ms_compiled_bytes(c);
 	*n_dec = c->n_dec;
 	err = ms_dp_install(dp, &c);
 	*ms = (now_s() - t0) * 1000;
+	if (ph) {
+		ph->parse = (t1 - t0) * 1000;
+		ph->compile = (t2 - t1) * 1000;
+		ph->install = (now_s() - t2) * 1000;
+	}
 	ms_compiled_free(&c);
 	ms_policy_free(&p);
 	return err;
@@ -475,12 +521,16 @@ int main(int argc, char **argv)
 	cJSON *root = cJSON_CreateObject(), *cls = cJSON_CreateObject(), *nf = cJSON_CreateObject();
 	cJSON *nf_stats = cJSON_CreateObject(), *reload = cJSON_CreateObject();
 	cJSON *mapb = cJSON_CreateObject(), *decs = cJSON_CreateObject();
+	cJSON *phases = cJSON_CreateObject(), *ratio_nf = cJSON_CreateObject();
 	struct ms_dp_opts o;
 	struct ms_dp *dp;
 	struct ms_events *ev;
-	struct stat5 noop, noop1, est, deny;
+	struct stat5 noop, noop1, est, deny, fl_lookup, fl_insert;
 	const char *harness_path = getenv("BENCH_HARNESS") ? getenv("BENCH_HARNESS")
 							   : "build/bench/bench_newflow.bpf.o";
+	const char *floor_path =
+		getenv("BENCH_FLOOR") ? getenv("BENCH_FLOOR") : "build/bench/bench_floor.bpf.o";
+	struct floor fl;
 	struct drain_ctx dc = { 0 };
 	struct harness h;
 	pthread_t th;
@@ -503,7 +553,9 @@ int main(int argc, char **argv)
 	}
 	quick = getenv("BENCH_QUICK") && strcmp(getenv("BENCH_QUICK"), "0");
 	repeat = quick ? 200000 : 1000000;
-	ms_log_set_level(MS_LOG_WARN);
+	if (getenv("BENCH_REPEAT")) /* a smoke test of the program itself */
+		repeat = (uint32_t)strtoul(getenv("BENCH_REPEAT"), NULL, 10);
+	ms_log_set_level(getenv("BENCH_DEBUG") ? MS_LOG_DEBUG : MS_LOG_WARN);
 	ms_dp_opts_default(&o);
 	o.session_max = 1 << 21; /* a run's million flows fit without eviction */
 	if (ms_dp_open(&o, &dp)) {
@@ -529,10 +581,27 @@ int main(int argc, char **argv)
 		v[i] = harness_run(&h, noop_fd, &est_pkt, repeat);
 	noop1 = summarize(v, RUNS);
 
+	/* The floors, against the same packet and a fresh tuple per repetition. */
+	floor_open(&fl, floor_path, ms_dp_session_max(dp));
+	fl_lookup = repeat_stat(fl.lookup_fd, &est_pkt, repeat);
+	for (int i = 0; i < RUNS; i++) {
+		struct pkt_spec fs = est_pkt;
+
+		pkt_addr(fs.src, "198.19.255.0");
+		fs.sport = 1024;
+		v[i] = harness_run(&h, fl.insert_fd, &fs, repeat) - (noop1.med - noop.med);
+		clear_table(fl.fresh_fd);
+	}
+	fl_insert = summarize(v, RUNS);
+
 	printf("%-34s %10.1f %10.1f %10.1f %12s\n", "classifier_ns.noop (repeat)", noop.med,
 	       noop.min, noop.max, "-");
 	printf("%-34s %10.1f %10.1f %10.1f %12s\n", "noop behind the fresh-tuple harness",
 	       noop1.med, noop1.min, noop1.max, "-");
+	printf("%-34s %10.1f %10.1f %10.1f %12.1f\n", "classifier_ns.floor_lookup", fl_lookup.med,
+	       fl_lookup.min, fl_lookup.max, fl_lookup.med - noop.med);
+	printf("%-34s %10.1f %10.1f %10.1f %12.1f\n", "classifier_ns.floor_insert", fl_insert.med,
+	       fl_insert.min, fl_insert.max, fl_insert.med - noop.med);
 
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		unsigned int n = sizes[si];
@@ -542,11 +611,13 @@ int main(int argc, char **argv)
 		size_t n_dec;
 		char key[16];
 		struct stat5 st;
+		struct phases ph;
+		cJSON *po;
 
 		if (quick && n == 10000)
 			continue;
 		gen_policy(&g, n);
-		if (install_yaml(dp, &g, &ms, &bytes, &n_dec)) {
+		if (install_yaml(dp, &g, &ms, &bytes, &n_dec, &ph)) {
 			gen_free(&g);
 			return 1;
 		}
@@ -554,6 +625,10 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(reload, key, ms);
 		cJSON_AddNumberToObject(mapb, key, (double)bytes);
 		cJSON_AddNumberToObject(decs, key, (double)n_dec);
+		po = cJSON_AddObjectToObject(phases, key);
+		cJSON_AddNumberToObject(po, "parse", ph.parse);
+		cJSON_AddNumberToObject(po, "compile", ph.compile);
+		cJSON_AddNumberToObject(po, "fill_and_flip", ph.install);
 		dc.stop = false;
 		pthread_create(&th, NULL, drain_thread, &dc);
 		for (int i = 0; i < RUNS; i++) {
@@ -568,11 +643,14 @@ int main(int argc, char **argv)
 		ms_events_drain(ev);
 		st = summarize(v, RUNS);
 		cJSON_AddNumberToObject(nf, key, st.med);
+		cJSON_AddNumberToObject(ratio_nf, key, st.med / fl_insert.med);
 		cJSON_AddItemToObject(nf_stats, key, stat_json(st));
 		printf("classifier_ns.new_flow.%-11u %10.1f %10.1f %10.1f %12.1f\n", n, st.med,
 		       st.min, st.max, st.med - noop.med);
-		printf("    reload_ms.%u = %.1f; %zu decision entries, map_bytes %.1f MiB\n", n, ms,
-		       n_dec, bytes / 1048576.0);
+		printf("    reload_ms.%u = %.1f (parse %.1f, compile %.1f, fill and flip %.1f); "
+		       "%zu "
+		       "decision entries, map_bytes %.1f MiB\n",
+		       n, ms, ph.parse, ph.compile, ph.install, n_dec, bytes / 1048576.0);
 
 		if (n == 10) {
 			/* established: a packet of a known session */
@@ -605,7 +683,7 @@ int main(int argc, char **argv)
 		uint64_t b;
 		size_t nd;
 
-		install_yaml(dp, &g10, &ms, &b, &nd);
+		install_yaml(dp, &g10, &ms, &b, &nd, NULL);
 	}
 	ms_dp_counters(dp, c);
 	lost0 = c[MS_CNT_EVENTS_LOST];
@@ -653,16 +731,25 @@ int main(int argc, char **argv)
 	cJSON_AddNumberToObject(cls, "established", est.med);
 	cJSON_AddItemToObject(cls, "new_flow", nf);
 	cJSON_AddNumberToObject(cls, "denied_repeat", deny.med);
+	cJSON_AddNumberToObject(cls, "floor_lookup", fl_lookup.med);
+	cJSON_AddNumberToObject(cls, "floor_insert", fl_insert.med);
 	cJSON_AddItemToObject(root, "classifier_ns", cls);
+	cJSON *ratios = cJSON_AddObjectToObject(root, "floor_ratio");
+
+	cJSON_AddNumberToObject(ratios, "established_over_floor_lookup", est.med / fl_lookup.med);
+	cJSON_AddItemToObject(ratios, "new_flow_over_floor_insert", ratio_nf);
 	cJSON *spread = cJSON_CreateObject();
 
 	cJSON_AddItemToObject(spread, "noop", stat_json(noop));
 	cJSON_AddItemToObject(spread, "noop_single_run", stat_json(noop1));
 	cJSON_AddItemToObject(spread, "established", stat_json(est));
 	cJSON_AddItemToObject(spread, "denied_repeat", stat_json(deny));
+	cJSON_AddItemToObject(spread, "floor_lookup", stat_json(fl_lookup));
+	cJSON_AddItemToObject(spread, "floor_insert", stat_json(fl_insert));
 	cJSON_AddItemToObject(spread, "new_flow", nf_stats);
 	cJSON_AddItemToObject(root, "classifier_ns_spread", spread);
 	cJSON_AddItemToObject(root, "reload_ms", reload);
+	cJSON_AddItemToObject(root, "reload_phases_ms", phases);
 	cJSON_AddItemToObject(root, "map_bytes", mapb);
 	cJSON_AddItemToObject(root, "decision_entries", decs);
 	cJSON_AddNumberToObject(root, "events_per_s", eps);
@@ -682,6 +769,7 @@ int main(int argc, char **argv)
 	free(txt);
 	cJSON_Delete(root);
 	gen_free(&g10);
+	bpf_object__close(fl.obj);
 	ms_events_free(&ev);
 	close(noop_fd);
 	ms_dp_close(&dp);

@@ -54,6 +54,7 @@ def main():
     ap.add_argument("--meta", required=True)
     ap.add_argument("--classifier")
     ap.add_argument("--rulesets", help="one JSON object per generated rule set")
+    ap.add_argument("--retries", help="one JSON object per setup or loop retried")
     ap.add_argument("--out", required=True)
     ap.add_argument("--plot-data", required=True)
     a = ap.parse_args()
@@ -136,6 +137,11 @@ def main():
     if a.rulesets and os.path.exists(a.rulesets):
         with open(a.rulesets) as f:
             out["rule_sets"] = {str(r["rules"]): r for r in map(json.loads, filter(str.strip, f))}
+    retried = []
+    if a.retries and os.path.exists(a.retries):
+        with open(a.retries) as f:
+            retried = [json.loads(line) for line in f if line.strip()]
+    out["retried"] = retried
     out["raw"] = raw
     out["meta"] = meta
 
@@ -229,11 +235,18 @@ def print_table(out, raw, meta, sweep, load, classifier):
             print(line)
         print()
     print(f"rss_kb.idle_10000_rules: {out['rss_kb']['idle_10000_rules']}")
+    if out["retried"]:
+        print(f"retried once ({len(out['retried'])}):")
+        for r in out["retried"]:
+            print(f"  {r['phase']} {r['cfg']} {r['rules']} rules round {r['rep']}: {r['what']}: {r['reason']}")
+    else:
+        print("retried: nothing")
     if classifier:
         cn = classifier.get("classifier_ns")
         if cn is not None:
             print(f"classifier_ns: {json.dumps(cn)}")
-        for k in ("reload_ms", "map_bytes", "events_per_s", "events_lost"):
+        for k in ("floor_ratio", "reload_ms", "reload_phases_ms", "map_bytes", "events_per_s",
+                  "events_lost"):
             if k in classifier:
                 print(f"{k}: {json.dumps(classifier[k])}")
     else:

@@ -19,6 +19,16 @@
 # 3. New connections per second against rule count for the three filters.
 # 4. microsegd's resident memory, idle, with a 10,000-rule policy.
 #
+# Every setup and every round starts from the same state: both namespaces'
+# conntrack tables are flushed (conntrack -F) before each, microsegd starts
+# with nothing pinned (--pin-dir none: no sessions of an earlier setup), and
+# conntrack's CLOSE and TIME_WAIT timeouts are bounded to 1 s inside the
+# bench's namespaces, so connections closed at 100k/s cannot fill the table
+# (nf_conntrack_max) and starve the setups measured after them. A setup whose
+# traffic does not pass, or a connection loop with failed connects, is torn
+# down, reset and tried once more before the run fails; every retry is
+# recorded in build/bench.json (`retried`).
+#
 # Writes build/bench.json (ratios, raw medians/min/max, the sweep, the
 # classifier's JSON merged), prints a table and draws tests/bench/plot.png
 # with gnuplot. Never fails on a number; fails only when a tool breaks.
@@ -74,6 +84,7 @@ LOOP_PORT=5202
 SRCS=$(seq -s, -f '198.19.255.%g' 64 127)
 
 RAW=$OUT/raw.jsonl
+RETRIES=$OUT/retries.jsonl
 META=$OUT/meta.json
 LOGDIR=$OUT/logs
 NETLOOP=$OUT/netloop
@@ -113,7 +124,7 @@ in_s() { ip netns exec "$NS_S" "$@"; }
 
 # ---- prerequisites ----
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, BPF, nftables)"
-for t in ip iperf3 nft python3 cc; do
+for t in ip iperf3 nft python3 cc conntrack; do
 	command -v "$t" >/dev/null || die "missing tool: $t (scripts/install-deps.sh installs it)"
 done
 case $IPT_BACKEND in
@@ -137,6 +148,7 @@ done
 
 mkdir -p "$OUT" "$LOGDIR" "$RULES"
 : >"$RAW"
+: >"$RETRIES"
 
 # ---- the traffic tool ----
 if [ ! -x "$NETLOOP" ] || [ tests/bench/netloop.c -nt "$NETLOOP" ]; then
@@ -192,6 +204,17 @@ ip -n "$NS_S" link set "$IF_S" up
 # Wide ephemeral range; the connection loop also spreads over 64 source
 # addresses, so no 4-tuple repeats within a session's lifetime.
 in_c sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+# Conntrack's per-namespace bounds: connections closed by RST sit in CLOSE
+# (10 s by default) and ones closed by FIN in TIME_WAIT (120 s); at 100k
+# connections/s that is more than nf_conntrack_max, and a full table drops
+# new connections of whatever setup comes next. 1 s in our namespaces only.
+modprobe nf_conntrack 2>/dev/null
+for ns in "$NS_C" "$NS_S"; do
+	ip netns exec "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_close=1 \
+		net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 2>/dev/null ||
+		log "warning: cannot bound conntrack's timeouts in $ns"
+done
+CT_MAX=$(cat /proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null || echo null)
 
 # Background processes are started by `ip netns exec` itself, not through a
 # shell function, so $! is the PID of the program (ip execs it).
@@ -213,6 +236,26 @@ rec() {
 
 now_ms() { date +%s%3N; }
 
+# retried PHASE CFG RULES REP WHAT REASON: one line of build/bench.json's `retried`
+retried() {
+	python3 -c 'import json,sys
+k = ["phase", "cfg", "rules", "rep", "what", "reason"]
+d = dict(zip(k, sys.argv[1:]))
+d["rules"] = int(d["rules"]); d["rep"] = int(d["rep"])
+print(json.dumps(d))' "$@" >>"$RETRIES"
+	log "retrying $5 of $2 with $3 rules (round $4): $6"
+}
+
+# The same starting state for every setup and round: no conntrack entries
+# left by earlier traffic in either namespace.
+reset_state() {
+	local ns
+	for ns in "$NS_C" "$NS_S"; do
+		ip netns exec "$ns" conntrack -F >/dev/null 2>&1
+	done
+	return 0
+}
+
 # ---- filters ----
 stop_microsegd() {
 	[ -n "$MS_PID" ] || return 0
@@ -231,7 +274,7 @@ start_microsegd() { # N: start on the server's veth, wait until it runs
 	local n=$1 t0 lg=$LOGDIR/microsegd-$1.log
 	t0=$(now_ms)
 	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f /dev/null -l info \
-		--api-socket "$OUT/api.sock" --state-dir none 2>"$lg" &
+		--api-socket "$OUT/api.sock" --state-dir none --pin-dir none 2>"$lg" &
 	MS_PID=$!
 	for _ in $(seq 1200); do # 120 s at most (100,000 rules compile in seconds)
 		grep -q "running on" "$lg" && break
@@ -248,6 +291,7 @@ start_microsegd() { # N: start on the server's veth, wait until it runs
 
 filter_on() { # CFG N [check]: with "check", prove the filter drops what no rule allows
 	local cfg=$1 n=$2 t0 r
+	reset_state
 	LOAD_MS=0
 	LOAD_DETAIL=
 	# Nothing of the previous setup may remain on the server's side.
@@ -270,9 +314,12 @@ filter_on() { # CFG N [check]: with "check", prove the filter drops what no rule
 		LOAD_MS=$(($(now_ms) - t0))
 		;;
 	esac
-	# Nothing but the filter differs: warm the path once.
-	in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n 10 -t 2 >/dev/null ||
-		die "benchmark traffic does not pass with $cfg and $n rules"
+	# Nothing but the filter differs: warm the path once. A setup whose
+	# traffic does not pass is broken: the caller (setup) retries it.
+	if ! in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n 10 -t 2 >/dev/null; then
+		SETUP_ERR="benchmark traffic does not pass with $cfg and $n rules"
+		return 1
+	fi
 	if [ "${3:-}" = check ]; then
 		# Port 5204 has no listener and no rule: refused without a filter,
 		# silently dropped (connect times out) by the default deny.
@@ -282,6 +329,21 @@ filter_on() { # CFG N [check]: with "check", prove the filter drops what no rule
 		*) die "$cfg with $n rules: unexpected result for a flow no rule allows: $r" ;;
 		esac
 	fi
+}
+
+# setup PHASE REP CFG N [check]: filter_on, and on a broken setup take it
+# down, reset, and try once more before failing the run.
+setup() {
+	local phase=$1 rep=$2
+	shift 2
+	SETUP_ERR=
+	filter_on "$@" && return 0
+	retried "$phase" "$1" "$2" "$rep" setup "$SETUP_ERR"
+	filter_off "$1"
+	reset_state
+	sleep 1
+	SETUP_ERR=
+	filter_on "$@" || die "$SETUP_ERR (after one retry)"
 }
 
 filter_off() { # CFG
@@ -314,17 +376,35 @@ m_rr() {
 	in_c "$NETLOOP" rr -a "$SERVER4" -p "$LOOP_PORT" -n "$RR_ROUNDS" -s 64 -t 30
 }
 
-m_conn() { # SECONDS
+m_conn_once() { # SECONDS
 	in_c "$NETLOOP" conn -a "$SERVER4" -p "$LOOP_PORT" -b "$SRCS" -c 2 -t "$1"
 }
 
+# m_conn PHASE CFG RULES REP SECONDS: a loop with failed connects measured a
+# broken state (a full table, a lost SYN), not the filter: reset and measure
+# once more; the second result stands, failures and all.
+m_conn() {
+	local r failed
+	r=$(m_conn_once "$5") && failed=$(printf '%s' "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["failed"])') &&
+		[ "$failed" = 0 ] && {
+		printf '%s\n' "$r"
+		return 0
+	}
+	retried "$1" "$2" "$3" "$4" conn "${r:-connection loop failed}"
+	reset_state
+	sleep 1
+	m_conn_once "$5"
+}
+
 iptv=$($IPT_RESTORE --version 2>/dev/null | head -1)
-python3 - "$META" "$MODE" "$REPS" "$MAIN_RULES" "$iptv" "$IPT_BACKEND" "$TPUT_S" "$RR_ROUNDS" "$CONN_S" "$SEED" <<'EOF'
+python3 - "$META" "$MODE" "$REPS" "$MAIN_RULES" "$iptv" "$IPT_BACKEND" "$TPUT_S" "$RR_ROUNDS" "$CONN_S" "$SEED" "$CT_MAX" <<'EOF'
 import json, os, platform, sys, time
 m = dict(zip(["mode", "reps", "main_rules", "iptables_version", "iptables_backend",
-              "iperf_seconds", "rr_rounds", "conn_seconds", "seed"], sys.argv[2:]))
+              "iperf_seconds", "rr_rounds", "conn_seconds", "seed", "nf_conntrack_max"], sys.argv[2:]))
 for k in ("reps", "main_rules", "iperf_seconds", "rr_rounds", "seed"):
     m[k] = int(m[k])
+m["nf_conntrack_max"] = None if m["nf_conntrack_max"] == "null" else int(m["nf_conntrack_max"])
+m["conntrack_timeouts_s"] = {"close": 1, "time_wait": 1}
 m["conn_seconds"] = float(m["conn_seconds"])
 m["kernel"] = platform.release()
 m["cpus"] = os.cpu_count()
@@ -337,12 +417,13 @@ EOF
 log "$MODE run: $REPS rounds of {none, microsegd, nftables, iptables} with $MAIN_RULES rules"
 for rep in $(seq "$REPS"); do
 	for cfg in none microsegd nftables iptables; do
-		filter_on "$cfg" "$MAIN_RULES" "$([ "$rep" = 1 ] && echo check)"
+		setup main "$rep" "$cfg" "$MAIN_RULES" "$([ "$rep" = 1 ] && echo check)"
 		r=$(m_tput) || die "iperf3 failed ($cfg)"
 		rec main "$cfg" "$MAIN_RULES" "$rep" tput "$r"
 		r=$(m_rr) || die "request/response loop failed ($cfg)"
 		rec main "$cfg" "$MAIN_RULES" "$rep" rr "$r"
-		r=$(m_conn "$CONN_S") || die "connection loop failed ($cfg)"
+		reset_state
+		r=$(m_conn main "$cfg" "$MAIN_RULES" "$rep" "$CONN_S") || die "connection loop failed ($cfg)"
 		rec main "$cfg" "$MAIN_RULES" "$rep" conn "$r"
 		filter_off "$cfg"
 		log "round $rep $cfg done"
@@ -352,10 +433,11 @@ done
 # ---- 3. connection rate against rule count ----
 for n in $SWEEP; do
 	for cfg in microsegd nftables iptables; do
-		filter_on "$cfg" "$n"
+		setup sweep 0 "$cfg" "$n"
 		rec sweep "$cfg" "$n" 0 load "{\"seconds\": $(awk "BEGIN{print $LOAD_MS/1000}")${LOAD_DETAIL:+, \"daemon_reported_ms\": $LOAD_DETAIL}}"
 		for rep in $(seq "$SWEEP_REPS"); do
-			r=$(m_conn "$CONN_S") || die "connection loop failed ($cfg, $n rules)"
+			reset_state
+			r=$(m_conn sweep "$cfg" "$n" "$rep" "$CONN_S") || die "connection loop failed ($cfg, $n rules)"
 			rec sweep "$cfg" "$n" "$rep" conn "$r"
 		done
 		t0=$(now_ms)
@@ -384,7 +466,7 @@ for n in $ALL_N; do
 	printf '{"rules": %s, "summary": %s, "microsegd_check": "%s"}\n' "$n" "$(cat "$RULES/$n/summary.json")" \
 		"$(grep -E 'compiled:|memory:' "$RULES/$n/check.txt" | sed 's/^ *//' | tr '\n' ' ' | sed 's/ *$//')"
 done >"$OUT/rulesets.jsonl"
-python3 tests/bench/report.py --raw "$RAW" --meta "$META" --classifier "$CLASSIFIER_JSON" \
+python3 tests/bench/report.py --raw "$RAW" --meta "$META" --classifier "$CLASSIFIER_JSON" --retries "$RETRIES" \
 	--rulesets "$OUT/rulesets.jsonl" --out "$BUILD/bench.json" --plot-data "$OUT" ||
 	die "report.py failed"
 
