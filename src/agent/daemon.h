@@ -36,8 +36,6 @@ struct ms_daemon {
 	 * finds, would warn of selectors that match nothing yet. */
 	bool hold_diag;
 	uint64_t discovery_reloads, discovery_failed;
-	const char *const *ifnames;
-	size_t n_ifnames;
 	const char *state_dir; /* NULL: none; holds POLICY_RECORD with a pinned state */
 	uint64_t started_ms;   /* Unix time */
 	/* The policy in force: its text as installed, and when. */

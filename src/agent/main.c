@@ -875,8 +875,6 @@ static int run(const struct options *o)
 		.policy_path = o->policy,
 		.mode = o->mode,
 		.dp_opts = o->dp,
-		.ifnames = o->ifnames,
-		.n_ifnames = o->n_ifnames,
 		.state_dir = o->state_dir,
 		.started_ms = ms_time_now_ms(),
 	};
