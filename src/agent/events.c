@@ -15,7 +15,9 @@
 
 #include "cgroup.h"
 #include "events.h"
+#include "flowline.h"
 #include "log.h"
+#include "proto.h"
 #include "shadow.h"
 
 /*
@@ -64,6 +66,7 @@ struct ms_events {
 	size_t buf_len, buf_cap;
 	time_t time_sec;      /* second of time_prefix */
 	char time_prefix[64]; /* "YYYY-MM-DDTHH:MM:SS" of time_sec */
+	size_t time_prefix_len;
 	ms_event_sink sink;
 	void *sink_cls;
 	struct ms_shadow *shadow; /* allowed sessions of the last sweep */
@@ -75,6 +78,10 @@ struct ms_events {
 	uint64_t unseen;
 	unsigned int budget;   /* events left in this drain; 0: no limit */
 	struct ms_cgroups *cg; /* process identity; NULL: off */
+	uint64_t names_epoch;  /* policy changes so far, plus one */
+	uint32_t if_last;      /* ifindex of if_last_name */
+	uint64_t if_last_sec;  /* second (of event time) it was asked in */
+	char if_last_name[24]; /* the last unattached interface's name */
 };
 
 static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
@@ -233,6 +240,7 @@ int ms_events_set_policy(struct ms_events *ev, struct ms_policy **p, uint64_t ge
 	memmove(&ev->hist[1], &ev->hist[0], ev->n_hist * sizeof(ev->hist[0]));
 	ev->hist[0] = r;
 	ev->n_hist++;
+	ev->names_epoch++;
 	return err;
 }
 
@@ -287,6 +295,7 @@ int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
 			goto fail;
 		}
 	}
+	ev->names_epoch = 1;
 	ms_events_sync_clock(ev);
 	*out = ev;
 	return 0;
@@ -298,6 +307,11 @@ fail:
 }
 
 static void flush_lines(struct ms_events *ev);
+
+/* Lines are collected while a ring-buffer drain or a sweep runs and written
+ * when it ends (or every FLUSH_BYTES): one write per batch instead of one
+ * per event is what lets the daemon keep up with event floods. */
+#define FLUSH_BYTES 65536
 
 void ms_events_free(struct ms_events **evp)
 {
@@ -334,56 +348,6 @@ int ms_events_reopen(struct ms_events *ev)
 	return 0;
 }
 
-static const char *event_name(uint8_t t)
-{
-	switch (t) {
-	case MS_EV_FLOW_NEW:
-		return "flow_new";
-	case MS_EV_FLOW_DENY:
-		return "flow_deny";
-	case MS_EV_FLOW_AUDIT:
-		return "flow_audit";
-	case MS_EV_FLOW_REVOKED:
-		return "flow_revoked";
-	case MS_EV_FLOW_END:
-		return "flow_end";
-	default:
-		return NULL;
-	}
-}
-
-static const char *verdict_name(uint8_t v)
-{
-	switch (v) {
-	case MS_VERDICT_ALLOW:
-		return "allow";
-	case MS_VERDICT_DENY:
-		return "deny";
-	case MS_VERDICT_AUDIT:
-		return "audit";
-	default:
-		return NULL;
-	}
-}
-
-static const char *proto_name(uint8_t p)
-{
-	switch (p) {
-	case MS_PROTO_TCP:
-		return "tcp";
-	case MS_PROTO_UDP:
-		return "udp";
-	case MS_PROTO_SCTP:
-		return "sctp";
-	case MS_PROTO_ICMP:
-		return "icmp";
-	case MS_PROTO_ICMPV6:
-		return "icmpv6";
-	default:
-		return NULL;
-	}
-}
-
 /* cJSON holds numbers as doubles; counters are printed exactly instead. */
 static bool add_u64(cJSON *o, const char *key, uint64_t v)
 {
@@ -414,21 +378,45 @@ static void format_time(struct ms_events *ev, char *buf, size_t len, uint64_t re
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			 tm.tm_sec);
 		ev->time_sec = sec;
+		ev->time_prefix_len = strlen(ev->time_prefix);
 	}
-	snprintf(buf, len, "%s.%03uZ", ev->time_prefix, ms);
+	/* Only the milliseconds change within the second: no printf. */
+	if (len < ev->time_prefix_len + 6) {
+		snprintf(buf, len, "%s.%03uZ", ev->time_prefix, ms);
+		return;
+	}
+	memcpy(buf, ev->time_prefix, ev->time_prefix_len);
+	buf += ev->time_prefix_len;
+	buf[0] = '.';
+	buf[1] = (char)('0' + ms / 100);
+	buf[2] = (char)('0' + ms / 10 % 10);
+	buf[3] = (char)('0' + ms % 10);
+	buf[4] = 'Z';
+	buf[5] = '\0';
+}
+
+/* Dotted quad as inet_ntop writes it, without its general machinery: two of
+ * these per event. */
+static void format_v4(char *buf, const uint8_t *a)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned int b = a[i];
+
+		if (b >= 100)
+			*buf++ = (char)('0' + b / 100);
+		if (b >= 10)
+			*buf++ = (char)('0' + b / 10 % 10);
+		*buf++ = (char)('0' + b % 10);
+		*buf++ = i < 3 ? '.' : '\0';
+	}
 }
 
 static void format_addr(char *buf, uint8_t family, const uint8_t *a)
 {
 	if (family == MS_FAMILY_IPV4)
-		inet_ntop(AF_INET, a + 12, buf, INET6_ADDRSTRLEN);
+		format_v4(buf, a + 12);
 	else
 		inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN);
-}
-
-static bool has_ports(uint8_t proto)
-{
-	return proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP;
 }
 
 void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct ms_event_info *in)
@@ -446,11 +434,25 @@ void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct m
 		snprintf(in->rule_buf, sizeof(in->rule_buf), "#%" PRIu32, e->rule_id);
 		in->rule = in->rule_buf;
 	}
-	if (ev->dp)
-		in->ifname = ms_dp_ifname(ev->dp, e->ifindex);
-	else {
-		snprintf(in->if_buf, sizeof(in->if_buf), "if%" PRIu32, e->ifindex);
-		in->ifname = in->if_buf;
+	in->names_epoch = ev->names_epoch;
+	if (ev->dp && ms_dp_ifname_attached(ev->dp, e->ifindex, &in->ifname)) {
+		/* found among the hooks */
+	} else if (ev->if_last == e->ifindex && ev->if_last_name[0] &&
+		   ev->if_last_sec == e->time_ns / 1000000000ULL) {
+		in->ifname = ev->if_last_name;
+	} else {
+		/* Not one of ours (a test run, a hook just detached): asked
+		 * once a second, not once per event. */
+		const char *n = ev->dp ? ms_dp_ifname(ev->dp, e->ifindex) : NULL;
+
+		if (n)
+			snprintf(ev->if_last_name, sizeof(ev->if_last_name), "%s", n);
+		else
+			snprintf(ev->if_last_name, sizeof(ev->if_last_name), "if%" PRIu32,
+				 e->ifindex);
+		ev->if_last = e->ifindex;
+		ev->if_last_sec = e->time_ns / 1000000000ULL;
+		in->ifname = ev->if_last_name;
 	}
 	format_addr(in->src, e->family, e->src);
 	format_addr(in->dst, e->family, e->dst);
@@ -469,11 +471,10 @@ void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct m
 		in->unit = in->process = NULL;
 }
 
-/* The event as a cJSON object in the flow-log schema, or NULL. */
-static cJSON *event_obj(struct ms_events *ev, const struct ms_event_info *in)
+cJSON *ms_event_info_cjson(struct ms_events *ev, const struct ms_event_info *in)
 {
 	const struct ms_event *e = in->e;
-	const char *name = event_name(e->type), *s;
+	const char *name = ms_event_type_name(e->type), *s;
 	char tbuf[96];
 	bool ok = true;
 	cJSON *o;
@@ -486,17 +487,17 @@ static cJSON *event_obj(struct ms_events *ev, const struct ms_event_info *in)
 	format_time(ev, tbuf, sizeof(tbuf), e->time_ns + (uint64_t)ev->mono_to_real_ns);
 	ok &= add_str(o, "time", tbuf);
 	ok &= add_str(o, "event", name);
-	s = verdict_name(e->verdict);
+	s = ms_verdict_name(e->verdict);
 	ok &= s ? add_str(o, "verdict", s) : add_u64(o, "verdict", e->verdict);
 	ok &= add_str(o, "rule", in->rule);
 	ok &= add_str(o, "direction", e->direction == MS_DIR_EGRESS ? "egress" : "ingress");
 	ok &= add_str(o, "interface", in->ifname);
 	ok &= add_str(o, "family", e->family == MS_FAMILY_IPV4 ? "ipv4" : "ipv6");
-	s = proto_name(e->proto);
+	s = ms_proto_name(e->proto);
 	ok &= s ? add_str(o, "proto", s) : add_u64(o, "proto", e->proto);
 	ok &= add_str(o, "src", in->src);
 	ok &= add_str(o, "dst", in->dst);
-	if (has_ports(e->proto)) {
+	if (ms_proto_has_ports(e->proto)) {
 		ok &= add_u64(o, "sport", ntohs(e->sport));
 		ok &= add_u64(o, "dport", ntohs(e->dport));
 	} else if (e->proto == MS_PROTO_ICMP || e->proto == MS_PROTO_ICMPV6) {
@@ -532,16 +533,45 @@ static cJSON *event_obj(struct ms_events *ev, const struct ms_event_info *in)
 	return o;
 }
 
+/* Make room for n more bytes in the line buffer. */
+static int reserve(struct ms_events *ev, size_t n)
+{
+	size_t ncap = ev->buf_cap ? ev->buf_cap : 2 * FLUSH_BYTES;
+	char *nb;
+
+	if (ev->buf_len + n <= ev->buf_cap)
+		return 0;
+	while (ncap < ev->buf_len + n)
+		ncap *= 2;
+	nb = realloc(ev->buf, ncap);
+	if (!nb)
+		return -ENOMEM;
+	ev->buf = nb;
+	ev->buf_cap = ncap;
+	return 0;
+}
+
+/* The event's line at the end of the line buffer (not yet counted in
+ * buf_len); returns its length, 0 if there is none. */
+static size_t print_line(struct ms_events *ev, const struct ms_event_info *in)
+{
+	char tbuf[96];
+
+	format_time(ev, tbuf, sizeof(tbuf), in->e->time_ns + (uint64_t)ev->mono_to_real_ns);
+	if (reserve(ev, ms_flowline_max(in, tbuf) + 1))
+		return 0;
+	return ms_flowline_print(ev->buf + ev->buf_len, in, tbuf);
+}
+
 char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
 {
 	struct ms_event_info in;
-	cJSON *o;
+	size_t saved = ev->buf_len, n;
+	char *out;
 
 	ms_events_describe(ev, e, &in);
-	o = event_obj(ev, &in);
-	char *out = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	cJSON_Delete(o);
+	n = print_line(ev, &in);
+	out = n ? strndup(ev->buf + saved, n) : NULL;
 	return out;
 }
 
@@ -579,59 +609,30 @@ static void flush_lines(struct ms_events *ev)
 	ev->buf_len = 0;
 }
 
-/* Lines are collected while a ring-buffer drain or a sweep runs and written
- * when it ends (or every FLUSH_BYTES): one write per batch instead of one
- * per event is what lets the daemon keep up with event floods. */
-#define FLUSH_BYTES 65536
-
 void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 {
 	struct ms_event_info in;
-	bool done = false;
-	size_t start = 0;
-	cJSON *o;
+	size_t start = ev->buf_len, n;
 
 	ms_events_describe(ev, e, &in);
 	if (e->type == MS_EV_FLOW_END && e->verdict != MS_VERDICT_DENY)
 		ev->ended++;
 	else if (e->type == MS_EV_FLOW_REVOKED)
 		ev->revoked++;
-	o = event_obj(ev, &in);
-	if (!o) {
+	n = print_line(ev, &in);
+	if (n) {
+		ev->buf_len += n;
+		ev->buf[ev->buf_len++] = '\n';
+	} else {
 		ev->lost++;
-		return;
 	}
-	/* Printed straight into the line buffer; a line is a few hundred
-	 * bytes, so one doubling of a full buffer always makes room. */
-	for (int tries = 0; tries < 2 && !done; tries++) {
-		size_t room = ev->buf_cap - ev->buf_len;
-
-		if (room > 2 &&
-		    cJSON_PrintPreallocated(o, ev->buf + ev->buf_len, (int)(room - 1), 0)) {
-			start = ev->buf_len;
-			ev->buf_len += strlen(ev->buf + ev->buf_len);
-			ev->buf[ev->buf_len++] = '\n';
-			done = true;
-		} else {
-			size_t ncap = ev->buf_cap ? ev->buf_cap * 2 : 2 * FLUSH_BYTES;
-			char *nb = realloc(ev->buf, ncap);
-
-			if (!nb)
-				break;
-			ev->buf = nb;
-			ev->buf_cap = ncap;
-		}
-	}
-	cJSON_Delete(o);
-	if (!done)
-		ev->lost++;
 	/* After the line is complete: the sink may write lines of its own
 	 * (anomalies), which may move the buffer. The flow counts even if its
 	 * line was lost. */
 	if (ev->sink) {
-		if (done) {
+		if (n) {
 			in.line = ev->buf + start;
-			in.len = ev->buf_len - start - 1;
+			in.len = n;
 		}
 		ev->sink(ev->sink_cls, &in);
 	}
@@ -1005,19 +1006,9 @@ void ms_events_write_line(struct ms_events *ev, const char *line)
 {
 	size_t n = strlen(line);
 
-	if (ev->buf_len + n + 1 > ev->buf_cap) {
-		size_t ncap = ev->buf_cap ? ev->buf_cap : 2 * FLUSH_BYTES;
-		char *nb;
-
-		while (ncap < ev->buf_len + n + 1)
-			ncap *= 2;
-		nb = realloc(ev->buf, ncap);
-		if (!nb) {
-			ev->lost++;
-			return;
-		}
-		ev->buf = nb;
-		ev->buf_cap = ncap;
+	if (reserve(ev, n + 1)) {
+		ev->lost++;
+		return;
 	}
 	memcpy(ev->buf + ev->buf_len, line, n);
 	ev->buf_len += n;

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "loader.h"
 #include "microsegd_abi.h"
 #include "policy.h"
@@ -37,11 +39,13 @@ struct ms_event_info {
 	bool local_is_src;
 	char src[46]; /* addresses in inet_ntop form */
 	char dst[46];
-	bool repeat;	  /* a repeat report of a denial already reported */
+	bool repeat; /* a repeat report of a denial already reported */
+	/* Changes with every policy change of ev: the names of two events of
+	 * the same generation and addresses are the same while it does not. */
+	uint64_t names_epoch;
 	const char *line; /* the flow-log line (no newline); NULL if it could not be made */
 	size_t len;
 	char rule_buf[16];
-	char if_buf[24];
 };
 
 /*
@@ -156,6 +160,12 @@ void ms_events_sync_clock(struct ms_events *ev);
  * a malloc'd string or NULL (out of memory, or an unknown event type).
  */
 char *ms_event_json(struct ms_events *ev, const struct ms_event *e);
+
+/* The line of a described event as a cJSON object, built the way the flow
+ * log was first printed: the reference that the hand-written printer
+ * (flowline.h) must match byte for byte. NULL: out of memory or an unknown
+ * event type. */
+cJSON *ms_event_info_cjson(struct ms_events *ev, const struct ms_event_info *in);
 
 /* Format and write e to the flow log (at the end of the drain or sweep in
  * progress, if any); failures are counted as lost. */

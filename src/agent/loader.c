@@ -982,6 +982,16 @@ void ms_dp_check_links(struct ms_dp *dp)
 	}
 }
 
+bool ms_dp_ifname_attached(const struct ms_dp *dp, uint32_t ifindex, const char **name)
+{
+	for (size_t i = 0; i < dp->n_hooks; i++)
+		if ((uint32_t)dp->hooks[i].ifindex == ifindex) {
+			*name = dp->hooks[i].name;
+			return true;
+		}
+	return false;
+}
+
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex)
 {
 	for (size_t i = 0; i < dp->n_hooks; i++)

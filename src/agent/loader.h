@@ -118,6 +118,9 @@ size_t ms_dp_ifindexes(const struct ms_dp *dp, int *out, size_t max);
  * forgotten (their filters went with them). */
 void ms_dp_check_links(struct ms_dp *dp);
 
+/* Whether ifindex is attached to; its name in *name if so. */
+bool ms_dp_ifname_attached(const struct ms_dp *dp, uint32_t ifindex, const char **name);
+
 /* Interface name for an ifindex seen in events ("if<N>" if unknown). */
 const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex);
 

@@ -11,8 +11,29 @@
 #include "proto.h"
 #include "timefmt.h"
 
+/*
+ * Where the edges of recent flows are in the graph, by the flow's raw
+ * endpoints: finding an edge by its nodes' names costs two string hashes
+ * and compares per event, most of the graph's share of the event path.
+ * Edges are never removed, so a remembered index stays right for as long
+ * as the names it was found by: the same generation's policy, and the
+ * events' policy history unchanged (names_epoch).
+ */
+#define MEMO_SIZE 65536
+
+struct edge_memo {
+	uint8_t src[16], dst[16];
+	uint64_t generation;
+	uint64_t names_epoch; /* 0: empty */
+	uint32_t edge;
+	uint16_t port;
+	uint8_t proto;
+	uint8_t family; /* the addresses' text depends on it */
+};
+
 struct ms_observer {
 	struct ms_graph *graph;
+	struct edge_memo *memo; /* MEMO_SIZE entries; NULL: none */
 	struct ms_flowring *ring;
 	char *state_dir;
 	ms_observer_publish_fn publish;
@@ -45,6 +66,8 @@ int ms_observer_new(const struct ms_observer_opts *opts, struct ms_observer **ou
 
 	if (!o)
 		return -ENOMEM;
+	/* Without the memo the graph works as well, only slower. */
+	o->memo = calloc(MEMO_SIZE, sizeof(*o->memo));
 	err = ms_graph_new(opts->max_edges, &o->graph);
 	if (!err)
 		err = ms_flowring_new(opts->ring_size, &o->ring);
@@ -97,6 +120,7 @@ void ms_observer_free(struct ms_observer **op)
 	if (o->state_dir && o->graph)
 		ms_observer_save(o);
 	ms_graph_free(&o->graph);
+	free(o->memo);
 	ms_flowring_free(&o->ring);
 	ms_anomaly_free(&o->anomaly);
 	free(o->state_dir);
@@ -208,6 +232,51 @@ uint64_t ms_observer_anomalies(const struct ms_observer *o, enum ms_anomaly_kind
 	return o->anomaly ? ms_anomaly_count(o->anomaly, kind) : 0;
 }
 
+static size_t memo_slot(const struct ms_event *e, uint16_t port)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ e->generation;
+	uint64_t w[4];
+
+	memcpy(w, e->src + 8, 8);
+	memcpy(w + 1, e->dst + 8, 8);
+	memcpy(w + 2, e->src, 8);
+	memcpy(w + 3, e->dst, 8);
+	h ^= w[0] * 0xbf58476d1ce4e5b9ULL;
+	h ^= w[1] * 0x94d049bb133111ebULL;
+	h ^= (w[2] ^ w[3]) * 0xff51afd7ed558ccdULL;
+	h ^= ((uint64_t)e->proto << 16 | port) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	return (size_t)(h * 0x9e3779b97f4a7c15ULL >> 50) & (MEMO_SIZE - 1);
+}
+
+static int graph_add(struct ms_observer *o, const struct ms_event_info *in,
+		     const struct ms_flowrec *r)
+{
+	const struct ms_event *e = in->e;
+	struct edge_memo *m;
+	long ei;
+
+	if (!o->memo)
+		return ms_graph_add(o->graph, r);
+	m = &o->memo[memo_slot(e, r->port)];
+	if (m->names_epoch == in->names_epoch && m->generation == e->generation &&
+	    m->port == r->port && m->proto == r->proto && m->family == e->family &&
+	    !memcmp(m->src, e->src, 16) && !memcmp(m->dst, e->dst, 16))
+		return ms_graph_add_at(o->graph, m->edge, r);
+	ei = ms_graph_edge_of(o->graph, r);
+	if (ei < 0)
+		return (int)ei;
+	memcpy(m->src, e->src, 16);
+	memcpy(m->dst, e->dst, 16);
+	m->generation = e->generation;
+	m->names_epoch = in->names_epoch;
+	m->port = r->port;
+	m->proto = r->proto;
+	m->family = e->family;
+	m->edge = (uint32_t)ei;
+	return ms_graph_add_at(o->graph, (size_t)ei, r);
+}
+
 void ms_observer_sink(void *cls, const struct ms_event_info *in)
 {
 	struct ms_observer *o = cls;
@@ -230,7 +299,7 @@ void ms_observer_sink(void *cls, const struct ms_event_info *in)
 	}
 	to_flowrec(in, counts, &r);
 	/* -ENOSPC is counted by the graph as a dropped edge. */
-	if (ms_graph_add(o->graph, &r) == -ENOMEM)
+	if (graph_add(o, in, &r) == -ENOMEM)
 		log_warn("out of memory adding a flow to the graph");
 	if (counts && e->verdict < 3)
 		o->flows[e->verdict]++;

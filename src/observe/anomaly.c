@@ -113,7 +113,6 @@ static int scan(struct ms_anomaly *a, const struct ms_flowrec *r, uint64_t now,
 		ms_anomaly_emit emit, void *cls)
 {
 	struct source *s = source_of(a, r->src, now);
-	char key[96];
 	uint32_t t;
 
 	if (now - s->window_start_ms >= (uint64_t)a->scan_window_s * 1000) {
@@ -128,8 +127,12 @@ static int scan(struct ms_anomaly *a, const struct ms_flowrec *r, uint64_t now,
 		if (!s->targets)
 			return -ENOMEM;
 	}
-	snprintf(key, sizeof(key), "%s|%u|%u", r->dst, r->proto, r->port);
-	t = hash_str(key, 2166136261u);
+	/* The target: its address, then protocol and port folded in as the
+	 * bytes they are (no printf on the flow path). */
+	t = hash_str(r->dst ? r->dst : "", 2166136261u);
+	t = (t ^ r->proto) * 16777619u;
+	t = (t ^ (r->port & 0xff)) * 16777619u;
+	t = (t ^ (r->port >> 8)) * 16777619u;
 	for (unsigned int i = 0; i < s->n; i++)
 		if (s->targets[i] == t)
 			return 0;

@@ -298,19 +298,20 @@ static int nid_make(struct nid *n, const char *workload, const char *addr)
 {
 	const char *prefix = workload ? "workload:" : "ip:";
 	const char *name = workload ? workload : addr ? addr : "?";
-	int len = snprintf(n->buf, sizeof(n->buf), "%s%s", prefix, name);
+	size_t lp = workload ? 9 : 3, ln = strlen(name);
+	char *d = n->buf;
 
+	/* Two per flow event: no printf. */
 	n->heap = NULL;
-	n->s = n->buf;
-	if (len < 0)
-		return -EINVAL;
-	if ((size_t)len < sizeof(n->buf))
-		return 0;
-	if (asprintf(&n->heap, "%s%s", prefix, name) < 0) {
-		n->heap = NULL;
-		return -ENOMEM;
+	if (lp + ln >= sizeof(n->buf)) {
+		n->heap = malloc(lp + ln + 1);
+		if (!n->heap)
+			return -ENOMEM;
+		d = n->heap;
 	}
-	n->s = n->heap;
+	memcpy(d, prefix, lp);
+	memcpy(d + lp, name, ln + 1);
+	n->s = d;
 	return 0;
 }
 
@@ -396,7 +397,7 @@ static int note_seen(struct node *n, const char *addr)
 	return cJSON_AddItemToArray(n->seen, cJSON_CreateString(addr)) ? 0 : -ENOMEM;
 }
 
-int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
+long ms_graph_edge_of(struct ms_graph *g, const struct ms_flowrec *r)
 {
 	struct nid sid, did;
 	struct edge *e;
@@ -415,10 +416,20 @@ int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
 	nid_free(&sid);
 	nid_free(&did);
 	if (ei < 0)
-		return (int)ei;
+		return ei;
 	e = &g->edges[ei];
 	if (note_seen(&g->nodes[e->src], r->src) || note_seen(&g->nodes[e->dst], r->dst))
 		return -ENOMEM;
+	return ei;
+}
+
+int ms_graph_add_at(struct ms_graph *g, size_t ei, const struct ms_flowrec *r)
+{
+	struct edge *e;
+
+	if (ei >= g->n_edges)
+		return -EINVAL;
+	e = &g->edges[ei];
 	if (r->counts) {
 		e->flows++;
 		if (r->verdict == MS_VERDICT_ALLOW)
@@ -437,6 +448,13 @@ int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
 	if (r->rule && r->counts)
 		return add_rule(e, r->rule);
 	return 0;
+}
+
+int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r)
+{
+	long ei = ms_graph_edge_of(g, r);
+
+	return ei < 0 ? (int)ei : ms_graph_add_at(g, (size_t)ei, r);
 }
 
 static cJSON *labels_json(const struct ms_workload *w)

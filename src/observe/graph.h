@@ -63,6 +63,17 @@ int ms_graph_set_workloads(struct ms_graph *g, const struct ms_policy *p);
  */
 int ms_graph_add(struct ms_graph *g, const struct ms_flowrec *r);
 
+/*
+ * ms_graph_add in two steps, for callers that remember where a flow's edge
+ * is: the index of r's edge, created with its nodes if absent (-ENOSPC when
+ * the graph is full, counted as dropped; -ENOMEM), then the observation
+ * added to the edge at that index. Indices stay valid for the graph's
+ * life: nothing is ever removed. ms_graph_add_at returns 0, -EINVAL for an
+ * index past the edges, or -ENOMEM.
+ */
+long ms_graph_edge_of(struct ms_graph *g, const struct ms_flowrec *r);
+int ms_graph_add_at(struct ms_graph *g, size_t edge, const struct ms_flowrec *r);
+
 /* The node id of an endpoint: "workload:NAME" when workload is not NULL,
  * else "ip:ADDR". Returns buf, truncated to len. */
 const char *ms_graph_node_id(char *buf, size_t len, const char *workload, const char *addr);

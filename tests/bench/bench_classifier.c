@@ -37,6 +37,7 @@
 #include "events.h"
 #include "loader.h"
 #include "log.h"
+#include "observer.h"
 #include "pkt.h"
 #include "policy_compile.h"
 #include "policy_parse.h"
@@ -676,6 +677,8 @@ int main(int argc, char **argv)
 	uint64_t lost0, c[MS_CNT_MAX], produced = 0, drained = 0;
 	double drain_s = 0;
 	struct gen g10;
+	struct ms_observer *obs = NULL;
+	struct ms_anomaly *anom = NULL;
 
 	gen_policy(&g10, 10);
 	{
@@ -683,7 +686,27 @@ int main(int argc, char **argv)
 		uint64_t b;
 		size_t nd;
 
+		struct ms_policy *p = NULL;
+		struct ms_diag d = { 0 };
+
 		install_yaml(dp, &g10, &ms, &b, &nd, NULL);
+		/* What the daemon has while it drains: the policy in force for
+		 * rule names and workloads, and the observer as the sink (the
+		 * flow graph, the recent-flows ring, scan detection). */
+		if (ms_policy_parse_mem("bench.yaml", g10.yaml, g10.len, &p, &d) ||
+		    ms_observer_new(
+			    &(struct ms_observer_opts){ .max_edges = MS_GRAPH_DEFAULT_MAX_EDGES,
+							.ring_size = MS_FLOWRING_DEFAULT },
+			    &obs) ||
+		    ms_anomaly_new(NULL, &anom)) {
+			fprintf(stderr, "bench: cannot set up the observer\n");
+			return 1;
+		}
+		ms_diag_free(&d);
+		ms_observer_set_policy(obs, p);
+		ms_observer_set_anomaly(obs, anom, ev);
+		ms_events_set_policy(ev, &p, ms_dp_generation(dp));
+		ms_events_set_sink(ev, ms_observer_sink, obs);
 	}
 	ms_dp_counters(dp, c);
 	lost0 = c[MS_CNT_EVENTS_LOST];
@@ -725,6 +748,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)lost_fill);
 	printf("%-34s %10llu   of %llu produced while draining concurrently\n", "events_lost",
 	       (unsigned long long)conc_lost, (unsigned long long)conc_produced);
+	printf("    the flow graph after them: %zu nodes, %zu edges, %llu denied flows counted\n",
+	       ms_graph_nodes(ms_observer_graph(obs)), ms_graph_edges(ms_observer_graph(obs)),
+	       (unsigned long long)ms_observer_flows(obs, MS_VERDICT_DENY));
 
 	cJSON_AddNumberToObject(cls, "noop", noop.med);
 	cJSON_AddNumberToObject(cls, "noop_single_run", noop1.med);
@@ -771,6 +797,7 @@ int main(int argc, char **argv)
 	gen_free(&g10);
 	bpf_object__close(fl.obj);
 	ms_events_free(&ev);
+	ms_observer_free(&obs);
 	close(noop_fd);
 	ms_dp_close(&dp);
 	unlink(log_path);

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "events.h"
+#include "flowline.h"
 #include "policy_parse.h"
 #include "stats.h"
 #include "testlib.h"
@@ -271,6 +272,142 @@ static void test_write_and_stats(void)
 	ms_events_free(&ev);
 }
 
+static uint64_t rng = 0xf10e11e;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* A string of every kind of byte JSON treats specially: quotes,
+ * backslashes, each control character, DEL, UTF-8 and stray high bytes. */
+static const char *rnd_str(char *buf, size_t cap)
+{
+	static const char pick[] = "\"\\/\b\f\n\r\t\x01\x1f\x7f\xc3\xa9\xff az09-_:.";
+	size_t n = rnd() % cap;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned int r = (unsigned int)(rnd() % 3);
+
+		buf[i] = r == 0	  ? pick[rnd() % (sizeof(pick) - 1)]
+			 : r == 1 ? (char)(1 + rnd() % 255)
+				  : (char)('a' + rnd() % 26);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static uint64_t rnd_count(void)
+{
+	switch (rnd() % 4) {
+	case 0:
+		return 0;
+	case 1:
+		return rnd() % 1000;
+	case 2:
+		return UINT64_MAX - rnd() % 3;
+	default:
+		return rnd();
+	}
+}
+
+/* The hand-written line is the cJSON one, byte for byte, over random events
+ * (every type, verdict and protocol, numbers to 2^64-1, both families) and
+ * random names in every optional field. */
+static void test_line_is_cjson_line(void)
+{
+	static const uint8_t types[] = { MS_EV_FLOW_NEW,
+					 MS_EV_FLOW_DENY,
+					 MS_EV_FLOW_AUDIT,
+					 MS_EV_FLOW_REVOKED,
+					 MS_EV_FLOW_END,
+					 0,
+					 200 };
+	static const uint8_t protos[] = { MS_PROTO_TCP,	 MS_PROTO_UDP,	  MS_PROTO_SCTP,
+					  MS_PROTO_ICMP, MS_PROTO_ICMPV6, 47 };
+	struct ms_events *ev = new_events();
+	char names[6][300], time[96];
+	char *buf = malloc(1 << 16);
+	unsigned int differ = 0, lines = 0;
+
+	REQUIRE(ev && buf, "setup");
+	for (int i = 0; i < 100000; i++) {
+		struct ms_event e = { 0 };
+		struct ms_event_info in;
+		cJSON *o;
+		char *ref;
+		size_t n, max;
+
+		e.type = types[rnd() % sizeof(types)];
+		e.verdict = (uint8_t)(rnd() % 5);
+		e.direction = (uint8_t)(rnd() % 2);
+		e.family = rnd() % 2 ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
+		e.proto = protos[rnd() % sizeof(protos)];
+		for (int j = 0; j < 16; j++) {
+			e.src[j] = (uint8_t)rnd();
+			e.dst[j] = (uint8_t)rnd();
+		}
+		if (e.family == MS_FAMILY_IPV4) {
+			v4(e.src, "0.0.0.0");
+			v4(e.dst, "0.0.0.0");
+			for (int j = 12; j < 16; j++) {
+				e.src[j] = (uint8_t)(rnd() % 4 ? rnd() : rnd() % 10);
+				e.dst[j] = (uint8_t)rnd();
+			}
+		}
+		e.sport = (uint16_t)rnd();
+		e.dport = (uint16_t)rnd();
+		e.icmp_type = (uint8_t)rnd();
+		e.icmp_code = (uint8_t)rnd();
+		e.rule_id = (uint32_t)(rnd() % 4);
+		e.generation = rnd() % 2 ? 1 + rnd() % 3 : rnd_count();
+		e.time_ns = rnd() % (1ULL << 62);
+		for (int j = 0; j < 2; j++) {
+			e.packets[j] = rnd_count();
+			e.bytes[j] = rnd_count();
+		}
+		ms_events_describe(ev, &e, &in);
+		if (rnd() % 2) {
+			in.rule = rnd_str(names[0], sizeof(names[0]));
+			in.ifname = rnd_str(names[1], sizeof(names[1]));
+			in.src_workload = rnd() % 3 ? rnd_str(names[2], sizeof(names[2])) : NULL;
+			in.dst_workload = rnd() % 3 ? rnd_str(names[3], sizeof(names[3])) : NULL;
+			in.unit = rnd() % 2 ? rnd_str(names[4], sizeof(names[4])) : NULL;
+			in.process = rnd() % 2 ? rnd_str(names[5], sizeof(names[5])) : NULL;
+			in.local_is_src = rnd() % 2;
+		}
+		in.repeat = rnd() % 2;
+		o = ms_event_info_cjson(ev, &in);
+		ref = o ? cJSON_PrintUnformatted(o) : NULL;
+		cJSON_Delete(o);
+		ms_events_time(ev, e.time_ns, time, sizeof(time));
+		max = ms_flowline_max(&in, time);
+		REQUIRE(max < (1 << 16), "bound %zu", max);
+		memset(buf, 0xaa, max + 1);
+		n = ms_flowline_print(buf, &in, time);
+		CHECK((unsigned char)buf[max] == 0xaa, "wrote past its bound %zu", max);
+		if (!ref) {
+			CHECK(n == 0, "no cJSON line for type %u but a line: %.*s", e.type, (int)n,
+			      buf);
+			continue;
+		}
+		lines++;
+		if (n != strlen(ref) || memcmp(buf, ref, n)) {
+			if (differ++ < 3)
+				CHECK(0, "lines differ:\n  cJSON: %s\n  ours:  %.*s", ref, (int)n,
+				      buf);
+		}
+		free(ref);
+	}
+	CHECK(differ == 0, "%u of %u lines differ", differ, lines);
+	CHECK(lines > 50000, "only %u lines compared", lines);
+	free(buf);
+	ms_events_free(&ev);
+}
+
 int main(void)
 {
 	RUN(test_tcp_deny_old_generation);
@@ -278,5 +415,6 @@ int main(void)
 	RUN(test_icmpv6_end_counts);
 	RUN(test_history_bounded);
 	RUN(test_write_and_stats);
+	RUN(test_line_is_cjson_line);
 	return t_done();
 }

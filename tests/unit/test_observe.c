@@ -161,6 +161,56 @@ static void test_one_count_per_flow(void)
 	fixture_free(&f);
 }
 
+/* The graph remembers where recent flows' edges are; a policy change that
+ * renames the workloads of the same addresses must send the next flows to
+ * the new workloads' edge, and an older generation's flows to the old. */
+static void test_edges_follow_policy_changes(void)
+{
+	static const char renamed[] = "version: 1\n"
+				      "workloads:\n"
+				      "  front: {addresses: [198.18.1.0/24]}\n"
+				      "  db: {addresses: [198.18.2.10]}\n"
+				      "rules:\n"
+				      "  - {name: web-db, action: allow, ports: [tcp/5432]}\n";
+	struct fixture f = { 0 };
+	struct ms_diag d = { 0 };
+	struct ms_policy *p = NULL;
+	struct ms_event e;
+	cJSON *g;
+
+	REQUIRE(!fixture_new(&f, NULL, 100), "fixture");
+	e = ev_of(MS_EV_FLOW_END, MS_VERDICT_ALLOW, "198.18.1.5", "198.18.2.10", 5432, 1);
+	for (int i = 0; i < 3; i++)
+		ms_events_write(f.ev, &e);
+	/* A generation no policy of the history has is named by the newest. */
+	e.generation = 7;
+	ms_events_write(f.ev, &e);
+	REQUIRE(!ms_policy_parse_mem("r.yaml", renamed, strlen(renamed), &p, &d), "renamed");
+	ms_diag_free(&d);
+	ms_observer_set_policy(f.obs, p);
+	ms_events_set_policy(f.ev, &p, 2);
+	ms_events_write(f.ev, &e); /* generation 7 again: now front */
+	e.generation = 1;	   /* still web */
+	ms_events_write(f.ev, &e);
+	e.generation = 2;
+	ms_events_write(f.ev, &e);
+	e = ev_of(MS_EV_FLOW_END, MS_VERDICT_ALLOW, "198.18.9.9", "198.18.2.10", 5432, 1);
+	ms_events_write(f.ev, &e);
+	e.family = MS_FAMILY_IPV6; /* the same bytes, written as another address */
+	ms_events_write(f.ev, &e);
+	g = reparse(ms_observer_graph_json(f.obs, NULL));
+	REQUIRE(g, "graph json");
+	CHECK(num(find_edge(g, "workload:web", "workload:db", 5432), "flows") == 5,
+	      "generation 1's flows, and 7's before the change, on web's edge");
+	CHECK(num(find_edge(g, "workload:front", "workload:db", 5432), "flows") == 2,
+	      "generation 2's, and 7's after the change, on front's edge");
+	CHECK(num(find_edge(g, "ip:198.18.9.9", "workload:db", 5432), "flows") == 1 &&
+		      num(find_edge(g, "ip:::ffff:198.18.9.9", "workload:db", 5432), "flows") == 1,
+	      "an IPv6 event of the same bytes has its own node");
+	cJSON_Delete(g);
+	fixture_free(&f);
+}
+
 struct collect {
 	char lines[16][512];
 	int n;
@@ -484,6 +534,7 @@ int main(void)
 {
 	RUN(test_anomalies);
 	RUN(test_one_count_per_flow);
+	RUN(test_edges_follow_policy_changes);
 	RUN(test_ring_filters);
 	RUN(test_shadow);
 	RUN(test_bound);
