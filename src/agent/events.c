@@ -19,29 +19,12 @@
 #include "log.h"
 #include "proto.h"
 #include "shadow.h"
-
-/*
- * Workload lookup: one sorted array of masked addresses per prefix length,
- * longest first, so a lookup costs (distinct prefix lengths) binary searches
- * instead of a scan of every workload address.
- */
-struct wl_entry {
-	uint8_t addr[16];
-	uint32_t wl; /* index into the policy's workloads */
-};
-
-struct wl_level {
-	uint8_t plen;
-	struct wl_entry *e;
-	size_t n;
-};
+#include "workload_index.h"
 
 struct polref {
 	struct ms_policy *p;
 	uint64_t gen;
-	struct wl_level *lv;
-	size_t n_lv;
-	struct wl_entry *entries; /* storage of every level */
+	struct ms_wl_index *wl; /* NULL: out of memory, no workload names */
 };
 
 /* A session the sweep found expired, deleted only after a fresh look. */
@@ -84,106 +67,11 @@ struct ms_events {
 	char if_last_name[24]; /* the last unattached interface's name */
 };
 
-static void mask_addr(uint8_t *out, const uint8_t *in, unsigned int plen)
-{
-	for (unsigned int i = 0; i < 16; i++) {
-		unsigned int bits = plen > i * 8 ? plen - i * 8 : 0;
-
-		out[i] = bits >= 8 ? in[i] : (uint8_t)(in[i] & (0xff00 >> bits));
-	}
-}
-
-struct wl_sort {
-	struct wl_entry e;
-	uint8_t plen;
-};
-
-static int wl_sort_cmp(const void *a, const void *b)
-{
-	const struct wl_sort *x = a, *y = b;
-	int c;
-
-	if (x->plen != y->plen)
-		return x->plen > y->plen ? -1 : 1;
-	c = memcmp(x->e.addr, y->e.addr, 16);
-	if (c)
-		return c;
-	return x->e.wl < y->e.wl ? -1 : x->e.wl > y->e.wl;
-}
-
-static int wl_entry_cmp(const void *a, const void *b)
-{
-	return memcmp(((const struct wl_entry *)a)->addr, ((const struct wl_entry *)b)->addr, 16);
-}
-
 static void polref_clear(struct polref *r)
 {
+	ms_wl_index_free(&r->wl);
 	ms_policy_free(&r->p);
-	free(r->lv);
-	free(r->entries);
 	memset(r, 0, sizeof(*r));
-}
-
-static int polref_index(struct polref *r)
-{
-	const struct ms_policy *p = r->p;
-	struct wl_sort *s = NULL;
-	size_t n = 0, m = 0, nl = 0;
-	int err = 0;
-
-	for (size_t i = 0; i < p->n_workloads; i++)
-		n += p->workloads[i].n_addrs;
-	if (!n)
-		return 0;
-	s = calloc(n, sizeof(*s));
-	r->entries = calloc(n, sizeof(*r->entries));
-	if (!s || !r->entries) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < p->n_workloads; i++)
-		for (size_t j = 0; j < p->workloads[i].n_addrs; j++) {
-			const struct ms_cidr *c = &p->workloads[i].addrs[j];
-
-			mask_addr(s[m].e.addr, c->addr, c->plen);
-			s[m].e.wl = (uint32_t)i;
-			s[m].plen = c->plen;
-			m++;
-		}
-	qsort(s, n, sizeof(*s), wl_sort_cmp);
-	/* Keep the first workload (in file order) of equal prefixes. */
-	m = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (i && s[i].plen == s[i - 1].plen && !memcmp(s[i].e.addr, s[i - 1].e.addr, 16))
-			continue;
-		if (!m || s[i].plen != s[i - 1].plen)
-			nl++;
-		s[m++] = s[i];
-	}
-	r->lv = calloc(nl, sizeof(*r->lv));
-	if (!r->lv) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < m; i++) {
-		if (!i || s[i].plen != s[i - 1].plen) {
-			r->lv[r->n_lv].plen = s[i].plen;
-			r->lv[r->n_lv].e = &r->entries[i];
-			r->n_lv++;
-		}
-		r->entries[i] = s[i].e;
-		r->lv[r->n_lv - 1].n++;
-	}
-out:
-	free(s);
-	if (err) {
-		free(r->entries);
-		r->entries = NULL;
-		free(r->lv);
-		r->lv = NULL;
-		r->n_lv = 0;
-	}
-	return err;
 }
 
 static const struct polref *polref_find(const struct ms_events *ev, uint64_t gen)
@@ -197,29 +85,14 @@ static const struct polref *polref_find(const struct ms_events *ev, uint64_t gen
 const char *ms_events_workload(const struct ms_events *ev, uint64_t gen, const uint8_t *addr)
 {
 	const struct polref *r = polref_find(ev, gen);
-	struct wl_entry key;
+	const struct ms_workload *w;
 
 	if (!r)
 		r = ev->n_hist ? &ev->hist[0] : NULL;
-	if (!r || !r->p)
+	if (!r || !r->wl)
 		return NULL;
-	bool v4 = ms_addr_is_v4(addr);
-
-	for (size_t i = 0; i < r->n_lv; i++) {
-		const struct wl_level *l = &r->lv[i];
-		const struct wl_entry *e;
-
-		/* Levels are longest first: past /96 only IPv6 prefixes remain,
-		 * and those never name an IPv4 address. */
-		if (v4 && l->plen < 96)
-			break;
-
-		mask_addr(key.addr, addr, l->plen);
-		e = bsearch(&key, l->e, l->n, sizeof(*l->e), wl_entry_cmp);
-		if (e)
-			return r->p->workloads[e->wl].name;
-	}
-	return NULL;
+	w = ms_wl_index_find(r->wl, addr);
+	return w ? w->name : NULL;
 }
 
 int ms_events_set_policy(struct ms_events *ev, struct ms_policy **p, uint64_t gen)
@@ -228,11 +101,10 @@ int ms_events_set_policy(struct ms_events *ev, struct ms_policy **p, uint64_t ge
 	int err;
 
 	*p = NULL;
-	err = polref_index(&r);
+	err = ms_wl_index_new(r.p, &r.wl);
 	if (err) {
-		polref_clear(&r);
 		log_warn("out of memory indexing the policy's workloads: events of generation "
-			 "%" PRIu64 " will show rule ids and no workloads",
+			 "%" PRIu64 " will name no workloads",
 			 gen);
 	}
 	if (ev->n_hist == MS_POLICY_HISTORY)

@@ -7,16 +7,20 @@
 
 #include "proto.h"
 #include "replay.h"
+#include "workload_index.h"
 
 /* What the logs said of a flow: any event that passed it, or denied it. */
 #define REC_ALLOW 0x1
 #define REC_AUDIT 0x2
 #define REC_DENY 0x4
 
+/* The edge's fields first: sorted, the flows of one edge are adjacent and
+ * the candidate is asked once per edge, not once per flow. */
 struct flow {
 	uint8_t src[16], dst[16];
-	uint16_t sport, port; /* port: the responder's, or the ICMP type */
+	uint16_t port; /* the responder's, or the ICMP type */
 	uint8_t proto, dir;
+	uint16_t sport;
 	uint8_t rec; /* REC_* */
 	uint8_t pad;
 };
@@ -26,6 +30,7 @@ struct flow {
 struct ms_replay {
 	const struct ms_policy *p;
 	const struct ms_compiled *c;
+	struct ms_wl_index *wl; /* the candidate's workloads, built on first use */
 	struct flow *f;
 	size_t n, cap;
 	bool merged;
@@ -63,6 +68,7 @@ void ms_replay_free(struct ms_replay **rp)
 		return;
 	free((*rp)->f);
 	free((*rp)->ch);
+	ms_wl_index_free(&(*rp)->wl);
 	free(*rp);
 	*rp = NULL;
 }
@@ -197,21 +203,11 @@ static void merge(struct ms_replay *r)
 }
 
 /* The candidate's workload of addr: longest prefix, first in file order. */
-static const char *workload_of(const struct ms_policy *p, const uint8_t *addr)
+static const char *workload_of(const struct ms_wl_index *ix, const uint8_t *addr)
 {
-	const char *best = NULL;
-	int best_len = -1;
+	const struct ms_workload *w = ms_wl_index_find(ix, addr);
 
-	for (size_t i = 0; i < p->n_workloads; i++)
-		for (size_t j = 0; j < p->workloads[i].n_addrs; j++) {
-			const struct ms_cidr *c = &p->workloads[i].addrs[j];
-
-			if (c->plen > best_len && ms_cidr_contains(c, addr)) {
-				best = p->workloads[i].name;
-				best_len = c->plen;
-			}
-		}
-	return best;
+	return w ? w->name : NULL;
 }
 
 static int cmp_change(const void *a, const void *b)
@@ -266,20 +262,27 @@ static int evaluate(struct ms_replay *r)
 	merge(r);
 	if (r->evaluated)
 		return 0;
+	if (!r->wl && ms_wl_index_new(r->p, &r->wl))
+		return -ENOMEM;
 	free(r->ch);
 	r->ch = NULL;
 	r->n_ch = 0;
 	r->allowed = r->denied = r->unchanged = r->newly_denied = r->newly_allowed = 0;
+	uint8_t action = 0;
+	uint32_t rule = 0;
+
 	for (size_t i = 0; i < r->n; i++) {
 		const struct flow *f = &r->f[i];
-		struct ms_flow mf = { .dir = f->dir, .proto = f->proto, .port = f->port };
-		uint8_t action, from, to;
-		uint32_t rule;
+		uint8_t from, to;
 		bool passed = f->rec & (REC_ALLOW | REC_AUDIT);
 
-		memcpy(mf.src, f->src, 16);
-		memcpy(mf.dst, f->dst, 16);
-		rule = ms_compiled_eval(r->c, &mf, &action);
+		if (!i || memcmp(f, &r->f[i - 1], offsetof(struct flow, sport))) {
+			struct ms_flow mf = { .dir = f->dir, .proto = f->proto, .port = f->port };
+
+			memcpy(mf.src, f->src, 16);
+			memcpy(mf.dst, f->dst, 16);
+			rule = ms_compiled_eval(r->c, &mf, &action);
+		}
 		to = action == MS_ACT_DENY ? MS_VERDICT_DENY : MS_VERDICT_ALLOW;
 		from = f->rec & REC_ALLOW   ? MS_VERDICT_ALLOW
 		       : f->rec & REC_AUDIT ? MS_VERDICT_AUDIT
@@ -306,8 +309,8 @@ static int evaluate(struct ms_replay *r)
 		}
 		struct change *nc = &r->ch[r->n_ch++];
 		memset(nc, 0, sizeof(*nc));
-		nc->src = workload_of(r->p, f->src);
-		nc->dst = workload_of(r->p, f->dst);
+		nc->src = workload_of(r->wl, f->src);
+		nc->dst = workload_of(r->wl, f->dst);
 		memcpy(nc->src_addr, f->src, 16);
 		memcpy(nc->dst_addr, f->dst, 16);
 		nc->proto = f->proto;
