@@ -119,6 +119,29 @@ def main():
         "spread": paired,
     }
 
+    # The agent's share of one CPU while connections came (main rounds),
+    # and whether its flow log kept up: lines written against connections.
+    out["agent_cpu_pct"] = rounded(stats(values("main", "microsegd", "agent_cpu", "pct")), 1)
+    out["agent_cpu_pct_spread"] = stats(values("main", "microsegd", "agent_cpu", "pct"))
+    fl = [r["result"] for r in recs if r["phase"] == "main" and r["test"] == "flow_log"]
+    out["flow_log_lines_per_conn"] = rounded(stats([x["lines"] / x["conns"] for x in fl
+                                                     if x.get("conns")]), 3)
+
+    def api(test):
+        res = [r["result"] for r in recs if r["phase"] == "api" and r["test"] == test]
+        return res[-1] if res else None
+
+    out["api_ms"] = {"idle": api("api_idle"), "under_load": api("api_load"),
+                     "agent_cpu_pct_under_load":
+                         (values("api", "microsegd", "agent_cpu", "pct") or [None])[-1],
+                     "conn_per_s_under_load":
+                         (values("api", "microsegd", "conn", "conn_per_s") or [None])[-1]}
+    tools = [r["result"] for r in recs if r["phase"] == "tools"]
+    if tools:
+        out["suggest_s"] = tools[-1]["suggest_s"]
+        out["replay_s"] = tools[-1]["replay_s"]
+        out["tools_flow_log"] = {"lines": tools[-1]["lines"], "bytes": tools[-1]["bytes"]}
+
     rss = [r["result"] for r in recs if r["test"] == "rss"]
     out["rss_kb"] = {"idle_10000_rules": rss[-1]["vmrss_kb"] if rss else None}
     if rss:
@@ -235,6 +258,17 @@ def print_table(out, raw, meta, sweep, load, classifier):
             print(line)
         print()
     print(f"rss_kb.idle_10000_rules: {out['rss_kb']['idle_10000_rules']}")
+    print(f"agent_cpu_pct (connection loop, one CPU = 100): {spread(out['agent_cpu_pct_spread'])}; "
+          f"flow-log lines per connection {out['flow_log_lines_per_conn']}")
+    am = out["api_ms"]
+    for k in ("idle", "under_load"):
+        if am.get(k):
+            print(f"api_ms {k}: status p50 {am[k]['status']['p50_ms']} p99 {am[k]['status']['p99_ms']}, "
+                  f"graph ({am[k]['graph']['edges']} edges) p50 {am[k]['graph']['p50_ms']} "
+                  f"p99 {am[k]['graph']['p99_ms']}")
+    if "suggest_s" in out:
+        print(f"suggest_s {out['suggest_s']}, replay_s {out['replay_s']} "
+              f"({out['tools_flow_log']['lines']:,} lines)")
     if out["retried"]:
         print(f"retried once ({len(out['retried'])}):")
         for r in out["retried"]:

@@ -18,6 +18,16 @@
 #    turn, so a slow moment of the machine hits them all alike.
 # 3. New connections per second against rule count for the three filters.
 # 4. microsegd's resident memory, idle, with a 10,000-rule policy.
+# 5. The control plane under load: /v1/status and /v1/graph (a 10,000-edge
+#    graph) latency, idle and while the connection loop runs
+#    (tests/bench/apiload.py), and the agent's CPU share then.
+# 6. microsegctl suggest and replay on a synthetic flow log of 1,000,000
+#    lines (tests/bench/gen_flowlog.py; 200,000 in a quick run).
+#
+# microsegd writes its flow log to a file in build/bench and keeps its flow
+# graph, as in production; its CPU share during each connection loop is
+# recorded (agent_cpu_pct), and after each round the flow log's lines
+# against the connections made.
 #
 # Every setup and every round starts from the same state: both namespaces'
 # conntrack tables are flushed (conntrack -F) before each, microsegd starts
@@ -48,6 +58,8 @@ OUT=$BUILD/bench
 QUICK=${BENCH_QUICK:-0}
 SEED=${BENCH_SEED:-1}
 MS_BIN=${MS_BIN:-bin/microsegd}
+CTL_BIN=${CTL_BIN:-bin/microsegctl}
+CLK_TCK=$(getconf CLK_TCK)
 IPT_BACKEND=${BENCH_IPTABLES:-nft}
 PLOT=${BENCH_PLOT:-tests/bench/plot.png}
 MAIN_RULES=1000
@@ -59,6 +71,8 @@ if [ "$QUICK" = 1 ]; then
 	TPUT_S=2
 	RR_ROUNDS=5000
 	CONN_S=1
+	API_S=2
+	TOOL_LINES=200000
 	SWEEP=${BENCH_SWEEP:-"10 1000 10000"}
 	SWEEP_REPS=2
 else
@@ -67,6 +81,8 @@ else
 	TPUT_S=5
 	RR_ROUNDS=20000
 	CONN_S=3
+	API_S=5
+	TOOL_LINES=1000000
 	SWEEP=${BENCH_SWEEP:-"10 100 1000 10000 100000"}
 	SWEEP_REPS=3
 fi
@@ -84,6 +100,7 @@ LOOP_PORT=5202
 SRCS=$(seq -s, -f '198.19.255.%g' 64 127)
 
 RAW=$OUT/raw.jsonl
+FLOW_LOG=$OUT/flow.log
 RETRIES=$OUT/retries.jsonl
 META=$OUT/meta.json
 LOGDIR=$OUT/logs
@@ -140,6 +157,7 @@ legacy)
 esac
 command -v "$IPT_RESTORE" >/dev/null || die "missing tool: $IPT_RESTORE"
 [ -x "$MS_BIN" ] || die "$MS_BIN not built (run make)"
+[ -x "$CTL_BIN" ] || die "$CTL_BIN not built (run make)"
 for ns in "$NS_C" "$NS_S"; do
 	if ip netns list | grep -qw "$ns"; then
 		die "namespace $ns exists: another bench running? (ip netns del $ns)"
@@ -270,11 +288,15 @@ stop_microsegd() {
 	done
 }
 
+# Every flow is observed as in production: the flow log is a file on disk
+# (truncated at each start), the flow graph is kept (in memory; with
+# STATE_DIR set, loaded from and saved to it).
 start_microsegd() { # N: start on the server's veth, wait until it runs
 	local n=$1 t0 lg=$LOGDIR/microsegd-$1.log
 	t0=$(now_ms)
-	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f /dev/null -l info \
-		--api-socket "$OUT/api.sock" --state-dir none --pin-dir none 2>"$lg" &
+	: >"$FLOW_LOG"
+	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f "$FLOW_LOG" -l info \
+		--api-socket "$OUT/api.sock" --state-dir "${STATE_DIR:-none}" --pin-dir none 2>"$lg" &
 	MS_PID=$!
 	for _ in $(seq 1200); do # 120 s at most (100,000 rules compile in seconds)
 		grep -q "running on" "$lg" && break
@@ -380,6 +402,26 @@ m_conn_once() { # SECONDS
 	in_c "$NETLOOP" conn -a "$SERVER4" -p "$LOOP_PORT" -b "$SRCS" -c 2 -t "$1"
 }
 
+# CPU time (user + system, in clock ticks) microsegd has used so far.
+agent_ticks() {
+	awk '{print $14 + $15}' "/proc/$MS_PID/stat"
+}
+
+# m_conn_cpu PHASE CFG RULES REP SECONDS: m_conn, and for microsegd a
+# record of the share of one CPU the agent used meanwhile (agent_cpu).
+m_conn_cpu() {
+	local c0 c1 t0 t1 r
+	if [ "$2" != microsegd ]; then
+		m_conn "$@"
+		return
+	fi
+	c0=$(agent_ticks) t0=$(now_ms)
+	r=$(m_conn "$@") || return 1
+	c1=$(agent_ticks) t1=$(now_ms)
+	rec "$1" microsegd "$3" "$4" agent_cpu "{\"pct\": $(awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", c / hz * 100000 / ms}'), \"seconds\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}')}"
+	printf '%s\n' "$r"
+}
+
 # m_conn PHASE CFG RULES REP SECONDS: a loop with failed connects measured a
 # broken state (a full table, a lost SYN), not the filter: reset and measure
 # once more; the second result stands, failures and all.
@@ -423,9 +465,14 @@ for rep in $(seq "$REPS"); do
 		r=$(m_rr) || die "request/response loop failed ($cfg)"
 		rec main "$cfg" "$MAIN_RULES" "$rep" rr "$r"
 		reset_state
-		r=$(m_conn main "$cfg" "$MAIN_RULES" "$rep" "$CONN_S") || die "connection loop failed ($cfg)"
+		r=$(m_conn_cpu main "$cfg" "$MAIN_RULES" "$rep" "$CONN_S") || die "connection loop failed ($cfg)"
 		rec main "$cfg" "$MAIN_RULES" "$rep" conn "$r"
 		filter_off "$cfg"
+		if [ "$cfg" = microsegd ]; then
+			# Stopped, the agent has written every flow's end: each
+			# connection of the round is a line (and the graph's).
+			rec main microsegd "$MAIN_RULES" "$rep" flow_log "{\"lines\": $(wc -l <"$FLOW_LOG"), \"conns\": $(printf '%s' "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["conns"])')}"
+		fi
 		log "round $rep $cfg done"
 	done
 done
@@ -454,6 +501,41 @@ hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$MS_PID/status")
 rec rss microsegd "$RSS_RULES" 0 rss "{\"vmrss_kb\": ${rss:-null}, \"vmhwm_kb\": ${hwm:-null}, \"startup_ms\": $LOAD_MS}"
 log "microsegd idle with $RSS_RULES rules: VmRSS ${rss} kB (peak ${hwm} kB)"
 stop_microsegd
+
+# ---- 5. the control plane under load: the API while connections come ----
+# A graph of 10,000 edges saved by an earlier run, in the agent's state
+# directory; the console's polling (tests/bench/apiload.py) idle, then
+# while the connection loop runs.
+STATE_DIR=$OUT/state
+rm -rf "$STATE_DIR" && mkdir -p "$STATE_DIR"
+python3 tests/bench/gen_flowlog.py 120000 10000 "$OUT/graph10k.log" || die "cannot generate the graph's flow log"
+"$CTL_BIN" graph --format json --from "$OUT/graph10k.log" >"$STATE_DIR/graph.json" || die "microsegctl graph --from failed"
+setup api 0 microsegd "$MAIN_RULES"
+r=$(python3 tests/bench/apiload.py "$OUT/api.sock" "$API_S") || die "API probe failed (idle)"
+rec api microsegd "$MAIN_RULES" 0 api_idle "$r"
+python3 tests/bench/apiload.py "$OUT/api.sock" "$API_S" >"$OUT/api_load.json" &
+api_pid=$!
+PIDS+=("$api_pid")
+reset_state
+r=$(m_conn_cpu api microsegd "$MAIN_RULES" 1 "$API_S") || die "connection loop failed (API under load)"
+rec api microsegd "$MAIN_RULES" 1 conn "$r"
+wait "$api_pid" || die "API probe failed (under load)"
+rec api microsegd "$MAIN_RULES" 1 api_load "$(cat "$OUT/api_load.json")"
+filter_off microsegd
+STATE_DIR=
+log "API idle: $(grep '"api_idle"' "$RAW" | tail -1 | cut -c1-200)"
+log "API under load: $(cat "$OUT/api_load.json")"
+
+# ---- 6. the offline tools on a large flow log ----
+python3 tests/bench/gen_flowlog.py "$TOOL_LINES" 10000 "$OUT/tools.log" || die "cannot generate the flow log"
+t0=$(now_ms)
+"$CTL_BIN" suggest --from "$OUT/tools.log" >"$OUT/suggested.yaml" || die "microsegctl suggest failed"
+t1=$(now_ms)
+"$CTL_BIN" replay -p "$OUT/suggested.yaml" "$OUT/tools.log" >"$OUT/replay.txt" || die "microsegctl replay failed"
+t2=$(now_ms)
+rec tools microsegctl 0 0 tools "{\"lines\": $TOOL_LINES, \"bytes\": $(stat -c %s "$OUT/tools.log"), \"suggest_s\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}'), \"replay_s\": $(awk -v ms="$((t2 - t1))" 'BEGIN{print ms / 1000}')}"
+log "suggest on $TOOL_LINES lines: $((t1 - t0)) ms, replay: $((t2 - t1)) ms"
+rm -f "$OUT/tools.log" "$OUT/graph10k.log"
 
 # ---- report ----
 python3 - "$META" <<'EOF'
