@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "flowline.h"
+#include "jsonout.h"
 #include "proto.h"
 
 const char *ms_event_type_name(uint8_t t)
@@ -37,21 +38,15 @@ const char *ms_verdict_name(uint8_t v)
 	}
 }
 
-/* Bytes a string can take escaped: cJSON writes a control character as
- * \u00XX, six bytes for one. */
-static size_t str_max(const char *s)
-{
-	return s ? 6 * strlen(s) + 2 : 2;
-}
-
 /* Everything but the strings: keys, punctuation, 20-digit numbers. */
 #define FIXED_MAX 640
 
 size_t ms_flowline_max(const struct ms_event_info *in, const char *time)
 {
-	return FIXED_MAX + str_max(time) + str_max(in->src) + str_max(in->dst) + str_max(in->rule) +
-	       str_max(in->ifname) + str_max(in->src_workload) + str_max(in->dst_workload) +
-	       str_max(in->unit) + str_max(in->process);
+	return FIXED_MAX + ms_json_str_max(time) + ms_json_str_max(in->src) +
+	       ms_json_str_max(in->dst) + ms_json_str_max(in->rule) + ms_json_str_max(in->ifname) +
+	       ms_json_str_max(in->src_workload) + ms_json_str_max(in->dst_workload) +
+	       ms_json_str_max(in->unit) + ms_json_str_max(in->process);
 }
 
 static char *put(char *o, const char *s, size_t n)
@@ -62,73 +57,12 @@ static char *put(char *o, const char *s, size_t n)
 
 #define PUT_LIT(o, lit) put(o, lit, sizeof(lit) - 1)
 
-/* A JSON string as cJSON's print_string_ptr writes it: the two-character
- * escapes, \u00xx (lower-case hex) for other control characters, every other
- * byte as it is. */
-static char *put_str(char *o, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	*o++ = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		unsigned char c = *p;
-
-		if (c >= 32 && c != '"' && c != '\\') {
-			*o++ = (char)c;
-			continue;
-		}
-		*o++ = '\\';
-		switch (c) {
-		case '"':
-		case '\\':
-			*o++ = (char)c;
-			break;
-		case '\b':
-			*o++ = 'b';
-			break;
-		case '\f':
-			*o++ = 'f';
-			break;
-		case '\n':
-			*o++ = 'n';
-			break;
-		case '\r':
-			*o++ = 'r';
-			break;
-		case '\t':
-			*o++ = 't';
-			break;
-		default:
-			o = PUT_LIT(o, "u00");
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-			break;
-		}
-	}
-	*o++ = '"';
-	return o;
-}
-
-static char *put_u64(char *o, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*o++ = tmp[--n];
-	return o;
-}
-
 /* ,"key": then the value; keys are plain ASCII, written as they are. */
 #define KEY(o, k) PUT_LIT(o, ",\"" k "\":")
 
 static char *put_name_or_num(char *o, const char *name, uint64_t v)
 {
-	return name ? put_str(o, name) : put_u64(o, v);
+	return name ? ms_json_put_str(o, name) : ms_json_put_u64(o, v);
 }
 
 size_t ms_flowline_print(char *buf, const struct ms_event_info *in, const char *time)
@@ -141,73 +75,73 @@ size_t ms_flowline_print(char *buf, const struct ms_event_info *in, const char *
 		return 0;
 	/* The order of ms_event_info_cjson in events.c, the schema's. */
 	o = PUT_LIT(o, "{\"time\":");
-	o = put_str(o, time);
+	o = ms_json_put_str(o, time);
 	o = KEY(o, "event");
-	o = put_str(o, name);
+	o = ms_json_put_str(o, name);
 	o = KEY(o, "verdict");
 	o = put_name_or_num(o, ms_verdict_name(e->verdict), e->verdict);
 	o = KEY(o, "rule");
-	o = put_str(o, in->rule);
+	o = ms_json_put_str(o, in->rule);
 	o = KEY(o, "direction");
 	o = e->direction == MS_DIR_EGRESS ? PUT_LIT(o, "\"egress\"") : PUT_LIT(o, "\"ingress\"");
 	o = KEY(o, "interface");
-	o = put_str(o, in->ifname);
+	o = ms_json_put_str(o, in->ifname);
 	o = KEY(o, "family");
 	o = e->family == MS_FAMILY_IPV4 ? PUT_LIT(o, "\"ipv4\"") : PUT_LIT(o, "\"ipv6\"");
 	o = KEY(o, "proto");
 	o = put_name_or_num(o, ms_proto_name(e->proto), e->proto);
 	o = KEY(o, "src");
-	o = put_str(o, in->src);
+	o = ms_json_put_str(o, in->src);
 	o = KEY(o, "dst");
-	o = put_str(o, in->dst);
+	o = ms_json_put_str(o, in->dst);
 	if (ms_proto_has_ports(e->proto)) {
 		o = KEY(o, "sport");
-		o = put_u64(o, ntohs(e->sport));
+		o = ms_json_put_u64(o, ntohs(e->sport));
 		o = KEY(o, "dport");
-		o = put_u64(o, ntohs(e->dport));
+		o = ms_json_put_u64(o, ntohs(e->dport));
 	} else if (ms_proto_is_icmp(e->proto)) {
 		o = KEY(o, "icmp_type");
-		o = put_u64(o, e->icmp_type);
+		o = ms_json_put_u64(o, e->icmp_type);
 		o = KEY(o, "icmp_code");
-		o = put_u64(o, e->icmp_code);
+		o = ms_json_put_u64(o, e->icmp_code);
 	}
 	if (in->src_workload) {
 		o = KEY(o, "src_workload");
-		o = put_str(o, in->src_workload);
+		o = ms_json_put_str(o, in->src_workload);
 	}
 	if (in->dst_workload) {
 		o = KEY(o, "dst_workload");
-		o = put_str(o, in->dst_workload);
+		o = ms_json_put_str(o, in->dst_workload);
 	}
 	if (in->unit) {
 		o = in->local_is_src ? KEY(o, "src_unit") : KEY(o, "dst_unit");
-		o = put_str(o, in->unit);
+		o = ms_json_put_str(o, in->unit);
 	}
 	if (in->process) {
 		o = in->local_is_src ? KEY(o, "src_process") : KEY(o, "dst_process");
-		o = put_str(o, in->process);
+		o = ms_json_put_str(o, in->process);
 	}
 	if (e->type == MS_EV_FLOW_END) {
 		/* [0] flows from the initiator: inbound for a flow begun at ingress. */
 		int inb = e->direction == MS_DIR_EGRESS ? 1 : 0;
 
 		o = KEY(o, "packets");
-		o = put_u64(o, e->packets[0] + e->packets[1]);
+		o = ms_json_put_u64(o, e->packets[0] + e->packets[1]);
 		o = KEY(o, "bytes");
-		o = put_u64(o, e->bytes[0] + e->bytes[1]);
+		o = ms_json_put_u64(o, e->bytes[0] + e->bytes[1]);
 		o = KEY(o, "packets_in");
-		o = put_u64(o, e->packets[inb]);
+		o = ms_json_put_u64(o, e->packets[inb]);
 		o = KEY(o, "packets_out");
-		o = put_u64(o, e->packets[!inb]);
+		o = ms_json_put_u64(o, e->packets[!inb]);
 		o = KEY(o, "bytes_in");
-		o = put_u64(o, e->bytes[inb]);
+		o = ms_json_put_u64(o, e->bytes[inb]);
 		o = KEY(o, "bytes_out");
-		o = put_u64(o, e->bytes[!inb]);
+		o = ms_json_put_u64(o, e->bytes[!inb]);
 	}
 	if (in->repeat)
 		o = PUT_LIT(o, ",\"repeat\":true");
 	o = KEY(o, "generation");
-	o = put_u64(o, e->generation);
+	o = ms_json_put_u64(o, e->generation);
 	*o++ = '}';
 	return (size_t)(o - buf);
 }

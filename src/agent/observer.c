@@ -408,6 +408,15 @@ cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev)
 	return j;
 }
 
+char *ms_observer_graph_text(struct ms_observer *o, struct ms_events *ev)
+{
+	struct ms_graph *g = live_graph(o, ev);
+	char *s = g ? ms_graph_print(g) : NULL;
+
+	ms_graph_free(&g);
+	return s;
+}
+
 char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev)
 {
 	struct ms_graph *g = live_graph(o, ev);

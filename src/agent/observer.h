@@ -74,6 +74,9 @@ int ms_observer_save(struct ms_observer *o);
  * ev may be NULL (no live sessions). NULL on allocation failure.
  */
 cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev);
+
+/* The same as JSON text (ms_graph_print). NULL on allocation failure. */
+char *ms_observer_graph_text(struct ms_observer *o, struct ms_events *ev);
 /* A copy of the graph with the open sessions counted in (free it with
  * ms_graph_free), or NULL when out of memory. */
 struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev);

@@ -713,9 +713,7 @@ static void h_graph(struct ms_daemon *d, const struct ms_api_req *req, struct ms
 		return;
 	}
 	if (!fmt || !strcmp(fmt, "json")) {
-		cJSON *j = ms_observer_graph_json(d->obs, d->dp ? d->ev : NULL);
-
-		reply_json(resp, 200, j, j != NULL);
+		set_body(resp, 200, CT_JSON, ms_observer_graph_text(d->obs, d->dp ? d->ev : NULL));
 	} else if (!strcmp(fmt, "dot")) {
 		set_body(resp, 200, "text/vnd.graphviz; charset=utf-8",
 			 ms_observer_graph_dot(d->obs, d->dp ? d->ev : NULL));

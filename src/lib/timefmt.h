@@ -12,6 +12,10 @@
  * holds MS_TIME_STRLEN bytes. Returns buf. */
 char *ms_time_format_ms(uint64_t ms, char *buf);
 
+/* The same through gmtime_r and snprintf: the reference, and what years
+ * past 9999 use. */
+char *ms_time_format_ms_slow(uint64_t ms, char *buf);
+
 /* Parse RFC 3339 ("2026-11-24T06:00:00Z", fractions and +hh:mm offsets
  * allowed) to Unix milliseconds. Returns 0 or -EINVAL. */
 int ms_time_parse_ms(const char *s, uint64_t *out);

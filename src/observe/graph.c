@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "graph.h"
+#include "jsonout.h"
 #include "microsegd_abi.h"
 #include "proto.h"
 #include "timefmt.h"
@@ -595,22 +596,72 @@ int ms_graph_merge(struct ms_graph *g, const struct ms_graph *src)
 	return ret;
 }
 
+static int dup_json(const cJSON *in, cJSON **out)
+{
+	*out = in ? cJSON_Duplicate(in, 1) : NULL;
+	return in && !*out ? -ENOMEM : 0;
+}
+
+/* A copy of the arrays and tables as they are: the API clones the graph
+ * for every request, and re-adding each edge cost two string-keyed node
+ * lookups apiece. Nodes keep their indices, so the tables stay right. */
 int ms_graph_clone(const struct ms_graph *g, struct ms_graph **out)
 {
-	struct ms_graph *c;
-	int err = ms_graph_new(g->max_edges, &c);
+	struct ms_graph *c = calloc(1, sizeof(*c));
 
-	if (err)
-		return err;
-	err = ms_graph_merge(c, g);
-	if (err == -ENOMEM) {
-		ms_graph_free(&c);
-		return err;
-	}
-	c->since_ms = g->since_ms;
+	if (!c)
+		return -ENOMEM;
+	c->max_edges = g->max_edges;
 	c->dropped = g->dropped;
+	c->since_ms = g->since_ms;
+	c->nodes = calloc(g->cap_nodes ? g->cap_nodes : 1, sizeof(*c->nodes));
+	c->edges = calloc(g->cap_edges ? g->cap_edges : 1, sizeof(*c->edges));
+	c->node_tab = calloc(g->node_tab_cap ? g->node_tab_cap : 1, sizeof(*c->node_tab));
+	c->edge_tab = calloc(g->edge_tab_cap ? g->edge_tab_cap : 1, sizeof(*c->edge_tab));
+	if (!c->nodes || !c->edges || !c->node_tab || !c->edge_tab)
+		goto nomem;
+	c->cap_nodes = g->cap_nodes;
+	c->cap_edges = g->cap_edges;
+	c->node_tab_cap = g->node_tab_cap;
+	c->edge_tab_cap = g->edge_tab_cap;
+	memcpy(c->node_tab, g->node_tab, g->node_tab_cap * sizeof(*c->node_tab));
+	memcpy(c->edge_tab, g->edge_tab, g->edge_tab_cap * sizeof(*c->edge_tab));
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		const struct node *sn = &g->nodes[i];
+		struct node *n = &c->nodes[i];
+
+		n->workload = sn->workload;
+		n->id = strdup(sn->id);
+		c->n_nodes++;
+		if (!n->id || dup_json(sn->labels, &n->labels) ||
+		    dup_json(sn->addresses, &n->addresses) || dup_json(sn->seen, &n->seen))
+			goto nomem;
+	}
+	for (size_t i = 0; i < g->n_edges; i++) {
+		const struct edge *se = &g->edges[i];
+		struct edge *e = &c->edges[i];
+
+		*e = *se;
+		e->rules = NULL;
+		e->n_rules = 0;
+		c->n_edges++;
+		if (!se->n_rules)
+			continue;
+		e->rules = calloc(se->n_rules, sizeof(*e->rules));
+		if (!e->rules)
+			goto nomem;
+		for (int k = 0; k < se->n_rules; k++) {
+			e->rules[k] = strdup(se->rules[k]);
+			if (!e->rules[k])
+				goto nomem;
+			e->n_rules++;
+		}
+	}
 	*out = c;
 	return 0;
+nomem:
+	ms_graph_free(&c);
+	return -ENOMEM;
 }
 
 size_t ms_graph_nodes(const struct ms_graph *g)
@@ -755,13 +806,18 @@ static cJSON *edge_json(const struct ms_graph *g, const struct edge *e)
 
 cJSON *ms_graph_to_json(const struct ms_graph *g)
 {
+	return ms_graph_to_json_at(g, ms_time_now_ms());
+}
+
+cJSON *ms_graph_to_json_at(const struct ms_graph *g, uint64_t now_ms)
+{
 	cJSON *o = cJSON_CreateObject(), *nodes, *edges;
 	uint32_t *no = NULL, *eo = NULL;
 	bool ok = o && !sorted(g, &no, &eo);
 
 	if (!ok)
 		goto out;
-	ok &= add_time(o, "generated", ms_time_now_ms());
+	ok &= add_time(o, "generated", now_ms);
 	ok &= add_time(o, "since", g->since_ms);
 	ok &= cJSON_AddBoolToObject(o, "truncated", g->dropped > 0) != NULL;
 	ok &= add_u64(o, "dropped_edges", g->dropped);
@@ -784,6 +840,174 @@ out:
 }
 
 /* A dot string literal: quotes and backslashes escaped. */
+/*
+ * The text of ms_graph_to_json_at, byte for byte, without the tree: a
+ * console polls the graph every few seconds, and building, printing and
+ * freeing a cJSON tree of 10,000 edges held the agent's loop for tens of
+ * milliseconds. The rare parts (workload labels and addresses) are still
+ * printed by cJSON.
+ */
+#define PUT_LIT(o, lit) (memcpy(o, lit, sizeof(lit) - 1), (o) + sizeof(lit) - 1)
+
+static char *put_time(char *o, uint64_t ms)
+{
+	char buf[MS_TIME_STRLEN];
+
+	return ms_json_put_str(o, ms_time_format_ms(ms, buf));
+}
+
+/* ,"key": and a cJSON item printed unformatted; false when out of memory. */
+static bool put_item(struct ms_json_buf *b, const char *key, const cJSON *item)
+{
+	char *txt = cJSON_PrintUnformatted(item), *o;
+	size_t n = txt ? strlen(txt) : 0;
+
+	o = txt ? ms_json_reserve(b, n + ms_json_str_max(key) + 2) : NULL;
+	if (!o) {
+		free(txt);
+		b->failed = 1;
+		return false;
+	}
+	*o++ = ',';
+	o = ms_json_put_str(o, key);
+	*o++ = ':';
+	memcpy(o, txt, n);
+	b->len = (size_t)(o + n - b->p);
+	free(txt);
+	return true;
+}
+
+static void print_node(struct ms_json_buf *b, const struct node *n, bool first)
+{
+	const char *name = strchr(n->id, ':') + 1;
+	char *o = ms_json_reserve(b, 64 + ms_json_str_max(n->id) + ms_json_str_max(name));
+
+	if (!o)
+		return;
+	if (!first)
+		*o++ = ',';
+	o = PUT_LIT(o, "{\"id\":");
+	o = ms_json_put_str(o, n->id);
+	o = n->workload ? PUT_LIT(o, ",\"kind\":\"workload\"")
+			: PUT_LIT(o, ",\"kind\":\"address\"");
+	o = PUT_LIT(o, ",\"name\":");
+	o = ms_json_put_str(o, name);
+	b->len = (size_t)(o - b->p);
+	if (n->labels && !put_item(b, "labels", n->labels))
+		return;
+	if (n->addresses) {
+		if (!put_item(b, "addresses", n->addresses))
+			return;
+	} else if (n->seen && !put_item(b, "seen_addresses", n->seen)) {
+		return;
+	}
+	o = ms_json_reserve(b, 1);
+	if (o) {
+		*o = '}';
+		b->len++;
+	}
+}
+
+static void print_edge(struct ms_json_buf *b, const struct ms_graph *g, const struct edge *e,
+		       bool first)
+{
+	const char *sid = g->nodes[e->src].id, *did = g->nodes[e->dst].id;
+	const char *pn = ms_proto_name(e->proto);
+	size_t room = 512 + ms_json_str_max(sid) + ms_json_str_max(did);
+	char *o;
+
+	for (int i = 0; i < e->n_rules; i++)
+		room += ms_json_str_max(e->rules[i]) + 1;
+	o = ms_json_reserve(b, room);
+	if (!o)
+		return;
+	if (!first)
+		*o++ = ',';
+	o = PUT_LIT(o, "{\"src\":");
+	o = ms_json_put_str(o, sid);
+	o = PUT_LIT(o, ",\"dst\":");
+	o = ms_json_put_str(o, did);
+	o = PUT_LIT(o, ",\"proto\":");
+	o = pn ? ms_json_put_str(o, pn) : ms_json_put_u64(o, e->proto);
+	o = PUT_LIT(o, ",\"port\":");
+	o = ms_json_put_u64(o, e->port);
+	o = PUT_LIT(o, ",\"flows\":");
+	o = ms_json_put_u64(o, e->flows);
+	o = PUT_LIT(o, ",\"packets\":");
+	o = ms_json_put_u64(o, e->packets);
+	o = PUT_LIT(o, ",\"bytes\":");
+	o = ms_json_put_u64(o, e->bytes);
+	o = PUT_LIT(o, ",\"allowed\":");
+	o = ms_json_put_u64(o, e->allowed);
+	o = PUT_LIT(o, ",\"denied\":");
+	o = ms_json_put_u64(o, e->denied);
+	o = PUT_LIT(o, ",\"audit\":");
+	o = ms_json_put_u64(o, e->audit);
+	o = PUT_LIT(o, ",\"rules\":[");
+	for (int i = 0; i < e->n_rules; i++) {
+		if (i)
+			*o++ = ',';
+		o = ms_json_put_str(o, e->rules[i]);
+	}
+	o = PUT_LIT(o, "],\"first_seen\":");
+	o = put_time(o, e->first_ms);
+	o = PUT_LIT(o, ",\"last_seen\":");
+	o = put_time(o, e->last_ms);
+	*o++ = '}';
+	b->len = (size_t)(o - b->p);
+}
+
+char *ms_graph_print_at(const struct ms_graph *g, uint64_t now_ms)
+{
+	struct ms_json_buf b = { 0 };
+	uint32_t *no = NULL, *eo = NULL;
+	char *o;
+
+	if (sorted(g, &no, &eo))
+		return NULL;
+	o = ms_json_reserve(&b, 512);
+	if (o) {
+		o = PUT_LIT(o, "{\"generated\":");
+		o = put_time(o, now_ms);
+		o = PUT_LIT(o, ",\"since\":");
+		o = put_time(o, g->since_ms);
+		o = g->dropped ? PUT_LIT(o, ",\"truncated\":true")
+			       : PUT_LIT(o, ",\"truncated\":false");
+		o = PUT_LIT(o, ",\"dropped_edges\":");
+		o = ms_json_put_u64(o, g->dropped);
+		o = PUT_LIT(o, ",\"max_edges\":");
+		o = ms_json_put_u64(o, g->max_edges);
+		o = PUT_LIT(o, ",\"nodes\":[");
+		b.len = (size_t)(o - b.p);
+	}
+	for (size_t i = 0; !b.failed && i < g->n_nodes; i++)
+		print_node(&b, &g->nodes[no[i]], i == 0);
+	o = ms_json_reserve(&b, 16);
+	if (o) {
+		o = PUT_LIT(o, "],\"edges\":[");
+		b.len = (size_t)(o - b.p);
+	}
+	for (size_t i = 0; !b.failed && i < g->n_edges; i++)
+		print_edge(&b, g, &g->edges[eo[i]], i == 0);
+	o = ms_json_reserve(&b, 3);
+	if (o) {
+		o = PUT_LIT(o, "]}");
+		*o = '\0';
+	}
+	free(no);
+	free(eo);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+char *ms_graph_print(const struct ms_graph *g)
+{
+	return ms_graph_print_at(g, ms_time_now_ms());
+}
+
 static void dot_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -1041,7 +1265,6 @@ static int path_in(const char *dir, const char *name, char **out)
 int ms_graph_save(const struct ms_graph *g, const char *dir)
 {
 	char *path = NULL, *tmp = NULL, *text = NULL;
-	cJSON *j = NULL;
 	size_t len, off = 0;
 	int fd = -1, err = 0;
 
@@ -1049,8 +1272,7 @@ int ms_graph_save(const struct ms_graph *g, const char *dir)
 		err = -ENOMEM;
 		goto out;
 	}
-	j = ms_graph_to_json(g);
-	text = j ? cJSON_PrintUnformatted(j) : NULL;
+	text = ms_graph_print(g);
 	if (!text) {
 		err = -ENOMEM;
 		goto out;
@@ -1091,7 +1313,6 @@ out:
 		close(fd);
 	if (err && tmp)
 		unlink(tmp);
-	cJSON_Delete(j);
 	free(text);
 	free(path);
 	free(tmp);

@@ -42,12 +42,10 @@ static struct ms_policy *policy(void)
 /* The graph's JSON printed and parsed again, as served and as written. */
 static cJSON *printed(const struct ms_graph *g)
 {
-	cJSON *j = ms_graph_to_json(g);
-	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+	char *s = ms_graph_print(g);
 	cJSON *r = s ? cJSON_Parse(s) : NULL;
 
 	free(s);
-	cJSON_Delete(j);
 	return r;
 }
 
@@ -803,9 +801,98 @@ static void test_many_adds(void)
 	ms_graph_free(&g);
 }
 
+static uint64_t rng = 0x6a5e;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* A name of the bytes JSON treats specially, or a plain one. */
+static const char *rnd_name(char *buf, size_t cap)
+{
+	static const char pick[] = "\"\\\b\f\n\r\t\x01\x1f\x7f\xc3\xa9\xff"
+				   "az09-_:./";
+	size_t n = 1 + rnd() % (cap - 1);
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = rnd() % 2 ? pick[rnd() % (sizeof(pick) - 1)] : (char)(1 + rnd() % 255);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The graph's text is cJSON's text of its tree, byte for byte: random
+ * graphs of address and workload nodes (labelled, with addresses, or known
+ * by name only), hostile names, unknown protocols, many rules per edge,
+ * huge counts, a full graph's dropped edges. */
+static void test_print_is_cjson_print(void)
+{
+	static const uint8_t protos[] = { MS_PROTO_TCP, MS_PROTO_UDP, MS_PROTO_ICMP, 47, 0 };
+	struct ms_policy *p = policy();
+	unsigned int differ = 0;
+
+	REQUIRE(p, "policy");
+	for (int round = 0; round < 60; round++) {
+		struct ms_graph *g = NULL;
+		char names[4][40], rule[40], src[48], dst[48];
+		cJSON *j;
+		char *ref, *ours;
+
+		REQUIRE(!ms_graph_new(1 + rnd() % 300, &g), "graph");
+		if (rnd() % 2)
+			ms_graph_set_workloads(g, p);
+		for (int i = 0; i < 400; i++) {
+			struct ms_flowrec r = { 0 };
+
+			snprintf(src, sizeof(src), "198.18.%u.%u", (unsigned)(rnd() % 3),
+				 (unsigned)(rnd() % 20));
+			snprintf(dst, sizeof(dst), "2001:db8::%x", (unsigned)(rnd() % 30));
+			r.src = src;
+			r.dst = dst;
+			r.src_workload = rnd() % 3   ? NULL
+					 : rnd() % 2 ? "web"
+						     : rnd_name(names[0], sizeof(names[0]));
+			r.dst_workload = rnd() % 3   ? NULL
+					 : rnd() % 2 ? "db"
+						     : rnd_name(names[1], sizeof(names[1]));
+			r.proto = protos[rnd() % sizeof(protos)];
+			r.port = (uint16_t)rnd();
+			r.verdict = (uint8_t)(rnd() % 3);
+			r.counts = rnd() % 4 != 0;
+			r.packets = rnd() % 2 ? rnd() : rnd() % 100;
+			r.bytes = rnd();
+			r.time_ms = rnd() % 5 ? 1700000000000ULL + rnd() % 100000000 : 0;
+			r.rule = rnd() % 5 ? rnd_name(rule, 2 + rnd() % 6) : NULL;
+			ms_graph_add(g, &r);
+		}
+		j = ms_graph_to_json_at(g, 1765000000123ULL);
+		ref = j ? cJSON_PrintUnformatted(j) : NULL;
+		ours = ms_graph_print_at(g, 1765000000123ULL);
+		REQUIRE(ref && ours, "printed");
+		if (strcmp(ref, ours) && differ++ < 2) {
+			size_t k = 0;
+
+			while (ref[k] && ref[k] == ours[k])
+				k++;
+			CHECK(0, "graphs differ at byte %zu:\n  cJSON: %.120s\n  ours:  %.120s", k,
+			      ref + (k > 40 ? k - 40 : 0), ours + (k > 40 ? k - 40 : 0));
+		}
+		cJSON_Delete(j);
+		free(ref);
+		free(ours);
+		ms_graph_free(&g);
+	}
+	CHECK(differ == 0, "%u of 60 graphs differ", differ);
+	ms_policy_free(&p);
+}
+
 int main(void)
 {
 	RUN(test_one_flow_counted_once);
+	RUN(test_print_is_cjson_print);
 	RUN(test_nodes);
 	RUN(test_long_names);
 	RUN(test_bound);
