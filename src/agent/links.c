@@ -53,6 +53,69 @@ size_t ms_links_resolve(const char *const *names, size_t n, int *out, size_t max
 	return k;
 }
 
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_push(struct names *a, const char *name)
+{
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? 2 * a->cap : 8;
+		char **nv = realloc(a->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		a->v = nv;
+		a->cap = ncap;
+	}
+	a->v[a->n] = strdup(name);
+	if (!a->v[a->n])
+		return -ENOMEM;
+	a->n++;
+	return 0;
+}
+
+int ms_links_expand(const char *const *names, size_t n, char ***out, size_t *n_out)
+{
+	struct if_nameindex *all = if_nameindex();
+	struct names a = { 0 };
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		bool any = false;
+
+		if (!ms_links_is_glob(names[i])) {
+			err = names_push(&a, names[i]);
+			continue;
+		}
+		for (struct if_nameindex *x = all; x && x->if_index && !err; x++)
+			if (!fnmatch(names[i], x->if_name, 0)) {
+				any = true;
+				err = names_push(&a, x->if_name);
+			}
+		if (!any && !err)
+			log_info("no interface matches %s", names[i]);
+	}
+	if (all)
+		if_freenameindex(all);
+	if (err) {
+		ms_links_expand_free(a.v, a.n);
+		a.v = NULL;
+		a.n = 0;
+	}
+	*out = a.v;
+	*n_out = a.n;
+	return err;
+}
+
+void ms_links_expand_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 int ms_links_new(struct ms_dp *dp, const char *const *names, size_t n, bool watch_addrs,
 		 struct ms_links **out)
 {

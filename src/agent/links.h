@@ -22,6 +22,12 @@ bool ms_links_is_glob(const char *name);
  * many (a missing named interface is left out). */
 size_t ms_links_resolve(const char *const *names, size_t n, int *out, size_t max);
 
+/* names with each glob replaced by the interfaces it matches now (a glob
+ * that matches none is logged and left out; plain names are kept as they
+ * are), as a malloc'd array of *n_out strings. Returns 0 or -ENOMEM. */
+int ms_links_expand(const char *const *names, size_t n, char ***out, size_t *n_out);
+void ms_links_expand_free(char **names, size_t n);
+
 /*
  * Attach dp to every name (which must exist) and every interface a glob
  * matches now; with a glob, open the netlink socket that follows links.

@@ -1074,7 +1074,20 @@ int main(int argc, char **argv)
 			status = EXIT_SYSTEM;
 			goto out;
 		}
-		status = ms_dp_cleanup(&o.dp, o.ifnames, o.n_ifnames) ? EXIT_SYSTEM : 0;
+		/* A glob (-i 'veth*', as the unit may run with) means the
+		 * interfaces it matches now. */
+		char **names = NULL;
+		size_t n_names = 0;
+
+		if (ms_links_expand(o.ifnames, o.n_ifnames, &names, &n_names)) {
+			fprintf(stderr, "microsegd: out of memory\n");
+			status = EXIT_SYSTEM;
+		} else {
+			status = ms_dp_cleanup(&o.dp, (const char *const *)names, n_names)
+					 ? EXIT_SYSTEM
+					 : 0;
+		}
+		ms_links_expand_free(names, n_names);
 		close(lock);
 		goto out;
 	}

@@ -205,6 +205,18 @@ check_not cleanup-no-qdisc has_clsact
 check cleanup-no-pins test -z "$(ls -A "$E2E_TMP/bpf/" | grep -v debug)"
 check traffic-free-after-cleanup connects "$NS_P" "$HOST4" 9090
 
+# 7b. Without pinned records, --cleanup -i takes globs as the agent does.
+daemon_start "$E2E_TMP/policy.yaml" --keep-attached --pin-dir none ||
+	{ fail daemon-start-glob "exit $MS_RC"; exit 1; }
+daemon_stop KILL
+check before-glob-cleanup-attached has_filter ingress
+ns_h "$MS_BIN" --cleanup --pin-dir none -i 'veth*' -i 'nomatch*' >"$E2E_TMP/cleanup-glob.log" 2>&1
+check glob-cleanup-exit-0 test $? -eq 0
+check_not glob-cleanup-no-filter has_filter ingress
+check_not glob-cleanup-no-egress-filter has_filter egress
+check glob-cleanup-says-so grep -q 'veth0: microsegd.s filters removed' "$E2E_TMP/cleanup-glob.log"
+check glob-cleanup-names-empty-glob grep -q 'no interface matches nomatch\*' "$E2E_TMP/cleanup-glob.log"
+
 # 8. The control: without a pinned state, a restart after kill -9 loses the
 # sessions and the connection with them (what this test guards against).
 daemon_start "$E2E_TMP/policy.yaml" --keep-attached --pin-dir none ||
