@@ -646,7 +646,7 @@ static __always_inline int frag_follow(const struct pkt *p, const struct ms_slot
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *pkt)
 {
 	struct ms_session_key key = {};
-	struct ms_session *s, ns = {};
+	struct ms_session *s, ns;
 	struct ms_slot_info *si;
 	struct ms_config *cfg;
 	struct flow_view v;
@@ -769,6 +769,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 	/* A new flow: the packet's sender is the initiator. */
 	classify(slot, dir, pkt->src, pkt->dst, pkt->proto, pkt->cls_port, &rule_id, &action, si);
 	verdict = to_verdict(action, si->monitor);
+	/* Zeroed here, not where declared: known sessions never use it. */
+	__builtin_memset(&ns, 0, sizeof(ns));
 	new_session(&ns, skb, pkt, dir, src_is_lo, rule_id, verdict, si->generation, now);
 	if (bpf_map_update_elem(&embryos, &key, &ns, BPF_ANY))
 		count(MS_CNT_SESSION_FAIL);
