@@ -21,6 +21,13 @@
 /* Set by the loader before load: rule_hits holds two slots of max_rules + 1. */
 const volatile __u32 max_rules = 1;
 
+/* The running kernel's, read by libbpf from /proc/config.gz or
+ * /boot/config-*; 0 when neither is there. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+/* CLOCK_MONOTONIC minus jiffies in nanoseconds, taken once (now_ns). */
+__u64 jiffies_offset_ns;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -148,6 +155,44 @@ static __always_inline struct ms_session *session_find(const struct ms_session_k
 	s = bpf_map_lookup_elem(&embryos, k);
 	*embryo = s != 0;
 	return s;
+}
+
+/*
+ * CLOCK_MONOTONIC at the last tick, what bpf_ktime_get_coarse_ns returns,
+ * for ~1 ns a packet instead of ~18 (measured, docs/PERFORMANCE.md):
+ * jiffies advance by exactly one TICK_NSEC of the
+ * monotonic clock (tick_do_update_jiffies64), so one pair of readings maps
+ * every later jiffies value onto that clock, within the tick that is the
+ * coarse clock's own resolution. The verifier inlines bpf_jiffies64 and,
+ * CONFIG_HZ being a constant of a frozen map, keeps one case of the
+ * switch. Racing first packets each store a valid offset.
+ */
+static __always_inline __u64 now_ns(void)
+{
+	__u64 tick, off;
+
+	switch (CONFIG_HZ) {
+	case 100:
+		tick = 10000000;
+		break;
+	case 250:
+		tick = 4000000;
+		break;
+	case 300:
+		tick = 3333333; /* TICK_NSEC, rounded as the kernel rounds it */
+		break;
+	case 1000:
+		tick = 1000000;
+		break;
+	default:
+		return bpf_ktime_get_coarse_ns();
+	}
+	off = jiffies_offset_ns;
+	if (!off) {
+		off = bpf_ktime_get_coarse_ns() - bpf_jiffies64() * tick;
+		jiffies_offset_ns = off;
+	}
+	return bpf_jiffies64() * tick + off;
 }
 
 /*
@@ -571,8 +616,7 @@ static __always_inline void frag_key(struct ms_frag_key *fk, const struct pkt *p
 static __always_inline void frag_remember(const struct pkt *p, int verdict_tc)
 {
 	struct ms_frag_key fk = {};
-	struct ms_frag f = { .seen_ns = bpf_ktime_get_coarse_ns(),
-			     .pass = verdict_tc == TC_ACT_OK };
+	struct ms_frag f = { .seen_ns = now_ns(), .pass = verdict_tc == TC_ACT_OK };
 
 	frag_key(&fk, p);
 	bpf_map_update_elem(&frags, &fk, &f, BPF_ANY);
@@ -586,8 +630,7 @@ static __always_inline int frag_follow(const struct pkt *p, const struct ms_slot
 
 	frag_key(&fk, p);
 	f = bpf_map_lookup_elem(&frags, &fk);
-	if (f && f->pass &&
-	    age(bpf_ktime_get_coarse_ns(), f->seen_ns) < MS_TIMEOUT_FRAG * 1000000000ULL) {
+	if (f && f->pass && age(now_ns(), f->seen_ns) < MS_TIMEOUT_FRAG * 1000000000ULL) {
 		count(MS_CNT_ALLOWED);
 		return TC_ACT_OK;
 	}
@@ -603,7 +646,7 @@ static __always_inline int frag_follow(const struct pkt *p, const struct ms_slot
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *pkt)
 {
 	struct ms_session_key key = {};
-	struct ms_session *s, ns = {};
+	struct ms_session *s, ns;
 	struct ms_slot_info *si;
 	struct ms_config *cfg;
 	struct flow_view v;
@@ -642,9 +685,9 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 		count(MS_CNT_DENIED);
 		return TC_ACT_SHOT;
 	}
-	/* Coarse time is a memory read; the precise clock costs ~30 ns a
-	 * packet here and timeouts and rate limits need milliseconds. */
-	now = bpf_ktime_get_coarse_ns();
+	/* Tick resolution: the precise clock costs ~30 ns a packet here, and
+	 * timeouts and rate limits need milliseconds. */
+	now = now_ns();
 
 	if (pkt->has_inner) {
 		/* An ICMP error passes when it quotes a flow we let through. */
@@ -726,6 +769,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 	/* A new flow: the packet's sender is the initiator. */
 	classify(slot, dir, pkt->src, pkt->dst, pkt->proto, pkt->cls_port, &rule_id, &action, si);
 	verdict = to_verdict(action, si->monitor);
+	/* Zeroed here, not where declared: known sessions never use it. */
+	__builtin_memset(&ns, 0, sizeof(ns));
 	new_session(&ns, skb, pkt, dir, src_is_lo, rule_id, verdict, si->generation, now);
 	if (bpf_map_update_elem(&embryos, &key, &ns, BPF_ANY))
 		count(MS_CNT_SESSION_FAIL);

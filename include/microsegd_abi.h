@@ -101,7 +101,7 @@ struct ms_session_key {
 _Static_assert(sizeof(struct ms_session_key) == 40, "session key layout");
 
 struct ms_session {
-	__u64 first_seen_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 first_seen_ns; /* CLOCK_MONOTONIC, at tick resolution */
 	__u64 last_seen_ns;
 	__u64 last_report_ns; /* last deny/audit event, for rate limiting */
 	__u64 generation;     /* policy generation that decided this session */
@@ -239,7 +239,7 @@ struct ms_frag_key {
 _Static_assert(sizeof(struct ms_frag_key) == 40, "fragment key layout");
 
 struct ms_frag {
-	__u64 seen_ns; /* the first fragment, bpf_ktime_get_coarse_ns */
+	__u64 seen_ns; /* the first fragment, CLOCK_MONOTONIC at tick resolution */
 	__u8 pass;     /* 1: the first fragment passed */
 	__u8 pad[7];
 };

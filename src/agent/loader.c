@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -465,8 +466,31 @@ static int pin_finish(struct ms_dp *dp)
 	return 0;
 }
 
+/*
+ * The classifier reads CONFIG_HZ (now_ns() in bpf/microsegd.bpf.c). libbpf
+ * finds it in /boot/config-RELEASE or /proc/config.gz, and refuses to load
+ * an object with a CONFIG_ extern when neither is there, weak or not; then
+ * it is given as 0, and the classifier keeps the coarse clock.
+ */
+static const char *kconfig_fallback(void)
+{
+	struct utsname u;
+	char path[sizeof(u.release) + 16];
+
+	if (!access("/proc/config.gz", R_OK))
+		return NULL;
+	if (!uname(&u)) {
+		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+		if (!access(path, R_OK))
+			return NULL;
+	}
+	log_debug("no kernel configuration to read CONFIG_HZ from: the coarse clock");
+	return "CONFIG_HZ=0\n";
+}
+
 int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	struct ms_dp *dp;
 	int err;
 
@@ -493,7 +517,8 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 		log_error("cannot count CPUs: %s", strerror(-err));
 		goto fail;
 	}
-	dp->skel = microsegd_bpf__open();
+	oo.kconfig = kconfig_fallback();
+	dp->skel = microsegd_bpf__open_opts(&oo);
 	if (!dp->skel) {
 		err = -errno;
 		log_error("cannot open the BPF object: %s", strerror(-err));

@@ -2,7 +2,9 @@
 /*
  * Classifier and control-plane benchmarks, side by side in one run:
  *   classifier_ns.noop / established / denied_repeat: BPF_PROG_TEST_RUN with
- *     repeat 1,000,000, median of 5 (JIT on);
+ *     repeat 1,000,000, median of 5 (JIT on); established is an allowed,
+ *     answered TCP flow's ACK (one session lookup), denied_repeat a flood of
+ *     one denied flow;
  *   classifier_ns.new_flow.N: first packets against a random realistic
  *     N-rule policy: a harness program (bench_newflow.bpf.c) gives every
  *     repetition a fresh 5-tuple and tail-calls the classifier, so the
@@ -324,6 +326,60 @@ static int noop_prog(void)
 		exit(1);
 	}
 	return fd;
+}
+
+/* One packet through the program; its verdict (TC_ACT_*). */
+static int run_once(int prog_fd, const struct pkt_spec *s)
+{
+	uint8_t frame[256];
+	size_t len = pkt_build(s, frame, sizeof(frame));
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(prog_fd, &o)) {
+		fprintf(stderr, "bench: test run failed: %s\n", strerror(errno));
+		exit(1);
+	}
+	return (int)o.retval;
+}
+
+/*
+ * An established flow, as the classifier's fast path sees it: a TCP flow the
+ * policy allows, answered (SYN in at ingress, SYN-ACK out at egress, ACK in),
+ * so its session is among the answered ones; *ack is its initiator's next
+ * packet. A packet repeated without a reply would stay an unanswered session
+ * (two lookups), and one the policy denies is denied_repeat. The
+ * generator's state is restored, so the larger sizes' policies and packets
+ * stay those of runs without this.
+ */
+static void established_flow(const struct gen *g, struct ms_dp *dp, struct pkt_spec *ack)
+{
+	uint64_t saved = rng_state;
+	int in = ms_dp_prog_fd(dp, MS_DIR_INGRESS), out = ms_dp_prog_fd(dp, MS_DIR_EGRESS);
+
+	for (unsigned int i = 0; i < 64; i++) {
+		struct pkt_spec syn, synack;
+
+		flow_packet(g, (uint16_t)(40000 + i), false, &syn);
+		if (syn.proto != MS_PROTO_TCP || run_once(in, &syn) != 0)
+			continue;
+		synack = syn;
+		memcpy(synack.src, syn.dst, 16);
+		memcpy(synack.dst, syn.src, 16);
+		synack.sport = syn.dport;
+		synack.dport = syn.sport;
+		synack.tcp_flags = 0x12;
+		synack.tcp_flags_set = true;
+		*ack = syn;
+		ack->tcp_flags = 0x10;
+		ack->tcp_flags_set = true;
+		if (run_once(out, &synack) == 0 && run_once(in, ack) == 0) {
+			rng_state = saved;
+			return;
+		}
+	}
+	fprintf(stderr, "bench: no allowed TCP flow in the 10-rule policy\n");
+	exit(1);
 }
 
 static struct stat5 repeat_stat(int fd, const struct pkt_spec *s, uint32_t repeat)
@@ -654,9 +710,12 @@ int main(int argc, char **argv)
 		       n, ms, ph.parse, ph.compile, ph.install, n_dec, bytes / 1048576.0);
 
 		if (n == 10) {
-			/* established: a packet of a known session */
+			/* established: a packet of an answered, allowed session */
+			struct pkt_spec ack;
+
 			in_fd = ms_dp_prog_fd(dp, MS_DIR_INGRESS);
-			est = repeat_stat(in_fd, &est_pkt, repeat);
+			established_flow(&g, dp, &ack);
+			est = repeat_stat(in_fd, &ack, repeat);
 			/* denied_repeat: a flood of one denied flow */
 			struct pkt_spec d = est_pkt;
 

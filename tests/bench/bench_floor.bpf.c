@@ -70,7 +70,8 @@ int floor_insert(struct __sk_buff *skb)
 
 	if (floor_key(skb, &k))
 		return TC_ACT_SHOT;
-	ns.first_seen_ns = ns.last_seen_ns = bpf_ktime_get_coarse_ns();
+	/* The classifier's clock is jiffies (now_ns()): the same cost here. */
+	ns.first_seen_ns = ns.last_seen_ns = bpf_jiffies64();
 	if (bpf_map_update_elem(&floor_fresh, &k, &ns, BPF_NOEXIST))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
