@@ -52,7 +52,7 @@ struct ms_dp {
 	char *pin_path; /* pin_dir/netns-<inode>, NULL: nothing pinned */
 	int lock_fd;	/* pin_path, flock()ed while this agent owns it */
 	bool adopted;
-	bool slot_unknown[2]; /* filled by an earlier agent: wipe before reuse */
+	bool slot_unknown[2]; /* addresses filled by an earlier agent: wipe before reuse */
 	bool reused[16];      /* per pin_maps[] entry: the map came from the pins */
 	uint64_t state_id;    /* the pinned ms_meta's created_ns; 0: nothing pinned */
 };
@@ -507,8 +507,6 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 					    2 * o->limits.max_addr_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.dst_class,
 					    2 * o->limits.max_addr_entries)) ||
-	    (err = bpf_map__set_max_entries(dp->skel->maps.decisions,
-					    2 * o->limits.max_decision_entries)) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.rule_hits,
 					    2 * (o->limits.max_rules + 1))) ||
 	    (err = bpf_map__set_max_entries(dp->skel->maps.events, o->ringbuf_bytes))) {
@@ -1085,24 +1083,22 @@ static struct ms_decision_key *decision_keys(uint32_t slot, const struct ms_comp
 	return keys;
 }
 
-/* Remove every entry c put into slot; entries already gone are fine. On
- * allocation failure the entries stay: they are only ever read under this
- * slot number, and the next install overwrites what it needs. */
+/* Remove every address entry c put into slot; entries already gone are
+ * fine. On allocation failure the entries stay: they are only ever read
+ * under this slot number, and the next install overwrites what it needs.
+ * The slot's decisions are not cleared: the next install replaces the
+ * slot's whole decision map. */
 static void slot_clear(struct ms_dp *dp, uint32_t slot, const struct ms_compiled *c)
 {
 	struct ms_addr_key *src = addr_keys(slot, c->src, c->n_src);
 	struct ms_addr_key *dst = addr_keys(slot, c->dst, c->n_dst);
-	struct ms_decision_key *dec = decision_keys(slot, c);
 
 	if (src)
 		delete_many(bpf_map__fd(dp->skel->maps.src_class), src, sizeof(*src), c->n_src);
 	if (dst)
 		delete_many(bpf_map__fd(dp->skel->maps.dst_class), dst, sizeof(*dst), c->n_dst);
-	if (dec)
-		delete_many(bpf_map__fd(dp->skel->maps.decisions), dec, sizeof(*dec), c->n_dec);
 	free(src);
 	free(dst);
-	free(dec);
 }
 
 /*
@@ -1163,10 +1159,6 @@ static int slot_wipe(struct ms_dp *dp, uint32_t slot)
 	if (!err)
 		err = wipe_map(bpf_map__fd(dp->skel->maps.dst_class), sizeof(struct ms_addr_key),
 			       offsetof(struct ms_addr_key, slot), 1, slot);
-	if (!err)
-		err = wipe_map(bpf_map__fd(dp->skel->maps.decisions),
-			       sizeof(struct ms_decision_key),
-			       offsetof(struct ms_decision_key, slot), sizeof(uint32_t), slot);
 	return err;
 }
 
@@ -1194,20 +1186,37 @@ static void fill_ports(struct ms_dp *dp, uint32_t slot, const struct ms_compiled
 	       MS_PORT_SLOT_ENTRIES * sizeof(uint32_t));
 }
 
+/*
+ * A new decision map for slot, created at the exact size of c and
+ * preallocated (an insert then takes an element from the map's free list
+ * instead of allocating one: half the cost), filled, and put into the
+ * slot's entry of the decisions array, replacing the map of the policy
+ * before the previous one, which the kernel frees whole.
+ */
 static int fill_decisions(struct ms_dp *dp, uint32_t slot, const struct ms_compiled *c)
 {
 	struct ms_decision_key *keys = decision_keys(slot, c);
 	struct ms_decision *vals = calloc(c->n_dec ? c->n_dec : 1, sizeof(*vals));
-	int err = -ENOMEM;
+	int err = -ENOMEM, fd = -1;
 
-	if (keys && vals) {
-		for (size_t i = 0; i < c->n_dec; i++)
-			vals[i] = (struct ms_decision){ .rule_id = c->dec[i].rule_id,
-							.rank = c->dec[i].rank,
-							.action = c->dec[i].action };
-		err = update_many(bpf_map__fd(dp->skel->maps.decisions), keys, sizeof(*keys), vals,
-				  sizeof(*vals), c->n_dec);
+	if (!keys || !vals)
+		goto out;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ms_decisions", sizeof(*keys), sizeof(*vals),
+			    c->n_dec ? (uint32_t)c->n_dec : 1, NULL);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
 	}
+	for (size_t i = 0; i < c->n_dec; i++)
+		vals[i] = (struct ms_decision){ .rule_id = c->dec[i].rule_id,
+						.rank = c->dec[i].rank,
+						.action = c->dec[i].action };
+	err = update_many(fd, keys, sizeof(*keys), vals, sizeof(*vals), c->n_dec);
+	if (!err && bpf_map_update_elem(bpf_map__fd(dp->skel->maps.decisions), &slot, &fd, BPF_ANY))
+		err = -errno;
+out:
+	if (fd >= 0)
+		close(fd); /* the decisions array holds the map now */
 	free(keys);
 	free(vals);
 	return err;
