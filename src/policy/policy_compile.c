@@ -208,17 +208,14 @@ struct dim {
 	size_t n_seg;
 	uint32_t *seg_class;
 	uint32_t n_class;
+	/* per interval (rule r's i-th is number ival_off[r] + i): the segment
+	 * its lo starts, and the one after its hi (n_seg past the end) */
+	size_t *ival_off;
+	uint32_t *seg_lo, *seg_end;
 	/* per rule: the classes its set covers */
 	uint32_t **rule_classes;
 	uint32_t *rule_n_classes;
 };
-
-static int cmp_u128(const void *a, const void *b)
-{
-	u128 x = *(const u128 *)a, y = *(const u128 *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static size_t seg_index(const struct dim *d, u128 v)
 {
@@ -244,6 +241,114 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* An interval boundary: its value and which interval's lo (2 g) or
+ * hi + 1 (2 g + 1) it is; EP_ORIGIN for the start of the space. */
+struct ep {
+	u128 v;
+	uint32_t tag;
+};
+#define EP_ORIGIN UINT32_MAX
+
+/*
+ * Sort boundaries by value: LSD radix sort on bytes, skipping the bytes in
+ * which all values agree (the upper 12 of IPv4-mapped addresses, all but
+ * the low 4 of the port space), so typically 3-4 passes of one scan each
+ * instead of a comparison sort with a callback. Returns the sorted array
+ * (a or tmp).
+ */
+static struct ep *ep_sort(struct ep *a, struct ep *tmp, size_t n, size_t (*cnt)[256])
+{
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 16; b++)
+			cnt[b][(uint8_t)(a[i].v >> (8 * b))]++;
+	for (int b = 0; b < 16; b++) {
+		size_t sum = 0;
+		bool trivial = false;
+
+		for (int x = 0; x < 256; x++)
+			trivial |= cnt[b][x] == n;
+		if (trivial)
+			continue;
+		for (int x = 0; x < 256; x++) {
+			size_t c = cnt[b][x];
+
+			cnt[b][x] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[b][(uint8_t)(a[i].v >> (8 * b))]++] = a[i];
+		struct ep *t = a;
+
+		a = tmp;
+		tmp = t;
+	}
+	return a;
+}
+
+/*
+ * Segments: the space cut at every interval's lo and hi + 1, each
+ * interval's first and next segment recorded as the boundaries are
+ * numbered, so that nothing needs a binary search afterwards.
+ */
+static int dim_segments(struct dim *d)
+{
+	size_t m = 0, nb = 1;
+	struct ep *a, *tmp, *sorted;
+	size_t(*cnt)[256];
+	int err = -ENOMEM;
+
+	d->ival_off = malloc((d->n_sets + 1) * sizeof(*d->ival_off));
+	if (!d->ival_off)
+		return -ENOMEM;
+	for (size_t r = 0; r < d->n_sets; r++) {
+		d->ival_off[r] = m;
+		m += d->sets[r].n;
+	}
+	d->ival_off[d->n_sets] = m;
+	d->seg_lo = malloc((m ? m : 1) * sizeof(*d->seg_lo));
+	d->seg_end = malloc((m ? m : 1) * sizeof(*d->seg_end));
+	a = malloc((2 * m + 1) * sizeof(*a));
+	tmp = malloc((2 * m + 1) * sizeof(*tmp));
+	cnt = calloc(16, sizeof(*cnt));
+	if (!d->seg_lo || !d->seg_end || !a || !tmp || !cnt)
+		goto out;
+	a[0] = (struct ep){ 0, EP_ORIGIN };
+	for (size_t r = 0; r < d->n_sets; r++) {
+		for (size_t i = 0; i < d->sets[r].n; i++) {
+			const struct ival *iv = &d->sets[r].v[i];
+			uint32_t g = (uint32_t)(d->ival_off[r] + i);
+
+			a[nb++] = (struct ep){ iv->lo, 2 * g };
+			if (iv->hi < d->space_max)
+				a[nb++] = (struct ep){ iv->hi + 1, 2 * g + 1 };
+			else
+				d->seg_end[g] = UINT32_MAX; /* n_seg, once known */
+		}
+	}
+	sorted = ep_sort(a, tmp, nb, cnt);
+	d->starts = malloc(nb * sizeof(*d->starts));
+	if (!d->starts)
+		goto out;
+	d->n_seg = 0;
+	for (size_t i = 0; i < nb; i++) {
+		const struct ep *e = &sorted[i];
+
+		if (!d->n_seg || e->v != d->starts[d->n_seg - 1])
+			d->starts[d->n_seg++] = e->v;
+		if (e->tag != EP_ORIGIN)
+			(e->tag & 1 ? d->seg_end : d->seg_lo)[e->tag >> 1] = (uint32_t)d->n_seg - 1;
+	}
+	for (size_t g = 0; g < m; g++)
+		if (d->seg_end[g] == UINT32_MAX)
+			d->seg_end[g] = (uint32_t)d->n_seg;
+	err = 0;
+out:
+	free(a);
+	free(tmp);
+	free(cnt);
+	return err;
+}
+
 /*
  * Segments get the XOR of a random 128-bit key per set covering them
  * (Zobrist hashing), built with a difference array in O(intervals +
@@ -252,31 +357,15 @@ static uint64_t splitmix64(uint64_t *s)
  */
 static int dim_classify(struct dim *d)
 {
-	size_t nb = 1, cap = 1, tcap;
+	size_t tcap;
 	u128 *hash = NULL;
 	uint32_t *tab = NULL;
 	uint64_t seed = 0x6d6963726f736567ULL; /* fixed: compiles are reproducible */
-	int err = -ENOMEM;
+	int err = dim_segments(d);
 
-	for (size_t r = 0; r < d->n_sets; r++)
-		cap += 2 * d->sets[r].n;
-	d->starts = malloc(cap * sizeof(*d->starts));
-	if (!d->starts)
-		return -ENOMEM;
-	d->starts[0] = 0;
-	for (size_t r = 0; r < d->n_sets; r++) {
-		for (size_t i = 0; i < d->sets[r].n; i++) {
-			d->starts[nb++] = d->sets[r].v[i].lo;
-			if (d->sets[r].v[i].hi < d->space_max)
-				d->starts[nb++] = d->sets[r].v[i].hi + 1;
-		}
-	}
-	qsort(d->starts, nb, sizeof(*d->starts), cmp_u128);
-	d->n_seg = 0;
-	for (size_t i = 0; i < nb; i++)
-		if (!d->n_seg || d->starts[i] != d->starts[d->n_seg - 1])
-			d->starts[d->n_seg++] = d->starts[i];
-
+	if (err)
+		return err;
+	err = -ENOMEM;
 	hash = calloc(d->n_seg + 1, sizeof(*hash));
 	d->seg_class = malloc(d->n_seg * sizeof(*d->seg_class));
 	if (!hash || !d->seg_class)
@@ -284,12 +373,9 @@ static int dim_classify(struct dim *d)
 	for (size_t r = 0; r < d->n_sets; r++) {
 		u128 key = ((u128)splitmix64(&seed) << 64) | splitmix64(&seed);
 
-		for (size_t i = 0; i < d->sets[r].n; i++) {
-			const struct ival *iv = &d->sets[r].v[i];
-
-			hash[seg_index(d, iv->lo)] ^= key;
-			if (iv->hi < d->space_max)
-				hash[seg_index(d, iv->hi + 1)] ^= key;
+		for (size_t g = d->ival_off[r]; g < d->ival_off[r + 1]; g++) {
+			hash[d->seg_lo[g]] ^= key;
+			hash[d->seg_end[g]] ^= key; /* n_seg: past the end, unread */
 		}
 	}
 	for (tcap = 16; tcap < 2 * d->n_seg; tcap <<= 1)
@@ -335,11 +421,8 @@ static int dim_rule_classes(struct dim *d)
 		size_t n = 0, cap = 0;
 		uint32_t *v = NULL;
 
-		for (size_t i = 0; i < d->sets[r].n; i++) {
-			size_t s0 = seg_index(d, d->sets[r].v[i].lo);
-			size_t s1 = seg_index(d, d->sets[r].v[i].hi);
-
-			for (size_t s = s0; s <= s1; s++) {
+		for (size_t g = d->ival_off[r]; g < d->ival_off[r + 1]; g++) {
+			for (size_t s = d->seg_lo[g]; s < d->seg_end[g]; s++) {
 				uint32_t c = d->seg_class[s];
 
 				if (stamp[c] == r + 1)
@@ -380,6 +463,9 @@ static void dim_free(struct dim *d)
 	free(d->rule_n_classes);
 	free(d->starts);
 	free(d->seg_class);
+	free(d->ival_off);
+	free(d->seg_lo);
+	free(d->seg_end);
 }
 
 static int ctz128(u128 v)
