@@ -110,10 +110,12 @@ struct {
 
 /* Flows decided per rule. Shared, not per-CPU: only a flow's first packet
  * touches it, and per-CPU copies of 2 x max_rules counters would cost too
- * much memory on large machines. */
+ * much memory on large machines. Mmapable: userspace zeroes a slot's
+ * counters with one memset and reads them without a syscall each. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 4);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
 } rule_hits SEC(".maps");

@@ -258,7 +258,8 @@ _Static_assert(sizeof(struct ms_frag) == 16, "fragment layout");
  */
 #define MS_PIN_MAGIC 0x4d534750u /* "MSGP" */
 /* 2: sessions and events carry the local cgroup id; 3: decisions is an
- * ARRAY_OF_MAPS[2] of per-slot decision hashes (was one HASH of both) */
+ * ARRAY_OF_MAPS[2] of per-slot decision hashes (was one HASH of both), and
+ * rule_hits is mmapable */
 #define MS_PIN_ABI_VERSION 3u
 
 struct ms_pin_meta { /* ARRAY[1]: ms_meta */

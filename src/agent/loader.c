@@ -47,6 +47,8 @@ struct ms_dp {
 	struct hook *hooks;
 	size_t n_hooks;
 	uint32_t *port_table; /* port_class, mmapped */
+	uint64_t *hits;	      /* rule_hits, mmapped */
+	size_t hits_bytes;
 	char ifname_buf[IF_NAMESIZE + 16];
 	int ncpu;
 	char *pin_path; /* pin_dir/netns-<inode>, NULL: nothing pinned */
@@ -538,6 +540,15 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 		dp->port_table = NULL;
 		goto fail;
 	}
+	dp->hits_bytes = 2 * ((size_t)o->limits.max_rules + 1) * sizeof(uint64_t);
+	dp->hits = mmap(NULL, dp->hits_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(dp->skel->maps.rule_hits), 0);
+	if (dp->hits == MAP_FAILED) {
+		err = -errno;
+		log_error("cannot map the rule hit counters: %s", strerror(-err));
+		dp->hits = NULL;
+		goto fail;
+	}
 	if (dp->pin_path) {
 		err = pin_finish(dp);
 		if (err)
@@ -546,6 +557,8 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	*out = dp;
 	return 0;
 fail:
+	if (dp->hits)
+		munmap(dp->hits, dp->hits_bytes);
 	if (dp->port_table)
 		munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
 	microsegd_bpf__destroy(dp->skel);
@@ -620,6 +633,7 @@ static void dp_free(struct ms_dp *dp)
 {
 	free(dp->hooks);
 	munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
+	munmap(dp->hits, dp->hits_bytes);
 	microsegd_bpf__destroy(dp->skel);
 	ms_compiled_free(&dp->slot_policy[0]);
 	ms_compiled_free(&dp->slot_policy[1]);
@@ -1222,21 +1236,11 @@ out:
 	return err;
 }
 
-static int zero_rule_hits(struct ms_dp *dp, uint32_t slot, uint32_t n_rules)
+/* Through the mmap: the classifier only counts in the active slot. */
+static void zero_rule_hits(struct ms_dp *dp, uint32_t slot, uint32_t n_rules)
 {
-	uint32_t *idx = calloc(n_rules + 1, sizeof(*idx));
-	uint64_t *zero = calloc(n_rules + 1, sizeof(*zero));
-	int err = -ENOMEM;
-
-	if (idx && zero) {
-		for (uint32_t i = 0; i <= n_rules; i++)
-			idx[i] = slot * (dp->limits.max_rules + 1) + i;
-		err = update_many(bpf_map__fd(dp->skel->maps.rule_hits), idx, sizeof(*idx), zero,
-				  sizeof(*zero), n_rules + 1);
-	}
-	free(idx);
-	free(zero);
-	return err;
+	memset(dp->hits + (size_t)slot * (dp->limits.max_rules + 1), 0,
+	       ((size_t)n_rules + 1) * sizeof(*dp->hits));
 }
 
 static double mono_ms(void)
@@ -1293,7 +1297,7 @@ int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)
 		err = fill_decisions(dp, slot, c);
 	t[4] = mono_ms();
 	if (!err)
-		err = zero_rule_hits(dp, slot, c->n_rules);
+		zero_rule_hits(dp, slot, c->n_rules);
 	t[5] = mono_ms();
 	if (!err && bpf_map_update_elem(bpf_map__fd(dp->skel->maps.slot_info), &slot, &si, BPF_ANY))
 		err = -errno;
@@ -1351,14 +1355,13 @@ int ms_dp_counters(const struct ms_dp *dp, uint64_t *out)
 
 int ms_dp_rule_hits(const struct ms_dp *dp, uint64_t *out, uint32_t n)
 {
-	int fd = bpf_map__fd(dp->skel->maps.rule_hits);
+	const volatile uint64_t *h =
+		dp->hits + (size_t)dp->active_slot * (dp->limits.max_rules + 1);
 
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t idx = dp->active_slot * (dp->limits.max_rules + 1) + i;
-
-		if (i > dp->limits.max_rules || bpf_map_lookup_elem(fd, &idx, &out[i]))
-			return -EINVAL;
-	}
+	if (n > dp->limits.max_rules + 1)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = h[i]; /* aligned 64-bit loads: never torn */
 	return 0;
 }
 
