@@ -766,6 +766,32 @@ static void resolve_wildcards(struct dfill *f)
 		c->dec[i].rank = f->rank[c->dec[i].rule_id];
 }
 
+/*
+ * Size the entries and their index once for at most as many entries as
+ * there are class triples to visit (bounded by the limit), instead of
+ * doubling both from small, which rehashed every entry about twice.
+ */
+static int dfill_presize(struct dfill *f, const struct dim dims[3])
+{
+	uint64_t est = 0;
+	size_t cap = 1024;
+
+	for (size_t r = 0; r < f->p->n_rules && est < f->l->max_decision_entries; r++)
+		est += (uint64_t)(dims[0].any[r] ? 1 : dims[0].rule_n_classes[r]) *
+		       (dims[1].any[r] ? 1 : dims[1].rule_n_classes[r]) * dims[2].rule_n_classes[r];
+	if (est > f->l->max_decision_entries)
+		est = f->l->max_decision_entries;
+	while (cap <= 2 * est)
+		cap <<= 1;
+	f->t.slot = calloc(cap, sizeof(*f->t.slot));
+	f->c->dec = malloc((est ? est : 1) * sizeof(*f->c->dec));
+	if (!f->t.slot || !f->c->dec)
+		return -ENOMEM;
+	f->t.cap = cap;
+	f->cap = est ? est : 1;
+	return 0;
+}
+
 static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, struct dim dims[3],
 			  struct ms_compiled *c, char **errmsg)
 {
@@ -782,6 +808,7 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 	for (size_t i = 0; i < p->n_rules; i++)
 		rank[ord[i]] = (uint32_t)i;
 	f.rank = rank;
+	err = dfill_presize(&f, dims);
 	for (size_t oi = 0; oi < p->n_rules && !err; oi++) {
 		uint32_t id = ord[oi];
 		size_t r = id - 1;
