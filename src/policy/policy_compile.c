@@ -741,19 +741,76 @@ static uint32_t dget(const struct dfill *f, uint32_t s, uint32_t d, uint32_t p)
  * ranks at run time, rather than adding an exact entry wherever a (*,d,p)
  * and an (s,*,p) entry meet, keeps the table linear in such rules.
  */
-static void resolve_wildcards(struct dfill *f)
+static bool bit_get(const uint64_t *b, uint32_t i)
+{
+	return b[i / 64] >> (i % 64) & 1;
+}
+
+static void bit_set(uint64_t *b, uint32_t i)
+{
+	b[i / 64] |= 1ULL << (i % 64);
+}
+
+/* Filled by fill_decisions: the classes that any wildcard entry names, so
+ * that resolve_wildcards looks up only the entries that can exist. */
+struct wild_seen {
+	uint64_t *by_dst;  /* (*, d, p) exists for some p */
+	uint64_t *by_src;  /* (s, *, p) exists for some p */
+	uint64_t *by_port; /* (*, *, p) exists */
+};
+
+static int wild_seen_init(struct wild_seen *w, const struct dfill *f)
+{
+	const struct ms_compiled *c = f->c;
+
+	w->by_dst = calloc(c->n_dst_classes / 64 + 1, sizeof(uint64_t));
+	w->by_src = calloc(c->n_src_classes / 64 + 1, sizeof(uint64_t));
+	w->by_port = calloc(c->n_port_classes / 64 + 1, sizeof(uint64_t));
+	if (!w->by_dst || !w->by_src || !w->by_port)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_dec; i++) {
+		const struct ms_decision_entry *e = &c->dec[i];
+		bool as = e->src_class == MS_CLASS_ANY, ad = e->dst_class == MS_CLASS_ANY;
+
+		if (as && ad)
+			bit_set(w->by_port, e->port_class);
+		else if (as)
+			bit_set(w->by_dst, e->dst_class);
+		else if (ad)
+			bit_set(w->by_src, e->src_class);
+	}
+	return 0;
+}
+
+static void wild_seen_free(struct wild_seen *w)
+{
+	free(w->by_dst);
+	free(w->by_src);
+	free(w->by_port);
+}
+
+static int resolve_wildcards(struct dfill *f)
 {
 	struct ms_compiled *c = f->c;
+	struct wild_seen w;
+	int err = wild_seen_init(&w, f);
 
+	if (err) {
+		wild_seen_free(&w);
+		return err;
+	}
 	for (size_t i = 0; i < c->n_dec; i++) {
 		struct ms_decision_entry *e = &c->dec[i];
 		uint32_t cand[3] = { 0, 0, 0 };
 
 		if (e->src_class != MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY) {
-			cand[0] = dget(f, MS_CLASS_ANY, e->dst_class, e->port_class);
-			cand[1] = dget(f, e->src_class, MS_CLASS_ANY, e->port_class);
+			if (bit_get(w.by_dst, e->dst_class))
+				cand[0] = dget(f, MS_CLASS_ANY, e->dst_class, e->port_class);
+			if (bit_get(w.by_src, e->src_class))
+				cand[1] = dget(f, e->src_class, MS_CLASS_ANY, e->port_class);
 		}
-		if (e->src_class != MS_CLASS_ANY || e->dst_class != MS_CLASS_ANY)
+		if ((e->src_class != MS_CLASS_ANY || e->dst_class != MS_CLASS_ANY) &&
+		    bit_get(w.by_port, e->port_class))
 			cand[2] = dget(f, MS_CLASS_ANY, MS_CLASS_ANY, e->port_class);
 		for (int k = 0; k < 3; k++)
 			if (cand[k] && f->rank[cand[k]] < f->rank[e->rule_id]) {
@@ -764,6 +821,8 @@ static void resolve_wildcards(struct dfill *f)
 	/* Ranks last: the folding above reads the entries' original rules. */
 	for (size_t i = 0; i < c->n_dec; i++)
 		c->dec[i].rank = f->rank[c->dec[i].rule_id];
+	wild_seen_free(&w);
+	return 0;
 }
 
 /*
@@ -837,7 +896,7 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 					err = dput(&f, S[a], D[b], P[q], id);
 	}
 	if (!err)
-		resolve_wildcards(&f);
+		err = resolve_wildcards(&f);
 	for (size_t i = 0; !err && i < c->n_dec; i++) {
 		bool as = c->dec[i].src_class == MS_CLASS_ANY,
 		     ad = c->dec[i].dst_class == MS_CLASS_ANY;
