@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1200,6 +1201,51 @@ static void fill_ports(struct ms_dp *dp, uint32_t slot, const struct ms_compiled
 	       MS_PORT_SLOT_ENTRIES * sizeof(uint32_t));
 }
 
+struct fill_job {
+	int fd;
+	const void *keys, *vals;
+	size_t key_sz, val_sz, n;
+	int err;
+};
+
+static void *fill_job_run(void *arg)
+{
+	struct fill_job *j = arg;
+
+	j->err = update_many(j->fd, j->keys, j->key_sz, j->vals, j->val_sz, j->n);
+	return NULL;
+}
+
+/* Below this many entries a second writer costs more than it saves. */
+#define FILL_PARALLEL_MIN 65536
+
+/*
+ * n decisions into the preallocated map fd by two writers, half each: its
+ * inserts take elements from per-CPU free lists and lock one bucket, so
+ * they scale with writers (580k: 247 -> 121-145 ms with the other core
+ * idle). A non-preallocated map did not: its writers contended in element
+ * allocation. One writer when a thread cannot be made.
+ */
+static int fill_parallel(int fd, const struct ms_decision_key *keys, const struct ms_decision *vals,
+			 size_t n)
+{
+	size_t half = n >= FILL_PARALLEL_MIN ? n / 2 : 0;
+	struct fill_job j = { .fd = fd,
+			      .keys = keys + half,
+			      .vals = vals + half,
+			      .key_sz = sizeof(*keys),
+			      .val_sz = sizeof(*vals),
+			      .n = n - half };
+	pthread_t th;
+	int err;
+
+	if (!half || pthread_create(&th, NULL, fill_job_run, &j))
+		return update_many(fd, keys, sizeof(*keys), vals, sizeof(*vals), n);
+	err = update_many(fd, keys, sizeof(*keys), vals, sizeof(*vals), half);
+	pthread_join(th, NULL);
+	return err ? err : j.err;
+}
+
 /*
  * A new decision map for slot, created at the exact size of c and
  * preallocated (an insert then takes an element from the map's free list
@@ -1225,7 +1271,7 @@ static int fill_decisions(struct ms_dp *dp, uint32_t slot, const struct ms_compi
 		vals[i] = (struct ms_decision){ .rule_id = c->dec[i].rule_id,
 						.rank = c->dec[i].rank,
 						.action = c->dec[i].action };
-	err = update_many(fd, keys, sizeof(*keys), vals, sizeof(*vals), c->n_dec);
+	err = fill_parallel(fd, keys, vals, c->n_dec);
 	if (!err && bpf_map_update_elem(bpf_map__fd(dp->skel->maps.decisions), &slot, &fd, BPF_ANY))
 		err = -errno;
 out:
