@@ -71,7 +71,9 @@ struct {
 /* The decision map of each slot: an inner hash that userspace creates at
  * the exact size of its policy, preallocated (cheap inserts), fills, and
  * swaps in whole; the one it replaces is freed by the kernel, never cleared
- * entry by entry. This definition is only the inner maps' template. */
+ * entry by entry. This definition is only the inner maps' template, given
+ * by sizes, not types: clang leaves types seen only here as forward
+ * declarations, which libbpf cannot size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
@@ -80,8 +82,6 @@ struct {
 		values, struct {
 			__uint(type, BPF_MAP_TYPE_HASH);
 			__uint(max_entries, 1);
-			/* sizes, not types: clang leaves types seen only here as
-		 * forward declarations, which libbpf cannot size */
 			__uint(key_size, sizeof(struct ms_decision_key));
 			__uint(value_size, sizeof(struct ms_decision));
 		});
