@@ -75,12 +75,23 @@ struct {
 	__type(value, __u64);
 } port_class SEC(".maps");
 
+/* The decision map of each slot: an inner hash that userspace creates at
+ * the exact size of its policy, preallocated (cheap inserts), fills, and
+ * swaps in whole; the one it replaces is freed by the kernel, never cleared
+ * entry by entry. This definition is only the inner maps' template, given
+ * by sizes, not types: clang leaves types seen only here as forward
+ * declarations, which libbpf cannot size. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* sized for the limit, filled by use */
-	__type(key, struct ms_decision_key);
-	__type(value, struct ms_decision);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_HASH);
+			__uint(max_entries, 1);
+			__uint(key_size, sizeof(struct ms_decision_key));
+			__uint(value_size, sizeof(struct ms_decision));
+		});
 } decisions SEC(".maps");
 
 struct {
@@ -106,10 +117,12 @@ struct {
 
 /* Flows decided per rule. Shared, not per-CPU: only a flow's first packet
  * touches it, and per-CPU copies of 2 x max_rules counters would cost too
- * much memory on large machines. */
+ * much memory on large machines. Mmapable: userspace zeroes a slot's
+ * counters with one memset and reads them without a syscall each. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 4);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
 } rule_hits SEC(".maps");
@@ -294,10 +307,14 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src, cons
 	__u32 pair = pidx >> 1;
 	struct ms_decision_key dk = { .slot = slot };
 	struct ms_decision *d;
+	void *dmap;
 	__u32 *c;
 
 	*rule_id = MS_RULE_DEFAULT;
 	*action = si->default_action;
+	dmap = bpf_map_lookup_elem(&decisions, &slot);
+	if (!dmap)
+		return;
 	__builtin_memcpy(ak.addr, src, 16);
 	c = bpf_map_lookup_elem(&src_class, &ak);
 	if (!c)
@@ -312,7 +329,7 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src, cons
 	if (!c)
 		return;
 	dk.port_class = c[pidx & 1];
-	d = bpf_map_lookup_elem(&decisions, &dk);
+	d = bpf_map_lookup_elem(dmap, &dk);
 	/* Wildcard fallbacks, each tried only if the policy has such entries:
 	 * the better ranked of (*,d,p) and (s,*,p), else (*,*,p). */
 	if (!d && (si->wildcards & (MS_SLOT_WILD_SRC | MS_SLOT_WILD_DST))) {
@@ -321,14 +338,14 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src, cons
 
 		if (si->wildcards & MS_SLOT_WILD_SRC) {
 			dk.src_class = MS_CLASS_ANY;
-			a = bpf_map_lookup_elem(&decisions, &dk);
+			a = bpf_map_lookup_elem(dmap, &dk);
 			dk.src_class = s;
 		}
 		if (si->wildcards & MS_SLOT_WILD_DST) {
 			__u32 dc = dk.dst_class;
 
 			dk.dst_class = MS_CLASS_ANY;
-			b = bpf_map_lookup_elem(&decisions, &dk);
+			b = bpf_map_lookup_elem(dmap, &dk);
 			dk.dst_class = dc;
 		}
 		d = a && (!b || a->rank < b->rank) ? a : b;
@@ -336,7 +353,7 @@ static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src, cons
 	if (!d && (si->wildcards & MS_SLOT_WILD_BOTH)) {
 		dk.src_class = MS_CLASS_ANY;
 		dk.dst_class = MS_CLASS_ANY;
-		d = bpf_map_lookup_elem(&decisions, &dk);
+		d = bpf_map_lookup_elem(dmap, &dk);
 	}
 	if (!d)
 		return;

@@ -182,7 +182,7 @@ static inline __attribute__((always_inline)) __u32 ms_port_index(__u8 dir, __u8 
 	return ((__u32)(dir & 1) * MS_PORT_ROWS + (__u32)row) * 65536u + port;
 }
 
-struct ms_decision_key { /* HASH key: decision map */
+struct ms_decision_key { /* key of a slot's decision map (HASH, inner map of decisions) */
 	__u32 src_class;
 	__u32 dst_class;
 	__u32 port_class;
@@ -257,7 +257,10 @@ _Static_assert(sizeof(struct ms_frag) == 16, "fragment layout");
  * version, and replaces any other with a warning, never misreading it.
  */
 #define MS_PIN_MAGIC 0x4d534750u /* "MSGP" */
-#define MS_PIN_ABI_VERSION 2u	 /* 2: sessions and events carry the local cgroup id */
+/* 2: sessions and events carry the local cgroup id; 3: decisions is an
+ * ARRAY_OF_MAPS[2] of per-slot decision hashes (was one HASH of both), and
+ * rule_hits is mmapable */
+#define MS_PIN_ABI_VERSION 3u
 
 struct ms_pin_meta { /* ARRAY[1]: ms_meta */
 	__u32 magic;

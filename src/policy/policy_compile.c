@@ -208,17 +208,14 @@ struct dim {
 	size_t n_seg;
 	uint32_t *seg_class;
 	uint32_t n_class;
+	/* per interval (rule r's i-th is number ival_off[r] + i): the segment
+	 * its lo starts, and the one after its hi (n_seg past the end) */
+	size_t *ival_off;
+	uint32_t *seg_lo, *seg_end;
 	/* per rule: the classes its set covers */
 	uint32_t **rule_classes;
 	uint32_t *rule_n_classes;
 };
-
-static int cmp_u128(const void *a, const void *b)
-{
-	u128 x = *(const u128 *)a, y = *(const u128 *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static size_t seg_index(const struct dim *d, u128 v)
 {
@@ -244,6 +241,114 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* An interval boundary: its value and which interval's lo (2 g) or
+ * hi + 1 (2 g + 1) it is; EP_ORIGIN for the start of the space. */
+struct ep {
+	u128 v;
+	uint32_t tag;
+};
+#define EP_ORIGIN UINT32_MAX
+
+/*
+ * Sort boundaries by value: LSD radix sort on bytes, skipping the bytes in
+ * which all values agree (the upper 12 of IPv4-mapped addresses, all but
+ * the low 4 of the port space), so typically 3-4 passes of one scan each
+ * instead of a comparison sort with a callback. Returns the sorted array
+ * (a or tmp).
+ */
+static struct ep *ep_sort(struct ep *a, struct ep *tmp, size_t n, size_t (*cnt)[256])
+{
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 16; b++)
+			cnt[b][(uint8_t)(a[i].v >> (8 * b))]++;
+	for (int b = 0; b < 16; b++) {
+		size_t sum = 0;
+		bool trivial = false;
+
+		for (int x = 0; x < 256; x++)
+			trivial |= cnt[b][x] == n;
+		if (trivial)
+			continue;
+		for (int x = 0; x < 256; x++) {
+			size_t c = cnt[b][x];
+
+			cnt[b][x] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[b][(uint8_t)(a[i].v >> (8 * b))]++] = a[i];
+		struct ep *t = a;
+
+		a = tmp;
+		tmp = t;
+	}
+	return a;
+}
+
+/*
+ * Segments: the space cut at every interval's lo and hi + 1, each
+ * interval's first and next segment recorded as the boundaries are
+ * numbered, so that nothing needs a binary search afterwards.
+ */
+static int dim_segments(struct dim *d)
+{
+	size_t m = 0, nb = 1;
+	struct ep *a, *tmp, *sorted;
+	size_t(*cnt)[256];
+	int err = -ENOMEM;
+
+	d->ival_off = malloc((d->n_sets + 1) * sizeof(*d->ival_off));
+	if (!d->ival_off)
+		return -ENOMEM;
+	for (size_t r = 0; r < d->n_sets; r++) {
+		d->ival_off[r] = m;
+		m += d->sets[r].n;
+	}
+	d->ival_off[d->n_sets] = m;
+	d->seg_lo = malloc((m ? m : 1) * sizeof(*d->seg_lo));
+	d->seg_end = malloc((m ? m : 1) * sizeof(*d->seg_end));
+	a = malloc((2 * m + 1) * sizeof(*a));
+	tmp = malloc((2 * m + 1) * sizeof(*tmp));
+	cnt = calloc(16, sizeof(*cnt));
+	if (!d->seg_lo || !d->seg_end || !a || !tmp || !cnt)
+		goto out;
+	a[0] = (struct ep){ 0, EP_ORIGIN };
+	for (size_t r = 0; r < d->n_sets; r++) {
+		for (size_t i = 0; i < d->sets[r].n; i++) {
+			const struct ival *iv = &d->sets[r].v[i];
+			uint32_t g = (uint32_t)(d->ival_off[r] + i);
+
+			a[nb++] = (struct ep){ iv->lo, 2 * g };
+			if (iv->hi < d->space_max)
+				a[nb++] = (struct ep){ iv->hi + 1, 2 * g + 1 };
+			else
+				d->seg_end[g] = UINT32_MAX; /* n_seg, once known */
+		}
+	}
+	sorted = ep_sort(a, tmp, nb, cnt);
+	d->starts = malloc(nb * sizeof(*d->starts));
+	if (!d->starts)
+		goto out;
+	d->n_seg = 0;
+	for (size_t i = 0; i < nb; i++) {
+		const struct ep *e = &sorted[i];
+
+		if (!d->n_seg || e->v != d->starts[d->n_seg - 1])
+			d->starts[d->n_seg++] = e->v;
+		if (e->tag != EP_ORIGIN)
+			(e->tag & 1 ? d->seg_end : d->seg_lo)[e->tag >> 1] = (uint32_t)d->n_seg - 1;
+	}
+	for (size_t g = 0; g < m; g++)
+		if (d->seg_end[g] == UINT32_MAX)
+			d->seg_end[g] = (uint32_t)d->n_seg;
+	err = 0;
+out:
+	free(a);
+	free(tmp);
+	free(cnt);
+	return err;
+}
+
 /*
  * Segments get the XOR of a random 128-bit key per set covering them
  * (Zobrist hashing), built with a difference array in O(intervals +
@@ -252,31 +357,15 @@ static uint64_t splitmix64(uint64_t *s)
  */
 static int dim_classify(struct dim *d)
 {
-	size_t nb = 1, cap = 1, tcap;
+	size_t tcap;
 	u128 *hash = NULL;
 	uint32_t *tab = NULL;
 	uint64_t seed = 0x6d6963726f736567ULL; /* fixed: compiles are reproducible */
-	int err = -ENOMEM;
+	int err = dim_segments(d);
 
-	for (size_t r = 0; r < d->n_sets; r++)
-		cap += 2 * d->sets[r].n;
-	d->starts = malloc(cap * sizeof(*d->starts));
-	if (!d->starts)
-		return -ENOMEM;
-	d->starts[0] = 0;
-	for (size_t r = 0; r < d->n_sets; r++) {
-		for (size_t i = 0; i < d->sets[r].n; i++) {
-			d->starts[nb++] = d->sets[r].v[i].lo;
-			if (d->sets[r].v[i].hi < d->space_max)
-				d->starts[nb++] = d->sets[r].v[i].hi + 1;
-		}
-	}
-	qsort(d->starts, nb, sizeof(*d->starts), cmp_u128);
-	d->n_seg = 0;
-	for (size_t i = 0; i < nb; i++)
-		if (!d->n_seg || d->starts[i] != d->starts[d->n_seg - 1])
-			d->starts[d->n_seg++] = d->starts[i];
-
+	if (err)
+		return err;
+	err = -ENOMEM;
 	hash = calloc(d->n_seg + 1, sizeof(*hash));
 	d->seg_class = malloc(d->n_seg * sizeof(*d->seg_class));
 	if (!hash || !d->seg_class)
@@ -284,12 +373,9 @@ static int dim_classify(struct dim *d)
 	for (size_t r = 0; r < d->n_sets; r++) {
 		u128 key = ((u128)splitmix64(&seed) << 64) | splitmix64(&seed);
 
-		for (size_t i = 0; i < d->sets[r].n; i++) {
-			const struct ival *iv = &d->sets[r].v[i];
-
-			hash[seg_index(d, iv->lo)] ^= key;
-			if (iv->hi < d->space_max)
-				hash[seg_index(d, iv->hi + 1)] ^= key;
+		for (size_t g = d->ival_off[r]; g < d->ival_off[r + 1]; g++) {
+			hash[d->seg_lo[g]] ^= key;
+			hash[d->seg_end[g]] ^= key; /* n_seg: past the end, unread */
 		}
 	}
 	for (tcap = 16; tcap < 2 * d->n_seg; tcap <<= 1)
@@ -335,11 +421,8 @@ static int dim_rule_classes(struct dim *d)
 		size_t n = 0, cap = 0;
 		uint32_t *v = NULL;
 
-		for (size_t i = 0; i < d->sets[r].n; i++) {
-			size_t s0 = seg_index(d, d->sets[r].v[i].lo);
-			size_t s1 = seg_index(d, d->sets[r].v[i].hi);
-
-			for (size_t s = s0; s <= s1; s++) {
+		for (size_t g = d->ival_off[r]; g < d->ival_off[r + 1]; g++) {
+			for (size_t s = d->seg_lo[g]; s < d->seg_end[g]; s++) {
 				uint32_t c = d->seg_class[s];
 
 				if (stamp[c] == r + 1)
@@ -380,6 +463,9 @@ static void dim_free(struct dim *d)
 	free(d->rule_n_classes);
 	free(d->starts);
 	free(d->seg_class);
+	free(d->ival_off);
+	free(d->seg_lo);
+	free(d->seg_end);
 }
 
 static int ctz128(u128 v)
@@ -655,19 +741,76 @@ static uint32_t dget(const struct dfill *f, uint32_t s, uint32_t d, uint32_t p)
  * ranks at run time, rather than adding an exact entry wherever a (*,d,p)
  * and an (s,*,p) entry meet, keeps the table linear in such rules.
  */
-static void resolve_wildcards(struct dfill *f)
+static bool bit_get(const uint64_t *b, uint32_t i)
+{
+	return b[i / 64] >> (i % 64) & 1;
+}
+
+static void bit_set(uint64_t *b, uint32_t i)
+{
+	b[i / 64] |= 1ULL << (i % 64);
+}
+
+/* Filled by fill_decisions: the classes that any wildcard entry names, so
+ * that resolve_wildcards looks up only the entries that can exist. */
+struct wild_seen {
+	uint64_t *by_dst;  /* (*, d, p) exists for some p */
+	uint64_t *by_src;  /* (s, *, p) exists for some p */
+	uint64_t *by_port; /* (*, *, p) exists */
+};
+
+static int wild_seen_init(struct wild_seen *w, const struct dfill *f)
+{
+	const struct ms_compiled *c = f->c;
+
+	w->by_dst = calloc(c->n_dst_classes / 64 + 1, sizeof(uint64_t));
+	w->by_src = calloc(c->n_src_classes / 64 + 1, sizeof(uint64_t));
+	w->by_port = calloc(c->n_port_classes / 64 + 1, sizeof(uint64_t));
+	if (!w->by_dst || !w->by_src || !w->by_port)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_dec; i++) {
+		const struct ms_decision_entry *e = &c->dec[i];
+		bool as = e->src_class == MS_CLASS_ANY, ad = e->dst_class == MS_CLASS_ANY;
+
+		if (as && ad)
+			bit_set(w->by_port, e->port_class);
+		else if (as)
+			bit_set(w->by_dst, e->dst_class);
+		else if (ad)
+			bit_set(w->by_src, e->src_class);
+	}
+	return 0;
+}
+
+static void wild_seen_free(struct wild_seen *w)
+{
+	free(w->by_dst);
+	free(w->by_src);
+	free(w->by_port);
+}
+
+static int resolve_wildcards(struct dfill *f)
 {
 	struct ms_compiled *c = f->c;
+	struct wild_seen w;
+	int err = wild_seen_init(&w, f);
 
+	if (err) {
+		wild_seen_free(&w);
+		return err;
+	}
 	for (size_t i = 0; i < c->n_dec; i++) {
 		struct ms_decision_entry *e = &c->dec[i];
 		uint32_t cand[3] = { 0, 0, 0 };
 
 		if (e->src_class != MS_CLASS_ANY && e->dst_class != MS_CLASS_ANY) {
-			cand[0] = dget(f, MS_CLASS_ANY, e->dst_class, e->port_class);
-			cand[1] = dget(f, e->src_class, MS_CLASS_ANY, e->port_class);
+			if (bit_get(w.by_dst, e->dst_class))
+				cand[0] = dget(f, MS_CLASS_ANY, e->dst_class, e->port_class);
+			if (bit_get(w.by_src, e->src_class))
+				cand[1] = dget(f, e->src_class, MS_CLASS_ANY, e->port_class);
 		}
-		if (e->src_class != MS_CLASS_ANY || e->dst_class != MS_CLASS_ANY)
+		if ((e->src_class != MS_CLASS_ANY || e->dst_class != MS_CLASS_ANY) &&
+		    bit_get(w.by_port, e->port_class))
 			cand[2] = dget(f, MS_CLASS_ANY, MS_CLASS_ANY, e->port_class);
 		for (int k = 0; k < 3; k++)
 			if (cand[k] && f->rank[cand[k]] < f->rank[e->rule_id]) {
@@ -678,6 +821,34 @@ static void resolve_wildcards(struct dfill *f)
 	/* Ranks last: the folding above reads the entries' original rules. */
 	for (size_t i = 0; i < c->n_dec; i++)
 		c->dec[i].rank = f->rank[c->dec[i].rule_id];
+	wild_seen_free(&w);
+	return 0;
+}
+
+/*
+ * Size the entries and their index once for at most as many entries as
+ * there are class triples to visit (bounded by the limit), instead of
+ * doubling both from small, which rehashed every entry about twice.
+ */
+static int dfill_presize(struct dfill *f, const struct dim dims[3])
+{
+	uint64_t est = 0;
+	size_t cap = 1024;
+
+	for (size_t r = 0; r < f->p->n_rules && est < f->l->max_decision_entries; r++)
+		est += (uint64_t)(dims[0].any[r] ? 1 : dims[0].rule_n_classes[r]) *
+		       (dims[1].any[r] ? 1 : dims[1].rule_n_classes[r]) * dims[2].rule_n_classes[r];
+	if (est > f->l->max_decision_entries)
+		est = f->l->max_decision_entries;
+	while (cap <= 2 * est)
+		cap <<= 1;
+	f->t.slot = calloc(cap, sizeof(*f->t.slot));
+	f->c->dec = malloc((est ? est : 1) * sizeof(*f->c->dec));
+	if (!f->t.slot || !f->c->dec)
+		return -ENOMEM;
+	f->t.cap = cap;
+	f->cap = est ? est : 1;
+	return 0;
 }
 
 static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, struct dim dims[3],
@@ -696,6 +867,7 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 	for (size_t i = 0; i < p->n_rules; i++)
 		rank[ord[i]] = (uint32_t)i;
 	f.rank = rank;
+	err = dfill_presize(&f, dims);
 	for (size_t oi = 0; oi < p->n_rules && !err; oi++) {
 		uint32_t id = ord[oi];
 		size_t r = id - 1;
@@ -724,7 +896,7 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 					err = dput(&f, S[a], D[b], P[q], id);
 	}
 	if (!err)
-		resolve_wildcards(&f);
+		err = resolve_wildcards(&f);
 	for (size_t i = 0; !err && i < c->n_dec; i++) {
 		bool as = c->dec[i].src_class == MS_CLASS_ANY,
 		     ad = c->dec[i].dst_class == MS_CLASS_ANY;

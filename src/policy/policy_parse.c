@@ -167,16 +167,21 @@ void ms_diag_print(const struct ms_diag *d, FILE *f)
  */
 enum ykind { Y_SCALAR, Y_SEQ, Y_MAP, Y_BAD /* already reported; stay quiet */ };
 
+/* 32 bytes, not 48: a 100,000-rule policy has 1.85M nodes, and a first
+ * parse pays the page faults of every byte of the tree. */
 struct ynode {
-	enum ykind kind;
 	struct ms_pos pos;
-	bool plain;	     /* plain and untagged: may be null or a number */
-	bool skip;	     /* mapping key already reported (duplicate, not a scalar) */
-	char *str;	     /* scalar value, NUL-terminated (it may hold NULs: reported) */
-	size_t len;	     /* of str, up to its terminator */
-	struct ynode **kids; /* sequence items; mapping: key, value, key, value... */
-	size_t n_kids;
+	uint8_t kind; /* enum ykind */
+	bool plain;   /* plain and untagged: may be null or a number */
+	bool skip;    /* mapping key already reported (duplicate, not a scalar) */
+	uint32_t len; /* of str, up to its terminator */
+	uint32_t n_kids;
+	union {
+		char *str;	     /* Y_SCALAR: NUL-terminated (it may hold NULs: reported) */
+		struct ynode **kids; /* Y_SEQ: items; Y_MAP: key, value, key, value... */
+	};
 };
+_Static_assert(sizeof(struct ynode) <= 32, "ynode grew");
 
 /*
  * The tree of a large policy has millions of nodes and strings that all die
@@ -534,8 +539,11 @@ static int load_children(struct pctx *c, struct ynode *n, yaml_event_type_t end,
 		if (r)
 			break;
 	}
-	if (!r && c->n_stk > base) {
-		n->n_kids = c->n_stk - base;
+	if (!r && c->n_stk - base > UINT32_MAX) {
+		perr(c, n->pos, "too many items");
+		r = -EINVAL;
+	} else if (!r && c->n_stk > base) {
+		n->n_kids = (uint32_t)(c->n_stk - base);
 		n->kids = arena_alloc(c, n->n_kids * sizeof(*n->kids), _Alignof(struct ynode *));
 		if (n->kids)
 			memcpy(n->kids, c->stk + base, n->n_kids * sizeof(*n->kids));
@@ -573,6 +581,11 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth, struc
 		const char *v = (const char *)ev->data.scalar.value;
 		size_t len = ev->data.scalar.length;
 
+		if (len > UINT32_MAX) { /* past MS_POLICY_MAX_BYTES anyway */
+			perr(c, n->pos, "value too long");
+			r = -EINVAL;
+			break;
+		}
 		n->kind = Y_SCALAR;
 		anchor = ev->data.scalar.anchor;
 		n->str = arena_alloc(c, len + 1, 1);
@@ -582,7 +595,7 @@ static int load_node(struct pctx *c, yaml_event_t *ev, unsigned int depth, struc
 		}
 		memcpy(n->str, v, len);
 		n->str[len] = '\0';
-		n->len = len;
+		n->len = (uint32_t)len;
 		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
 		check_tag(c, n->pos, ev->data.scalar.tag, YAML_STR_TAG);
 		if (memchr(v, '\0', len))

@@ -17,9 +17,14 @@
  *     of the session table's kind and size; floor_ratio.* divides by them;
  *   reload_ms.N / map_bytes.N: parse + compile + fill + flip of that policy,
  *     reload_phases_ms.N: the same, phase by phase;
+ *   reload_ms.100000_over_100000: the steady state, a 100,000-rule policy
+ *     installed while both slots hold one (so it also pays the clear of
+ *     the inactive slot);
  *   events_per_s / events_lost: ring buffer drained to a flow log on disk.
  * Writes JSON to argv[1] (default build/bench/classifier.json);
- * `--dump=N FILE` writes the generated N-rule policy as YAML instead.
+ * `--dump=N FILE` writes the generated N-rule policy as YAML instead;
+ * `--reload=N [ROUNDS]` only reloads the N-rule policy ROUNDS times (default
+ * 3) over itself and prints the phases (for profiling).
  * BENCH_QUICK=1 shrinks every loop; BENCH_REPEAT=N sets the repeat count.
  */
 #include <errno.h>
@@ -530,6 +535,55 @@ static int install_yaml(struct ms_dp *dp, const struct gen *g, double *ms, uint6
 	return err;
 }
 
+static void print_reload(const char *what, double ms, const struct phases *ph)
+{
+	printf("    reload_ms.%s = %.1f (parse %.1f, compile %.1f, fill and flip %.1f)\n", what, ms,
+	       ph->parse, ph->compile, ph->install);
+}
+
+static void add_reload(cJSON *reload, cJSON *phases, const char *key, double ms,
+		       const struct phases *ph)
+{
+	cJSON *po = cJSON_AddObjectToObject(phases, key);
+
+	cJSON_AddNumberToObject(reload, key, ms);
+	cJSON_AddNumberToObject(po, "parse", ph->parse);
+	cJSON_AddNumberToObject(po, "compile", ph->compile);
+	cJSON_AddNumberToObject(po, "fill_and_flip", ph->install);
+}
+
+/* --reload=N [ROUNDS]: the N-rule policy installed ROUNDS times in a row. */
+static int reload_only(unsigned int n, int rounds)
+{
+	struct ms_dp_opts o;
+	struct ms_dp *dp;
+	struct gen g;
+	int err = 0;
+
+	ms_log_set_level(getenv("BENCH_DEBUG") ? MS_LOG_DEBUG : MS_LOG_WARN);
+	ms_dp_opts_default(&o);
+	if (ms_dp_open(&o, &dp)) {
+		fprintf(stderr, "bench: cannot load the classifier (root needed)\n");
+		return 1;
+	}
+	gen_policy(&g, n);
+	for (int i = 0; !err && i < rounds; i++) {
+		struct phases ph;
+		uint64_t bytes;
+		size_t n_dec;
+		double ms;
+		char what[32];
+
+		err = install_yaml(dp, &g, &ms, &bytes, &n_dec, &ph);
+		snprintf(what, sizeof(what), "%u#%d", n, i + 1);
+		if (!err)
+			print_reload(what, ms, &ph);
+	}
+	gen_free(&g);
+	ms_dp_close(&dp);
+	return err ? 1 : 0;
+}
+
 /* 30,000 first packets of flows the policy denies, from 198.19.0.0/16 on
  * source port sport: each one a flow_deny event. Returns the count. */
 static unsigned int deny_flood(int prog_fd, const struct pkt_spec *base, uint16_t sport)
@@ -608,6 +662,8 @@ int main(int argc, char **argv)
 		gen_free(&g);
 		return 0;
 	}
+	if (argc >= 2 && !strncmp(argv[1], "--reload=", 9))
+		return reload_only((unsigned int)atoi(argv[1] + 9), argc > 2 ? atoi(argv[2]) : 3);
 	quick = getenv("BENCH_QUICK") && strcmp(getenv("BENCH_QUICK"), "0");
 	repeat = quick ? 200000 : 1000000;
 	if (getenv("BENCH_REPEAT")) /* a smoke test of the program itself */
@@ -669,7 +725,6 @@ int main(int argc, char **argv)
 		char key[16];
 		struct stat5 st;
 		struct phases ph;
-		cJSON *po;
 
 		if (quick && n == 10000)
 			continue;
@@ -679,13 +734,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		snprintf(key, sizeof(key), "%u", n);
-		cJSON_AddNumberToObject(reload, key, ms);
+		add_reload(reload, phases, key, ms, &ph);
 		cJSON_AddNumberToObject(mapb, key, (double)bytes);
 		cJSON_AddNumberToObject(decs, key, (double)n_dec);
-		po = cJSON_AddObjectToObject(phases, key);
-		cJSON_AddNumberToObject(po, "parse", ph.parse);
-		cJSON_AddNumberToObject(po, "compile", ph.compile);
-		cJSON_AddNumberToObject(po, "fill_and_flip", ph.install);
 		dc.stop = false;
 		pthread_create(&th, NULL, drain_thread, &dc);
 		for (int i = 0; i < RUNS; i++) {
@@ -709,6 +760,25 @@ int main(int argc, char **argv)
 		       "decision entries, map_bytes %.1f MiB\n",
 		       n, ms, ph.parse, ph.compile, ph.install, n_dec, bytes / 1048576.0);
 
+		if (n == 100000) {
+			/* The steady state: twice more, so that the last one
+			 * replaces a 100,000-rule policy in the inactive slot. */
+			for (int i = 0; i < 2; i++) {
+				struct phases ph2;
+				double ms2;
+				uint64_t b2;
+				size_t nd2;
+
+				if (install_yaml(dp, &g, &ms2, &b2, &nd2, &ph2)) {
+					gen_free(&g);
+					return 1;
+				}
+				if (i == 1) {
+					add_reload(reload, phases, "100000_over_100000", ms2, &ph2);
+					print_reload("100000_over_100000", ms2, &ph2);
+				}
+			}
+		}
 		if (n == 10) {
 			/* established: a packet of an answered, allowed session */
 			struct pkt_spec ack;
