@@ -49,13 +49,7 @@ size_t ms_flowline_max(const struct ms_event_info *in, const char *time)
 	       ms_json_str_max(in->unit) + ms_json_str_max(in->process);
 }
 
-static char *put(char *o, const char *s, size_t n)
-{
-	memcpy(o, s, n);
-	return o + n;
-}
-
-#define PUT_LIT(o, lit) put(o, lit, sizeof(lit) - 1)
+#define PUT_LIT MS_JSON_PUT_LIT
 
 /* ,"key": then the value; keys are plain ASCII, written as they are. */
 #define KEY(o, k) PUT_LIT(o, ",\"" k "\":")

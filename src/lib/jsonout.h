@@ -25,6 +25,9 @@ static inline size_t ms_json_str_max(const char *s)
  * cJSON does. */
 char *ms_json_put_str(char *o, const char *s);
 
+/* A string literal's bytes at o (no quotes added); returns the end. */
+#define MS_JSON_PUT_LIT(o, lit) ((char *)memcpy(o, lit, sizeof(lit) - 1) + sizeof(lit) - 1)
+
 /* v in decimal at o; returns the end. */
 char *ms_json_put_u64(char *o, uint64_t v);
 

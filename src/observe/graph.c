@@ -847,7 +847,7 @@ out:
  * milliseconds. The rare parts (workload labels and addresses) are still
  * printed by cJSON.
  */
-#define PUT_LIT(o, lit) (memcpy(o, lit, sizeof(lit) - 1), (o) + sizeof(lit) - 1)
+#define PUT_LIT MS_JSON_PUT_LIT
 
 static char *put_time(char *o, uint64_t ms)
 {
