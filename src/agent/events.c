@@ -54,6 +54,8 @@ struct ms_events {
 	void *sink_cls;
 	struct ms_shadow *shadow; /* allowed sessions of the last sweep */
 	uint64_t sweep_epoch;
+	struct sweep *sw; /* the sweep under way; NULL before the first */
+	uint64_t sweeps;  /* completed */
 	uint64_t evicted;
 	/* For the flows nobody saw end: passing flows ended (flow_end) or
 	 * revoked so far, and the estimate of those that ended unseen. */
@@ -153,6 +155,10 @@ int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
 		free(ev);
 		return -ENOMEM;
 	}
+	/* One table's worth: what a full table under load needs. */
+	if (dp && ms_shadow_reserve(ev->shadow, ms_dp_session_max(dp)))
+		log_warn("out of memory sizing the copy of the session table; it will grow as "
+			 "needed");
 	if (!path || !strcmp(path, "-")) {
 		ev->fd = STDOUT_FILENO;
 	} else {
@@ -179,6 +185,8 @@ fail:
 }
 
 static void flush_lines(struct ms_events *ev);
+struct sweep;
+static void sweep_free(struct sweep **sw);
 
 /* Lines are collected while a ring-buffer drain or a sweep runs and written
  * when it ends (or every FLUSH_BYTES): one write per batch instead of one
@@ -199,6 +207,7 @@ void ms_events_free(struct ms_events **evp)
 	free(ev->buf);
 	free(ev->path);
 	ms_shadow_free(&ev->shadow);
+	sweep_free(&ev->sw);
 	for (size_t i = 0; i < ev->n_hist; i++)
 		polref_clear(&ev->hist[i]);
 	free(ev);
@@ -512,6 +521,32 @@ void ms_events_write(struct ms_events *ev, const struct ms_event *e)
 		flush_lines(ev);
 }
 
+/*
+ * The classifier ended or revoked a session: it is no longer open, and the
+ * shadow must not report it again if the table loses its key before the
+ * next sweep. Its key is the event's 5-tuple in the classifier's order.
+ */
+void ms_events_event_key(const struct ms_event *e, struct ms_session_key *k)
+{
+	bool lo = ms_tuple_is_lo(e->src, e->sport, e->dst, e->dport);
+
+	memset(k, 0, sizeof(*k));
+	k->proto = e->proto;
+	k->family = e->family;
+	memcpy(k->addr_lo, lo ? e->src : e->dst, 16);
+	memcpy(k->addr_hi, lo ? e->dst : e->src, 16);
+	k->port_lo = lo ? e->sport : e->dport;
+	k->port_hi = lo ? e->dport : e->sport;
+}
+
+static void forget_session(struct ms_events *ev, const struct ms_event *e)
+{
+	struct ms_session_key k;
+
+	ms_events_event_key(e, &k);
+	ms_shadow_del(ev->shadow, &k);
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct ms_events *ev = ctx;
@@ -522,6 +557,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	memcpy(&e, data, sizeof(e)); /* ring-buffer records are only 8-aligned */
+	if (e.type == MS_EV_FLOW_END || e.type == MS_EV_FLOW_REVOKED)
+		forget_session(ev, &e);
 	ms_events_write(ev, &e);
 	/* A negative return makes libbpf stop after this record (consumed). */
 	if (ev->budget && !--ev->budget)
@@ -612,14 +649,94 @@ static bool expired(const struct ms_session_key *k, const struct ms_session *s, 
 	return now > s->last_seen_ns && now - s->last_seen_ns >= ms_session_timeout_ns(s, k->proto);
 }
 
+typedef int (*session_fn)(void *cls, const struct ms_session_key *k, const struct ms_session *s);
+
+/* Entries read per bpf() call, and per step of a sweep: under load a step
+ * of this many takes some 20 ms, the longest the API waits for one. */
+#define SWEEP_BATCH 256
+/* The kernel's internal ENOTSUPP, which leaks out of some bpf() commands. */
+#define KERNEL_ENOTSUPP 524
+
+/* Where a read of one table is: the kernel's batch cursor, or (kernels
+ * without batch operations on the map type) a key-by-key walk. */
+struct table_reader {
+	int fd;
+	bool started, done;
+	struct ms_session_key cursor;
+};
+
+/*
+ * Read the next batch of the table and call fn on each entry. Returns 0
+ * (r->done at the end), fn's first non-zero value, or -errno. A kernel
+ * without batch operations refuses the first call, before anything was
+ * delivered: the table is then walked key by key, all of it in this call,
+ * because a key deleted between two calls would restart the walk.
+ */
+static int reader_step(struct table_reader *r, struct ms_session_key *keys, struct ms_session *vals,
+		       session_fn fn, void *cls)
+{
+	struct ms_session_key out, k, next;
+	struct ms_session s;
+	__u32 n = SWEEP_BATCH;
+	bool first = !r->started;
+	int err;
+
+	if (r->done)
+		return 0;
+	err = bpf_map_lookup_batch(r->fd, r->started ? &r->cursor : NULL, &out, keys, vals, &n,
+				   NULL);
+	if (err < 0)
+		err = -errno;
+	if (!err || err == -ENOENT) {
+		r->started = true;
+		r->done = err == -ENOENT;
+		r->cursor = out;
+		for (__u32 i = 0; i < n; i++) {
+			err = fn(cls, &keys[i], &vals[i]);
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	if (!first ||
+	    (err != -EINVAL && err != -EOPNOTSUPP && err != -KERNEL_ENOTSUPP && err != -ENOSPC))
+		return err;
+	r->done = true;
+	for (err = 0; !err && !bpf_map_get_next_key(r->fd, first ? NULL : &k, &next);
+	     first = false) {
+		k = next;
+		if (!bpf_map_lookup_elem(r->fd, &k, &s))
+			err = fn(cls, &k, &s);
+	}
+	return err;
+}
+
+/*
+ * A sweep in steps, so that a full table under load (seconds of work) never
+ * holds up the API or the ring buffer: the event loop runs one step of at
+ * most SWEEP_BATCH entries between its other work.
+ */
+enum sweep_phase {
+	SW_IDLE,
+	SW_EMBRYOS, /* reading the unanswered table */
+	SW_SESSIONS,
+	SW_DELETE, /* deleting what was found expired */
+};
+
 struct sweep {
+	enum sweep_phase phase;
 	uint64_t now;
 	bool final;
+	uint64_t cnt[MS_CNT_MAX]; /* the classifier's counters when it began */
+	bool have_cnt;
 	uint64_t passing;   /* sessions that pass traffic, in the table now */
 	bool shadow_failed; /* out of memory: some sessions not remembered */
 	uint64_t seen;
+	struct table_reader rd;
 	struct expired *x;
-	size_t n_x, cap_x;
+	size_t n_x, cap_x, i_x;
+	struct ms_session_key *keys; /* SWEEP_BATCH each, kept between sweeps */
+	struct ms_session *vals;
 };
 
 static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_session_key *k,
@@ -662,20 +779,11 @@ static int sweep_one(struct ms_events *ev, struct sweep *sw, const struct ms_ses
 	return 0;
 }
 
-#define SWEEP_BATCH 1024
-/* The kernel's internal ENOTSUPP, which leaks out of some bpf() commands. */
-#define KERNEL_ENOTSUPP 524
-
-struct sweep_ctx {
-	struct ms_events *ev;
-	struct sweep *sw;
-};
-
 static int sweep_cb(void *cls, const struct ms_session_key *k, const struct ms_session *s)
 {
-	struct sweep_ctx *c = cls;
+	struct ms_events *ev = cls;
 
-	return sweep_one(c->ev, c->sw, k, s);
+	return sweep_one(ev, ev->sw, k, s);
 }
 
 struct reap_ctx {
@@ -715,64 +823,168 @@ static void account_unseen(struct ms_events *ev, uint64_t passing_before, uint64
 	}
 }
 
-int ms_events_sweep(struct ms_events *ev, bool final)
+static void sweep_free(struct sweep **swp)
 {
-	struct sweep sw = { .now = clock_ns(CLOCK_MONOTONIC), .final = final };
-	uint64_t cnt[MS_CNT_MAX];
-	bool have_cnt;
-	int fd, err;
+	struct sweep *sw = *swp;
+
+	if (!sw)
+		return;
+	free(sw->keys);
+	free(sw->vals);
+	free(sw->x);
+	free(sw);
+	*swp = NULL;
+}
+
+static void sweep_reset(struct sweep *sw)
+{
+	sw->phase = SW_IDLE;
+	sw->n_x = 0;
+	sw->i_x = 0;
+}
+
+bool ms_events_sweeping(const struct ms_events *ev)
+{
+	return ev->sw && ev->sw->phase != SW_IDLE;
+}
+
+static int sweep_begin(struct ms_events *ev, bool final)
+{
+	struct sweep *sw = ev->sw;
 
 	if (!ev->dp)
 		return -EINVAL;
+	if (!sw) {
+		sw = calloc(1, sizeof(*sw));
+		if (sw) {
+			sw->keys = calloc(SWEEP_BATCH, sizeof(*sw->keys));
+			sw->vals = calloc(SWEEP_BATCH, sizeof(*sw->vals));
+		}
+		if (!sw || !sw->keys || !sw->vals) {
+			sweep_free(&sw);
+			return -ENOMEM;
+		}
+		ev->sw = sw;
+	}
 	/* Flows ended before this count was taken have their flow_end in the
 	 * ring buffer or already written: drain it, then count. */
 	ms_events_drain(ev);
-	have_cnt = !ms_dp_counters(ev->dp, cnt);
-	ev->batching = true;
+	sweep_reset(sw);
+	sw->now = clock_ns(CLOCK_MONOTONIC);
+	sw->final = final;
+	sw->passing = 0;
+	sw->seen = 0;
+	sw->shadow_failed = false;
+	sw->have_cnt = !ms_dp_counters(ev->dp, sw->cnt);
+	sw->rd = (struct table_reader){ .fd = ms_dp_embryos_fd(ev->dp) };
+	sw->phase = SW_EMBRYOS;
 	ev->sweep_epoch++;
-	err = ms_events_for_each_session(ev, sweep_cb, &(struct sweep_ctx){ ev, &sw });
-	if (err)
-		goto out;
-	/* Delete only what is still expired on a fresh look: a packet may have
-	 * revived the session, or the classifier replaced it with a new one. */
-	for (size_t i = 0; i < sw.n_x; i++) {
-		const struct ms_session_key *k = &sw.x[i].k;
-		struct ms_session s;
+	return 0;
+}
 
-		fd = ms_dp_sessions_fd(ev->dp);
+int ms_events_sweep_start(struct ms_events *ev)
+{
+	if (ms_events_sweeping(ev))
+		return 0; /* the last one is still at work: the table is large */
+	return sweep_begin(ev, false);
+}
+
+/* Delete only what is still expired on a fresh look: a packet may have
+ * revived the session, or the classifier replaced it with a new one. */
+static void delete_expired(struct ms_events *ev, struct sweep *sw, size_t max)
+{
+	for (; sw->i_x < sw->n_x && max; sw->i_x++, max--) {
+		const struct ms_session_key *k = &sw->x[sw->i_x].k;
+		struct ms_session s;
+		int fd = ms_dp_sessions_fd(ev->dp);
+
 		if (bpf_map_lookup_elem(fd, k, &s)) {
 			fd = ms_dp_embryos_fd(ev->dp);
 			if (bpf_map_lookup_elem(fd, k, &s))
 				continue;
 		}
-		if (s.last_seen_ns != sw.x[i].last_seen_ns || !expired(k, &s, sw.now))
+		if (s.last_seen_ns != sw->x[sw->i_x].last_seen_ns || !expired(k, &s, sw->now))
 			continue;
 		if (bpf_map_delete_elem(fd, k))
 			continue;
-		sw.seen--;
-		sw.passing -= s.verdict != MS_VERDICT_DENY;
+		sw->seen--;
+		sw->passing -= s.verdict != MS_VERDICT_DENY;
 		ms_shadow_del(ev->shadow, k);
 		if (s.verdict != MS_VERDICT_DENY)
-			report_end(ev, k, &s, sw.now);
+			report_end(ev, k, &s, sw->now);
 	}
-	ev->sessions = sw.seen;
+}
+
+static void sweep_finish(struct ms_events *ev, struct sweep *sw)
+{
+	ev->sessions = sw->seen;
 	/* Only a complete read tells what vanished: an allowed session of the
 	 * last sweep that is neither in the table nor deleted by us was evicted
 	 * by the kernel. Its end is reported with the counts seen last. */
-	if (!sw.shadow_failed) {
-		struct reap_ctx rc = { .ev = ev, .now = sw.now };
+	if (!sw->shadow_failed) {
+		struct reap_ctx rc = { .ev = ev, .now = sw->now };
 
 		ms_shadow_reap(ev->shadow, ev->sweep_epoch, reap_one, &rc);
 	}
 	ev->batching = false;
 	flush_lines(ev);
-	if (have_cnt && !final)
-		account_unseen(ev, cnt[MS_CNT_PASSING], sw.passing);
-out:
+	if (sw->have_cnt && !sw->final)
+		account_unseen(ev, sw->cnt[MS_CNT_PASSING], sw->passing);
+	ev->sweeps++;
+}
+
+int ms_events_sweep_step(struct ms_events *ev)
+{
+	struct sweep *sw = ev->sw;
+	int err = 0;
+
+	if (!ms_events_sweeping(ev))
+		return 0;
+	ev->batching = true;
+	switch (sw->phase) {
+	case SW_EMBRYOS:
+	case SW_SESSIONS:
+		err = reader_step(&sw->rd, sw->keys, sw->vals, sweep_cb, ev);
+		if (err || !sw->rd.done)
+			break;
+		if (sw->phase == SW_EMBRYOS) {
+			sw->rd = (struct table_reader){ .fd = ms_dp_sessions_fd(ev->dp) };
+			sw->phase = SW_SESSIONS;
+		} else {
+			sw->phase = SW_DELETE;
+		}
+		break;
+	case SW_DELETE:
+		delete_expired(ev, sw, SWEEP_BATCH);
+		if (sw->i_x == sw->n_x) {
+			sweep_finish(ev, sw);
+			sweep_reset(sw);
+		}
+		break;
+	case SW_IDLE:
+		break;
+	}
 	ev->batching = false;
 	flush_lines(ev);
-	free(sw.x);
-	return err;
+	if (err)
+		sweep_reset(sw);
+	return err ? err : ms_events_sweeping(ev);
+}
+
+int ms_events_sweep(struct ms_events *ev, bool final)
+{
+	/* A sweep in steps that is under way gives way to this one, which
+	 * reads everything again with a new epoch. */
+	int err = sweep_begin(ev, final);
+
+	while (err >= 0 && ms_events_sweeping(ev))
+		err = ms_events_sweep_step(ev);
+	return err < 0 ? err : 0;
+}
+
+uint64_t ms_events_sweeps(const struct ms_events *ev)
+{
+	return ev->sweeps;
 }
 
 uint64_t ms_events_evicted(const struct ms_events *ev)
@@ -796,59 +1008,17 @@ uint64_t ms_events_real_ms(const struct ms_events *ev, uint64_t mono_ns)
 	return (mono_ns + (uint64_t)ev->mono_to_real_ns) / 1000000ULL;
 }
 
-typedef int (*session_fn)(void *cls, const struct ms_session_key *k, const struct ms_session *s);
-
 /* Read one table in batches: two syscalls per entry would cost too much
  * CPU every second on a full table. */
 static int for_each_in(int fd, session_fn fn, void *cls)
 {
-	struct ms_session_key *keys = NULL, in_batch, out_batch;
-	struct ms_session *vals = NULL;
-	bool first = true;
-	int err = 0;
+	struct table_reader rd = { .fd = fd };
+	struct ms_session_key *keys = calloc(SWEEP_BATCH, sizeof(*keys));
+	struct ms_session *vals = calloc(SWEEP_BATCH, sizeof(*vals));
+	int err = keys && vals ? 0 : -ENOMEM;
 
-	keys = calloc(SWEEP_BATCH, sizeof(*keys));
-	vals = calloc(SWEEP_BATCH, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		__u32 n = SWEEP_BATCH;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
-					     &n, NULL);
-
-		if (r < 0)
-			r = -errno;
-		if (r && r != -ENOENT) {
-			err = r;
-			break;
-		}
-		for (__u32 i = 0; i < n && !err; i++)
-			err = fn(cls, &keys[i], &vals[i]);
-		if (err || r == -ENOENT)
-			break;
-		in_batch = out_batch;
-		first = false;
-	}
-	/* Kernels without batch operations on this map type refuse the first
-	 * call, before anything was delivered. */
-	if (first &&
-	    (err == -EINVAL || err == -EOPNOTSUPP || err == -KERNEL_ENOTSUPP || err == -ENOSPC)) {
-		/* No batch operations here: walk key by key. */
-		struct ms_session_key k, next;
-		struct ms_session s;
-
-		err = 0;
-		first = true;
-		while (!err && !bpf_map_get_next_key(fd, first ? NULL : &k, &next)) {
-			first = false;
-			k = next;
-			if (!bpf_map_lookup_elem(fd, &k, &s))
-				err = fn(cls, &k, &s);
-		}
-	}
-out:
+	while (!err && !rd.done)
+		err = reader_step(&rd, keys, vals, fn, cls);
 	free(keys);
 	free(vals);
 	return err;
@@ -867,6 +1037,16 @@ int ms_events_for_each_session(struct ms_events *ev, session_fn fn, void *cls)
 	if (!err)
 		err = for_each_in(ms_dp_sessions_fd(ev->dp), fn, cls);
 	return err;
+}
+
+void ms_events_for_each_open(struct ms_events *ev, ms_events_open_fn fn, void *cls)
+{
+	ms_shadow_for_each(ev->shadow, fn, cls);
+}
+
+size_t ms_events_open_count(const struct ms_events *ev)
+{
+	return ms_shadow_count(ev->shadow);
 }
 
 uint64_t ms_events_unseen(const struct ms_events *ev)

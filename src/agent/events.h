@@ -68,6 +68,10 @@ void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct m
 void ms_events_session_event(const struct ms_session_key *k, const struct ms_session *s,
 			     uint64_t now, struct ms_event *e);
 
+/* The session key of a flow_end or flow_revoked event of the classifier:
+ * the inverse of ms_events_session_event. */
+void ms_events_event_key(const struct ms_event *e, struct ms_session_key *k);
+
 /* Unix milliseconds of a CLOCK_MONOTONIC time of the classifier. */
 uint64_t ms_events_real_ms(const struct ms_events *ev, uint64_t mono_ns);
 
@@ -79,6 +83,17 @@ int ms_events_for_each_session(struct ms_events *ev,
 			       int (*fn)(void *cls, const struct ms_session_key *k,
 					 const struct ms_session *s),
 			       void *cls);
+
+/*
+ * Call fn for each session that passes traffic as the last sweep saw it
+ * (its counts then), less those the classifier ended or revoked since:
+ * the open flows, without reading the table. fn must not write events.
+ */
+typedef void (*ms_events_open_fn)(void *cls, const struct ms_session_key *k,
+				  const struct ms_session *s);
+void ms_events_for_each_open(struct ms_events *ev, ms_events_open_fn fn, void *cls);
+/* How many there are. */
+size_t ms_events_open_count(const struct ms_events *ev);
 
 /* Write a line of the daemon's own (an anomaly) to the flow log, in order
  * with the events; lost lines are counted. */
@@ -145,6 +160,23 @@ int ms_events_drain_some(struct ms_events *ev, unsigned int max);
  * denied (at shutdown, so no flow goes unreported). Returns 0 or -errno.
  */
 int ms_events_sweep(struct ms_events *ev, bool final);
+
+/*
+ * The same sweep (not final) in steps, for the event loop: a full table
+ * under load is seconds of work, and the API and the ring buffer are served
+ * between steps. ms_events_sweep_start begins one unless one is under way
+ * (0 or -errno); ms_events_sweep_step does the next step of at most a
+ * few hundred sessions and returns 1 while there is more, 0 when the sweep is
+ * complete (or none is under way), or -errno (the sweep is abandoned; the
+ * next one starts over). ms_events_sweep gives a sweep under way up and
+ * does a whole one.
+ */
+int ms_events_sweep_start(struct ms_events *ev);
+int ms_events_sweep_step(struct ms_events *ev);
+bool ms_events_sweeping(const struct ms_events *ev);
+
+/* Sweeps completed so far. */
+uint64_t ms_events_sweeps(const struct ms_events *ev);
 
 /* Sessions in the table at the last sweep. */
 uint64_t ms_events_sessions(const struct ms_events *ev);

@@ -479,7 +479,8 @@ static void on_tick(struct loop *lp)
 
 	ms_events_sync_clock(d->ev);
 	ms_dp_check_links(d->dp);
-	err = ms_events_sweep(d->ev, false);
+	/* In steps, between the loop's other work (loop_run). */
+	err = ms_events_sweep_start(d->ev);
 	if (err)
 		log_warn("cannot sweep the session table: %s", strerror(-err));
 	ms_stats_check_lost(d->dp, ms_events_lost(d->ev), &lp->lost_seen);
@@ -710,7 +711,8 @@ static int loop_run(struct loop *lp)
 	lp->next_stats_us = mono_usec() + (uint64_t)lp->o->stats_interval * 1000000ULL;
 	while (!lp->stop) {
 		struct epoll_event evs[LOOP_MAX_SRC];
-		int timeout = lp->d->api ? ms_api_timeout_ms(lp->d->api) : -1;
+		bool sweeping = ms_events_sweeping(lp->d->ev);
+		int timeout = sweeping ? 0 : lp->d->api ? ms_api_timeout_ms(lp->d->api) : -1;
 		int n = epoll_wait(lp->epfd, evs, LOOP_MAX_SRC, timeout);
 
 		if (n < 0) {
@@ -732,6 +734,12 @@ static int loop_run(struct loop *lp)
 		 * even without activity on the API's fds. */
 		if (lp->d->api && (n == 0 || ms_api_timeout_ms(lp->d->api) == 0))
 			ms_api_run(lp->d->api);
+		if (sweeping) {
+			int err = ms_events_sweep_step(lp->d->ev);
+
+			if (err < 0)
+				log_warn("cannot sweep the session table: %s", strerror(-err));
+		}
 	}
 	return 0;
 }

@@ -43,6 +43,11 @@ struct ms_observer {
 	bool save_failing;
 	struct ms_anomaly *anomaly;
 	struct ms_events *ev; /* where anomaly lines go */
+	/* The graph with the open sessions, made at most once per sweep. */
+	struct ms_graph *live;
+	char *live_text;      /* its JSON, once asked for */
+	uint64_t live_sweeps; /* ms_events_sweeps() when made */
+	uint64_t live_ms;     /* Unix ms when made */
 };
 
 static int prepare_state_dir(const char *dir)
@@ -111,6 +116,13 @@ fail:
 	return -ENOMEM;
 }
 
+static void drop_live(struct ms_observer *o)
+{
+	ms_graph_free(&o->live);
+	free(o->live_text);
+	o->live_text = NULL;
+}
+
 void ms_observer_free(struct ms_observer **op)
 {
 	struct ms_observer *o = *op;
@@ -120,6 +132,7 @@ void ms_observer_free(struct ms_observer **op)
 	if (o->state_dir && o->graph)
 		ms_observer_save(o);
 	ms_graph_free(&o->graph);
+	drop_live(o);
 	free(o->memo);
 	ms_flowring_free(&o->ring);
 	ms_anomaly_free(&o->anomaly);
@@ -351,50 +364,178 @@ int ms_observer_save(struct ms_observer *o)
 
 void ms_observer_tick(struct ms_observer *o)
 {
+	/* Nobody looked for a while: give its memory back. */
+	if (o->live && ms_time_now_ms() - o->live_ms > MS_GRAPH_SAVE_SEC * 1000ULL)
+		drop_live(o);
 	if (++o->ticks < MS_GRAPH_SAVE_SEC)
 		return;
 	o->ticks = 0;
 	ms_observer_save(o);
 }
 
-struct live_ctx {
-	struct ms_events *ev;
-	struct ms_graph *g;
-	uint64_t now;
-	int err;
+/*
+ * Open sessions of the same edge, verdict and rule: the live part of the
+ * graph is added group by group. Naming a session (workloads, addresses,
+ * rule) and finding its edge is microseconds under load, and a full table
+ * has a hundred thousand sessions over a few hundred edges.
+ */
+struct live_group {
+	uint8_t src[16], dst[16];
+	uint64_t generation;
+	uint64_t n; /* sessions; 0: slot empty */
+	uint64_t packets, bytes;
+	uint64_t first_ns, last_ns; /* the earliest and latest last_seen */
+	uint32_t rule_id, ifindex;
+	uint16_t port;
+	uint8_t proto, family, verdict;
 };
 
-static int add_live(void *cls, const struct ms_session_key *k, const struct ms_session *s)
+struct live_ctx {
+	struct live_group *t;
+	size_t mask;
+};
+
+static size_t group_slot(const struct ms_event *e, uint16_t port, size_t mask)
+{
+	uint64_t h = (uint64_t)e->rule_id << 8 | e->verdict;
+	size_t i = memo_slot(e, port);
+
+	h = (h ^ i) * 0x9e3779b97f4a7c15ULL;
+	return (size_t)(h >> 20 ^ h) & mask;
+}
+
+static uint16_t event_port(const struct ms_event *e)
+{
+	if (ms_proto_has_ports(e->proto))
+		return ntohs(e->dport);
+	return ms_proto_is_icmp(e->proto) ? e->icmp_type : 0;
+}
+
+static void add_live(void *cls, const struct ms_session_key *k, const struct ms_session *s)
 {
 	struct live_ctx *c = cls;
-	struct ms_event_info in;
-	struct ms_flowrec r;
+	struct live_group *gr;
 	struct ms_event e;
-	int err;
+	uint16_t port;
+	size_t i;
 
 	if (s->verdict == MS_VERDICT_DENY)
-		return 0; /* counted when denied */
+		return; /* counted when denied */
 	ms_events_session_event(k, s, s->last_seen_ns, &e);
-	ms_events_describe(c->ev, &e, &in);
-	to_flowrec(&in, true, &r);
-	err = ms_graph_add(c->g, &r);
-	return err == -ENOMEM ? err : 0;
+	port = event_port(&e);
+	for (i = group_slot(&e, port, c->mask);; i = (i + 1) & c->mask) {
+		gr = &c->t[i];
+		if (!gr->n)
+			break;
+		if (gr->generation == e.generation && gr->rule_id == e.rule_id &&
+		    gr->verdict == e.verdict && gr->port == port && gr->proto == e.proto &&
+		    gr->family == e.family && !memcmp(gr->src, e.src, 16) &&
+		    !memcmp(gr->dst, e.dst, 16))
+			break;
+	}
+	if (!gr->n) {
+		memcpy(gr->src, e.src, 16);
+		memcpy(gr->dst, e.dst, 16);
+		gr->generation = e.generation;
+		gr->rule_id = e.rule_id;
+		gr->ifindex = e.ifindex;
+		gr->verdict = e.verdict;
+		gr->port = port;
+		gr->proto = e.proto;
+		gr->family = e.family;
+		gr->first_ns = gr->last_ns = s->last_seen_ns;
+	}
+	gr->n++;
+	gr->packets += s->packets[0] + s->packets[1];
+	gr->bytes += s->bytes[0] + s->bytes[1];
+	if (s->last_seen_ns < gr->first_ns)
+		gr->first_ns = s->last_seen_ns;
+	if (s->last_seen_ns > gr->last_ns)
+		gr->last_ns = s->last_seen_ns;
 }
 
-/* A copy of the graph with the open sessions counted in: they are flows
- * too, only not finished. */
+/* One group into g: its flows at the latest time, then the earliest. */
+static int add_group(struct ms_events *ev, struct ms_graph *g, const struct live_group *gr)
+{
+	struct ms_event_info in;
+	struct ms_flowrec r;
+	struct ms_event e = {
+		.time_ns = gr->last_ns,
+		.generation = gr->generation,
+		.rule_id = gr->rule_id,
+		.ifindex = gr->ifindex,
+		.type = MS_EV_FLOW_END,
+		.verdict = gr->verdict,
+		.family = gr->family,
+		.proto = gr->proto,
+	};
+	int err;
+
+	memcpy(e.src, gr->src, 16);
+	memcpy(e.dst, gr->dst, 16);
+	if (ms_proto_has_ports(gr->proto))
+		e.dport = htons(gr->port);
+	else if (ms_proto_is_icmp(gr->proto))
+		e.icmp_type = (uint8_t)gr->port;
+	e.packets[0] = gr->packets;
+	e.bytes[0] = gr->bytes;
+	ms_events_describe(ev, &e, &in);
+	to_flowrec(&in, true, &r);
+	r.more = gr->n - 1;
+	err = ms_graph_add(g, &r);
+	if (err || gr->first_ns == gr->last_ns)
+		return err;
+	r.counts = false;
+	r.more = r.packets = r.bytes = 0;
+	r.time_ms = ms_events_real_ms(ev, gr->first_ns);
+	return ms_graph_add(g, &r);
+}
+
+/*
+ * A copy of the graph with the open sessions counted in: they are flows
+ * too, only not finished. The open sessions are those of the last sweep
+ * (ms_events_for_each_open), not a read of the table: under load that read
+ * takes seconds. So the copy changes only with a sweep, and is made once
+ * per sweep however often it is asked for; its "generated" is when.
+ */
 static struct ms_graph *live_graph(struct ms_observer *o, struct ms_events *ev)
 {
-	struct live_ctx c = { .ev = ev };
+	uint64_t sweeps = ev ? ms_events_sweeps(ev) : 0;
+	size_t open = ev ? ms_events_open_count(ev) : 0, cap = 64;
+	struct live_ctx c = { 0 };
+	struct ms_graph *g;
+	int err = 0;
 
-	if (ms_graph_clone(o->graph, &c.g))
+	if (o->live && o->live_sweeps == sweeps && sweeps)
+		return o->live;
+	if (ms_graph_clone(o->graph, &g))
 		return NULL;
-	if (ev && ms_events_for_each_session(ev, add_live, &c) == -ENOMEM)
-		ms_graph_free(&c.g);
-	return c.g;
+	if (open) {
+		while (cap < 2 * open)
+			cap *= 2;
+		c.t = calloc(cap, sizeof(*c.t));
+		c.mask = cap - 1;
+		err = c.t ? 0 : -ENOMEM;
+		if (!err)
+			ms_events_for_each_open(ev, add_live, &c);
+		for (size_t i = 0; err != -ENOMEM && i < cap; i++)
+			if (c.t[i].n)
+				err = add_group(ev, g, &c.t[i]);
+		free(c.t);
+	}
+	/* -ENOSPC: a full graph, its edges counted as dropped. */
+	if (err == -ENOMEM) {
+		ms_graph_free(&g);
+		return NULL;
+	}
+	drop_live(o);
+	o->live = g;
+	o->live_sweeps = sweeps;
+	o->live_ms = ms_time_now_ms();
+	return o->live;
 }
 
-struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev)
+const struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev)
 {
 	return live_graph(o, ev);
 }
@@ -402,28 +543,28 @@ struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events 
 cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev)
 {
 	struct ms_graph *g = live_graph(o, ev);
-	cJSON *j = g ? ms_graph_to_json(g) : NULL;
 
-	ms_graph_free(&g);
-	return j;
+	return g ? ms_graph_to_json_at(g, o->live_ms) : NULL;
 }
 
 char *ms_observer_graph_text(struct ms_observer *o, struct ms_events *ev)
 {
 	struct ms_graph *g = live_graph(o, ev);
-	char *s = g ? ms_graph_print(g) : NULL;
 
-	ms_graph_free(&g);
-	return s;
+	if (!g)
+		return NULL;
+	/* The console asks every few seconds, and the text of a large graph
+	 * is milliseconds to write: written once per copy. */
+	if (!o->live_text)
+		o->live_text = ms_graph_print_at(g, o->live_ms);
+	return o->live_text ? strdup(o->live_text) : NULL;
 }
 
 char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev)
 {
 	struct ms_graph *g = live_graph(o, ev);
-	char *s = g ? ms_graph_to_dot(g) : NULL;
 
-	ms_graph_free(&g);
-	return s;
+	return g ? ms_graph_to_dot(g) : NULL;
 }
 
 const struct ms_flowring *ms_observer_ring(const struct ms_observer *o)

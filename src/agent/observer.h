@@ -70,16 +70,18 @@ void ms_observer_tick(struct ms_observer *o);
 int ms_observer_save(struct ms_observer *o);
 
 /*
- * The graph with the sessions still open counted in, as JSON (see graph.h).
- * ev may be NULL (no live sessions). NULL on allocation failure.
+ * The graph with the sessions still open counted in, as JSON (see graph.h):
+ * the open sessions as of the last sweep of ev (ms_events_for_each_open),
+ * made once per sweep, "generated" saying when. ev may be NULL (no live
+ * sessions; made anew each time). NULL on allocation failure.
  */
 cJSON *ms_observer_graph_json(struct ms_observer *o, struct ms_events *ev);
 
 /* The same as JSON text (ms_graph_print). NULL on allocation failure. */
 char *ms_observer_graph_text(struct ms_observer *o, struct ms_events *ev);
-/* A copy of the graph with the open sessions counted in (free it with
- * ms_graph_free), or NULL when out of memory. */
-struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev);
+/* That graph itself, owned by o and valid until the next call or
+ * ms_observer_tick; NULL when out of memory. */
+const struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_events *ev);
 
 /* The same in Graphviz dot; a malloc'd string or NULL. */
 char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev);

@@ -65,9 +65,8 @@ static struct entry *find_slot(struct entry *t, size_t cap, const struct ms_sess
 	return &t[i];
 }
 
-static int grow(struct ms_shadow *sh)
+static int resize(struct ms_shadow *sh, size_t ncap)
 {
-	size_t ncap = sh->cap ? sh->cap * 2 : 1024;
 	struct entry *nt = calloc(ncap, sizeof(*nt));
 
 	if (!nt)
@@ -79,6 +78,20 @@ static int grow(struct ms_shadow *sh)
 	sh->t = nt;
 	sh->cap = ncap;
 	return 0;
+}
+
+static int grow(struct ms_shadow *sh)
+{
+	return resize(sh, sh->cap ? sh->cap * 2 : 1024);
+}
+
+int ms_shadow_reserve(struct ms_shadow *sh, size_t n)
+{
+	size_t ncap = sh->cap ? sh->cap : 1024;
+
+	while (ncap < 2 * n)
+		ncap *= 2;
+	return ncap > sh->cap ? resize(sh, ncap) : 0;
 }
 
 int ms_shadow_put(struct ms_shadow *sh, const struct ms_session_key *k, const struct ms_session *s,
@@ -156,6 +169,16 @@ void ms_shadow_reap(struct ms_shadow *sh, uint64_t epoch,
 			i++;
 		}
 	}
+}
+
+void ms_shadow_for_each(const struct ms_shadow *sh,
+			void (*fn)(void *cls, const struct ms_session_key *k,
+				   const struct ms_session *s),
+			void *cls)
+{
+	for (size_t i = 0; i < sh->cap; i++)
+		if (sh->t[i].used)
+			fn(cls, &sh->t[i].k, &sh->t[i].s);
 }
 
 size_t ms_shadow_count(const struct ms_shadow *sh)

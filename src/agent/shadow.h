@@ -19,6 +19,14 @@ struct ms_shadow;
 int ms_shadow_new(struct ms_shadow **out);
 void ms_shadow_free(struct ms_shadow **sh);
 
+/*
+ * Make room for n entries at once. Growing rehashes everything in one go,
+ * which on a table filling under load stalls the sweep for as long as
+ * ever-larger tables take to rehash; the memory is only touched as entries
+ * come. Returns 0 or -ENOMEM.
+ */
+int ms_shadow_reserve(struct ms_shadow *sh, size_t n);
+
 /* Insert or update k's entry with s, stamped with epoch. Returns 0 or -ENOMEM. */
 int ms_shadow_put(struct ms_shadow *sh, const struct ms_session_key *k, const struct ms_session *s,
 		  uint64_t epoch);
@@ -31,6 +39,12 @@ void ms_shadow_reap(struct ms_shadow *sh, uint64_t epoch,
 		    void (*fn)(void *cls, const struct ms_session_key *k,
 			       const struct ms_session *s),
 		    void *cls);
+
+/* Call fn on every entry, in no particular order; fn must not change sh. */
+void ms_shadow_for_each(const struct ms_shadow *sh,
+			void (*fn)(void *cls, const struct ms_session_key *k,
+				   const struct ms_session *s),
+			void *cls);
 
 size_t ms_shadow_count(const struct ms_shadow *sh);
 

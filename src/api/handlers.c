@@ -831,7 +831,7 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 	const char *deny = req->arg(req->arg_cls, "include_denied");
 	const char *fmt = req->arg(req->arg_cls, "format");
 	struct ms_suggest_opts so = { .group = MS_GROUP_LABELS };
-	struct ms_graph *g;
+	const struct ms_graph *g;
 	char *yaml = NULL, *src = NULL;
 	int err;
 
@@ -861,7 +861,6 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 	so.source = src;
 	g = ms_observer_live_graph(d->obs, d->dp ? d->ev : NULL);
 	err = g ? ms_suggest(g, &so, &yaml) : -ENOMEM;
-	ms_graph_free(&g);
 	free(src);
 	if (err == -ENODATA)
 		ms_api_error(resp, 409,

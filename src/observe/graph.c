@@ -432,13 +432,15 @@ int ms_graph_add_at(struct ms_graph *g, size_t ei, const struct ms_flowrec *r)
 		return -EINVAL;
 	e = &g->edges[ei];
 	if (r->counts) {
-		e->flows++;
+		uint64_t n = 1 + r->more;
+
+		e->flows += n;
 		if (r->verdict == MS_VERDICT_ALLOW)
-			e->allowed++;
+			e->allowed += n;
 		else if (r->verdict == MS_VERDICT_DENY)
-			e->denied++;
+			e->denied += n;
 		else
-			e->audit++;
+			e->audit += n;
 	}
 	e->packets += r->packets;
 	e->bytes += r->bytes;

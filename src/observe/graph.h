@@ -43,6 +43,9 @@ struct ms_flowrec {
 	const char *rule; /* rule name or "default"; NULL: unknown */
 	uint64_t packets;
 	uint64_t bytes;
+	/* With counts: more flows of the same edge, verdict and rule that this
+	 * observation stands for (the open sessions, counted by group). */
+	uint64_t more;
 };
 
 /* A new empty graph holding at most max_edges edges. Returns 0 or -ENOMEM. */

@@ -46,7 +46,9 @@
 # Environment: BUILD (build), BENCH_QUICK (0), BENCH_REPS, BENCH_SWEEP
 # ("10 100 1000 10000 100000"), BENCH_IPTABLES (nft | legacy: which iptables
 # backend; default nft, Debian 12's iptables), BENCH_SEED (1),
-# BENCH_CLASSIFIER (1: run bench_classifier if built), BENCH_PLOT (path).
+# BENCH_CLASSIFIER (1: run bench_classifier if built), BENCH_PLOT (path),
+# BENCH_PHASES ("1 2 3 4 5 6": the numbered parts above to run; a partial
+# run is for working on one path, and its report lacks the others).
 
 set -u
 set -o pipefail
@@ -61,9 +63,13 @@ MS_BIN=${MS_BIN:-bin/microsegd}
 CTL_BIN=${CTL_BIN:-bin/microsegctl}
 CLK_TCK=$(getconf CLK_TCK)
 IPT_BACKEND=${BENCH_IPTABLES:-nft}
-PLOT=${BENCH_PLOT:-tests/bench/plot.png}
+# A partial run (BENCH_PHASES) draws its plot beside its data, not over the
+# one in the tree.
+PLOT=${BENCH_PLOT:-$([ -n "${BENCH_PHASES:-}" ] && echo "$OUT/plot.png" || echo tests/bench/plot.png)}
 MAIN_RULES=1000
 RSS_RULES=10000
+PHASES=" ${BENCH_PHASES:-1 2 3 4 5 6} "
+want() { [[ $PHASES == *" $1 "* ]]; }
 
 if [ "$QUICK" = 1 ]; then
 	MODE=quick
@@ -193,7 +199,7 @@ for n in $ALL_N; do gen_set "$n"; done
 
 # ---- 1. the classifier benchmark (the lead's program), before any traffic ----
 CLASSIFIER_JSON=$OUT/classifier.json
-if [ "${BENCH_CLASSIFIER:-1}" = 1 ] && [ -x "$OUT/bench_classifier" ]; then
+if want 1 && [ "${BENCH_CLASSIFIER:-1}" = 1 ] && [ -x "$OUT/bench_classifier" ]; then
 	log "running $OUT/bench_classifier"
 	rm -f "$CLASSIFIER_JSON"
 	if ! BENCH_QUICK=$QUICK BUILD=$BUILD timeout 900 "$OUT/bench_classifier" >"$LOGDIR/bench_classifier.log" 2>&1; then
@@ -456,8 +462,8 @@ json.dump(m, open(sys.argv[1], "w"), indent=2)
 EOF
 
 # ---- 2. side by side, 1000 rules ----
-log "$MODE run: $REPS rounds of {none, microsegd, nftables, iptables} with $MAIN_RULES rules"
-for rep in $(seq "$REPS"); do
+want 2 && log "$MODE run: $REPS rounds of {none, microsegd, nftables, iptables} with $MAIN_RULES rules"
+for rep in $(want 2 && seq "$REPS"); do
 	for cfg in none microsegd nftables iptables; do
 		setup main "$rep" "$cfg" "$MAIN_RULES" "$([ "$rep" = 1 ] && echo check)"
 		r=$(m_tput) || die "iperf3 failed ($cfg)"
@@ -478,7 +484,7 @@ for rep in $(seq "$REPS"); do
 done
 
 # ---- 3. connection rate against rule count ----
-for n in $SWEEP; do
+for n in $(want 3 && echo "$SWEEP"); do
 	for cfg in microsegd nftables iptables; do
 		setup sweep 0 "$cfg" "$n"
 		rec sweep "$cfg" "$n" 0 load "{\"seconds\": $(awk "BEGIN{print $LOAD_MS/1000}")${LOAD_DETAIL:+, \"daemon_reported_ms\": $LOAD_DETAIL}}"
@@ -494,51 +500,57 @@ for n in $SWEEP; do
 done
 
 # ---- 4. microsegd's memory, idle, 10,000 rules ----
-start_microsegd "$RSS_RULES"
-sleep 2 # idle: no traffic, no stats, nothing to drain
-rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$MS_PID/status")
-hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$MS_PID/status")
-rec rss microsegd "$RSS_RULES" 0 rss "{\"vmrss_kb\": ${rss:-null}, \"vmhwm_kb\": ${hwm:-null}, \"startup_ms\": $LOAD_MS}"
-log "microsegd idle with $RSS_RULES rules: VmRSS ${rss} kB (peak ${hwm} kB)"
-stop_microsegd
+if want 4; then
+	start_microsegd "$RSS_RULES"
+	sleep 2 # idle: no traffic, no stats, nothing to drain
+	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$MS_PID/status")
+	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$MS_PID/status")
+	rec rss microsegd "$RSS_RULES" 0 rss "{\"vmrss_kb\": ${rss:-null}, \"vmhwm_kb\": ${hwm:-null}, \"startup_ms\": $LOAD_MS}"
+	log "microsegd idle with $RSS_RULES rules: VmRSS ${rss} kB (peak ${hwm} kB)"
+	stop_microsegd
+fi
 
 # ---- 5. the control plane under load: the API while connections come ----
-# A graph of 10,000 edges saved by an earlier run, in the agent's state
-# directory; the console's polling (tests/bench/apiload.py) idle, then
-# while the connection loop runs.
-STATE_DIR=$OUT/state
-rm -rf "$STATE_DIR" && mkdir -p "$STATE_DIR"
-python3 tests/bench/gen_flowlog.py 120000 10000 "$OUT/graph10k.log" || die "cannot generate the graph's flow log"
-"$CTL_BIN" graph --format json --from "$OUT/graph10k.log" >"$STATE_DIR/graph.json" || die "microsegctl graph --from failed"
-setup api 0 microsegd "$MAIN_RULES"
-# The probe runs at the traffic's priority (nice -10), so that what it
-# measures is the agent, not its own wait for a CPU; the agent runs at the
-# default priority, as its unit runs it.
-r=$(nice -n -10 python3 tests/bench/apiload.py "$OUT/api.sock" "$API_S") || die "API probe failed (idle)"
-rec api microsegd "$MAIN_RULES" 0 api_idle "$r"
-nice -n -10 python3 tests/bench/apiload.py "$OUT/api.sock" "$API_S" >"$OUT/api_load.json" &
-api_pid=$!
-PIDS+=("$api_pid")
-reset_state
-r=$(m_conn_cpu api microsegd "$MAIN_RULES" 1 "$API_S") || die "connection loop failed (API under load)"
-rec api microsegd "$MAIN_RULES" 1 conn "$r"
-wait "$api_pid" || die "API probe failed (under load)"
-rec api microsegd "$MAIN_RULES" 1 api_load "$(cat "$OUT/api_load.json")"
-filter_off microsegd
-STATE_DIR=
-log "API idle: $(grep '"api_idle"' "$RAW" | tail -1 | cut -c1-200)"
-log "API under load: $(cat "$OUT/api_load.json")"
+if want 5; then
+	# A graph of 10,000 edges saved by an earlier run, in the agent's state
+	# directory; the console's polling (tests/bench/apiload.py) idle, then
+	# while the connection loop runs.
+	STATE_DIR=$OUT/state
+	rm -rf "$STATE_DIR" && mkdir -p "$STATE_DIR"
+	python3 tests/bench/gen_flowlog.py 120000 10000 "$OUT/graph10k.log" || die "cannot generate the graph's flow log"
+	"$CTL_BIN" graph --format json --from "$OUT/graph10k.log" >"$STATE_DIR/graph.json" || die "microsegctl graph --from failed"
+	setup api 0 microsegd "$MAIN_RULES"
+	# The probe runs at the traffic's priority (nice -10), so that what it
+	# measures is the agent, not its own wait for a CPU; the agent runs at the
+	# default priority, as its unit runs it.
+	r=$(nice -n -10 python3 tests/bench/apiload.py "$OUT/api.sock" "$API_S") || die "API probe failed (idle)"
+	rec api microsegd "$MAIN_RULES" 0 api_idle "$r"
+	chrt -f 10 python3 tests/bench/apiload.py "$OUT/api.sock" "$API_S" >"$OUT/api_load.json" &
+	api_pid=$!
+	PIDS+=("$api_pid")
+	reset_state
+	r=$(m_conn_cpu api microsegd "$MAIN_RULES" 1 "$API_S") || die "connection loop failed (API under load)"
+	rec api microsegd "$MAIN_RULES" 1 conn "$r"
+	wait "$api_pid" || die "API probe failed (under load)"
+	rec api microsegd "$MAIN_RULES" 1 api_load "$(cat "$OUT/api_load.json")"
+	filter_off microsegd
+	STATE_DIR=
+	log "API idle: $(grep '"api_idle"' "$RAW" | tail -1 | cut -c1-200)"
+	log "API under load: $(cat "$OUT/api_load.json")"
+fi
 
 # ---- 6. the offline tools on a large flow log ----
-python3 tests/bench/gen_flowlog.py "$TOOL_LINES" 10000 "$OUT/tools.log" || die "cannot generate the flow log"
-t0=$(now_ms)
-"$CTL_BIN" suggest --from "$OUT/tools.log" >"$OUT/suggested.yaml" || die "microsegctl suggest failed"
-t1=$(now_ms)
-"$CTL_BIN" replay -p "$OUT/suggested.yaml" "$OUT/tools.log" >"$OUT/replay.txt" || die "microsegctl replay failed"
-t2=$(now_ms)
-rec tools microsegctl 0 0 tools "{\"lines\": $TOOL_LINES, \"bytes\": $(stat -c %s "$OUT/tools.log"), \"suggest_s\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}'), \"replay_s\": $(awk -v ms="$((t2 - t1))" 'BEGIN{print ms / 1000}')}"
-log "suggest on $TOOL_LINES lines: $((t1 - t0)) ms, replay: $((t2 - t1)) ms"
-rm -f "$OUT/tools.log" "$OUT/graph10k.log"
+if want 6; then
+	python3 tests/bench/gen_flowlog.py "$TOOL_LINES" 10000 "$OUT/tools.log" || die "cannot generate the flow log"
+	t0=$(now_ms)
+	"$CTL_BIN" suggest --from "$OUT/tools.log" >"$OUT/suggested.yaml" || die "microsegctl suggest failed"
+	t1=$(now_ms)
+	"$CTL_BIN" replay -p "$OUT/suggested.yaml" "$OUT/tools.log" >"$OUT/replay.txt" || die "microsegctl replay failed"
+	t2=$(now_ms)
+	rec tools microsegctl 0 0 tools "{\"lines\": $TOOL_LINES, \"bytes\": $(stat -c %s "$OUT/tools.log"), \"suggest_s\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}'), \"replay_s\": $(awk -v ms="$((t2 - t1))" 'BEGIN{print ms / 1000}')}"
+	log "suggest on $TOOL_LINES lines: $((t1 - t0)) ms, replay: $((t2 - t1)) ms"
+	rm -f "$OUT/tools.log" "$OUT/graph10k.log"
+fi
 
 # ---- report ----
 python3 - "$META" <<'EOF'

@@ -63,6 +63,18 @@ check_not() {
 	if "$@"; then fail "$name" "unexpectedly succeeded: $*"; else pass "$name"; fi
 }
 
+# eventually SECONDS CMD...: CMD succeeds within about SECONDS (tried every
+# 0.2 s), for what the agent shows as of its last sweep (once a second).
+eventually() {
+	local n=$(($1 * 5))
+	shift
+	while ! "$@" 2>/dev/null; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.2
+	done
+}
+
 e2e_finish() {
 	[ "$E2E_FAILED" -eq 0 ]
 	exit $?

@@ -408,6 +408,54 @@ static void test_line_is_cjson_line(void)
 	ms_events_free(&ev);
 }
 
+/* The shadow forgets a session the classifier ended by the key it makes of
+ * the event: the very key the session had, whichever end began it. */
+static void test_event_key_is_session_key(void)
+{
+	static const struct {
+		const char *a, *b;
+		uint16_t pa, pb;
+		uint8_t proto;
+	} t[] = {
+		{ "198.18.0.1", "198.18.0.2", 40000, 80, MS_PROTO_TCP },
+		{ "198.18.0.2", "198.18.0.1", 80, 40000, MS_PROTO_TCP },
+		{ "198.18.0.9", "198.18.0.9", 5353, 5353, MS_PROTO_UDP },
+		{ "198.18.0.9", "198.18.0.9", 6000, 5000, MS_PROTO_UDP },
+		{ "2001:db8::1", "2001:db8::2", 7, 7, MS_PROTO_ICMPV6 },
+		{ "198.18.3.3", "198.18.0.1", 0, 0, MS_PROTO_ICMP },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint8_t a[16], b[16];
+		bool v6 = strchr(t[i].a, ':') != NULL;
+
+		if (v6) {
+			inet_pton(AF_INET6, t[i].a, a);
+			inet_pton(AF_INET6, t[i].b, b);
+		} else {
+			v4(a, t[i].a);
+			v4(b, t[i].b);
+		}
+		for (int hi = 0; hi < 2; hi++) {
+			struct ms_session_key k = { .proto = t[i].proto }, k2;
+			struct ms_session s = { .init_is_hi = (uint8_t)hi,
+						.verdict = MS_VERDICT_ALLOW };
+			struct ms_event e;
+			bool lo = ms_tuple_is_lo(a, htons(t[i].pa), b, htons(t[i].pb));
+
+			k.family = v6 ? MS_FAMILY_IPV6 : MS_FAMILY_IPV4;
+			memcpy(k.addr_lo, lo ? a : b, 16);
+			memcpy(k.addr_hi, lo ? b : a, 16);
+			k.port_lo = htons(lo ? t[i].pa : t[i].pb);
+			k.port_hi = htons(lo ? t[i].pb : t[i].pa);
+			ms_events_session_event(&k, &s, 1, &e);
+			ms_events_event_key(&e, &k2);
+			CHECK(!memcmp(&k, &k2, sizeof(k)), "case %zu, initiator %s: key differs", i,
+			      hi ? "hi" : "lo");
+		}
+	}
+}
+
 int main(void)
 {
 	RUN(test_tcp_deny_old_generation);
@@ -416,5 +464,6 @@ int main(void)
 	RUN(test_history_bounded);
 	RUN(test_write_and_stats);
 	RUN(test_line_is_cjson_line);
+	RUN(test_event_key_is_session_key);
 	return t_done();
 }

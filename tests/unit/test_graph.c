@@ -135,6 +135,11 @@ static void test_one_flow_counted_once(void)
 	r = rec("198.18.0.2", "198.18.0.1", MS_PROTO_TCP, 80, MS_VERDICT_AUDIT, true, 9500);
 	r.rule = "audit-me";
 	ms_graph_add(g, &r);
+	/* Open sessions come by group: one record standing for five flows. */
+	r = rec("198.18.0.2", "198.18.0.1", MS_PROTO_UDP, 53, MS_VERDICT_ALLOW, true, 9600);
+	r.more = 4;
+	r.packets = 10;
+	ms_graph_add(g, &r);
 
 	j = printed(g);
 	REQUIRE(j, "json");
@@ -156,7 +161,11 @@ static void test_one_flow_counted_once(void)
 		      !strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "rules"), 0)->valuestring,
 			      "audit-me"),
 	      "rules sorted");
-	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "edges")) == 2, "two edges");
+	e = find_edge(j, "ip:198.18.0.2", "ip:198.18.0.1", "udp", 53);
+	REQUIRE(e, "edge of the grouped flows");
+	CHECK(num(e, "flows") == 5 && num(e, "allowed") == 5 && num(e, "packets") == 10,
+	      "a group of five: flows %lld allowed %lld", num(e, "flows"), num(e, "allowed"));
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "edges")) == 3, "three edges");
 	cJSON_Delete(j);
 	ms_graph_free(&g);
 }
