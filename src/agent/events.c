@@ -156,9 +156,8 @@ int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
 		return -ENOMEM;
 	}
 	/* One table's worth: what a full table under load needs. */
-	if (dp && ms_shadow_reserve(ev->shadow, ms_dp_session_max(dp)))
-		log_warn("out of memory sizing the copy of the session table; it will grow as "
-			 "needed");
+	if (dp)
+		ms_shadow_expect(ev->shadow, ms_dp_session_max(dp));
 	if (!path || !strcmp(path, "-")) {
 		ev->fd = STDOUT_FILENO;
 	} else {

@@ -19,6 +19,7 @@ struct ms_shadow {
 	struct entry *t;
 	size_t cap; /* power of two */
 	size_t n;
+	size_t expect_cap; /* the cap for the expected size; 0: none */
 };
 
 /* Word at a time: the sweep hashes every session of the table every
@@ -82,16 +83,22 @@ static int resize(struct ms_shadow *sh, size_t ncap)
 
 static int grow(struct ms_shadow *sh)
 {
-	return resize(sh, sh->cap ? sh->cap * 2 : 1024);
+	size_t ncap = sh->cap ? sh->cap * 2 : 1024;
+
+	/* Filling: go to the expected size in one rehash of a few thousand
+	 * entries rather than many of ever more. */
+	if (ncap < sh->expect_cap && sh->n >= sh->expect_cap / 32)
+		ncap = sh->expect_cap;
+	return resize(sh, ncap);
 }
 
-int ms_shadow_reserve(struct ms_shadow *sh, size_t n)
+void ms_shadow_expect(struct ms_shadow *sh, size_t n)
 {
-	size_t ncap = sh->cap ? sh->cap : 1024;
+	size_t ncap = 1024;
 
 	while (ncap < 2 * n)
 		ncap *= 2;
-	return ncap > sh->cap ? resize(sh, ncap) : 0;
+	sh->expect_cap = ncap;
 }
 
 int ms_shadow_put(struct ms_shadow *sh, const struct ms_session_key *k, const struct ms_session *s,

@@ -20,12 +20,12 @@ int ms_shadow_new(struct ms_shadow **out);
 void ms_shadow_free(struct ms_shadow **sh);
 
 /*
- * Make room for n entries at once. Growing rehashes everything in one go,
- * which on a table filling under load stalls the sweep for as long as
- * ever-larger tables take to rehash; the memory is only touched as entries
- * come. Returns 0 or -ENOMEM.
+ * Up to n entries are expected. Growing rehashes everything in one go, so a
+ * table filling under load would stall the sweep in ever longer rehashes:
+ * once it holds a sixteenth of n, it grows to n's size at once. An idle
+ * agent stays small.
  */
-int ms_shadow_reserve(struct ms_shadow *sh, size_t n);
+void ms_shadow_expect(struct ms_shadow *sh, size_t n);
 
 /* Insert or update k's entry with s, stamped with epoch. Returns 0 or -ENOMEM. */
 int ms_shadow_put(struct ms_shadow *sh, const struct ms_session_key *k, const struct ms_session *s,
