@@ -127,15 +127,26 @@ def main():
     out["flow_log_lines_per_conn"] = rounded(stats([x["lines"] / x["conns"] for x in fl
                                                      if x.get("conns")]), 3)
 
-    def api(test):
-        res = [r["result"] for r in recs if r["phase"] == "api" and r["test"] == test]
+    def api(test, rep=None):
+        res = [r["result"] for r in recs if r["phase"] == "api" and r["test"] == test
+               and (rep is None or r["rep"] == rep)]
         return res[-1] if res else None
 
-    out["api_ms"] = {"idle": api("api_idle"), "under_load": api("api_load"),
-                     "agent_cpu_pct_under_load":
-                         (values("api", "microsegd", "agent_cpu", "pct") or [None])[-1],
-                     "conn_per_s_under_load":
-                         (values("api", "microsegd", "conn", "conn_per_s") or [None])[-1]}
+    def agent(rep, field):
+        res = [r["result"].get(field) for r in recs if r["phase"] == "api" and
+               r["test"] == "agent_cpu" and r["rep"] == rep]
+        return res[-1] if res else None
+
+    conn = api("conn", 1)
+    out["api_ms"] = {"idle": api("api_idle"),
+                     "under_load": api("api_load", 1),
+                     "agent_cpu_pct_under_load": agent(1, "pct"),
+                     "agent_runq_wait_pct_under_load": agent(1, "runq_wait_pct"),
+                     "conn_per_s_under_load": conn.get("conn_per_s") if conn else None,
+                     # the agent at the traffic's priority (nice -10)
+                     "under_load_agent_nice_-10": api("api_load", 2),
+                     "agent_cpu_pct_under_load_nice_-10": agent(2, "pct"),
+                     "agent_runq_wait_pct_under_load_nice_-10": agent(2, "runq_wait_pct")}
     tools = [r["result"] for r in recs if r["phase"] == "tools"]
     if tools:
         out["suggest_s"] = tools[-1]["suggest_s"]
@@ -261,11 +272,15 @@ def print_table(out, raw, meta, sweep, load, classifier):
     print(f"agent_cpu_pct (connection loop, one CPU = 100): {spread(out['agent_cpu_pct_spread'])}; "
           f"flow-log lines per connection {out['flow_log_lines_per_conn']}")
     am = out["api_ms"]
-    for k in ("idle", "under_load"):
+    for k in ("idle", "under_load", "under_load_agent_nice_-10"):
         if am.get(k):
             print(f"api_ms {k}: status p50 {am[k]['status']['p50_ms']} p99 {am[k]['status']['p99_ms']}, "
                   f"graph ({am[k]['graph']['edges']} edges) p50 {am[k]['graph']['p50_ms']} "
                   f"p99 {am[k]['graph']['p99_ms']}")
+    for sfx in ("", "_nice_-10"):
+        if am.get("agent_cpu_pct_under_load" + sfx) is not None:
+            print(f"  agent under load{sfx.replace('_', ' ')}: {am['agent_cpu_pct_under_load' + sfx]} % "
+                  f"of a CPU, waited for one {am['agent_runq_wait_pct_under_load' + sfx]} % of the time")
     if "suggest_s" in out:
         print(f"suggest_s {out['suggest_s']}, replay_s {out['replay_s']} "
               f"({out['tools_flow_log']['lines']:,} lines)")
