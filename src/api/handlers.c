@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "history.h"
 #include "loader.h"
+#include "log.h"
 #include "metrics.h"
 #include "observer.h"
 #include "policy_compile.h"
@@ -859,6 +860,14 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 	if (asprintf(&src, "the flow graph of the agent (policy %s)", d->policy_path) < 0)
 		src = NULL;
 	so.source = src;
+	/* A policy from the last sweep would deny the flows of the last second
+	 * once applied: the table is read now, whatever that costs under load
+	 * (a suggestion is asked for seldom). */
+	if (d->dp && d->ev) {
+		err = ms_events_sweep(d->ev, false);
+		if (err)
+			log_warn("suggest: cannot read the session table: %s", strerror(-err));
+	}
 	g = ms_observer_live_graph(d->obs, d->dp ? d->ev : NULL);
 	err = g ? ms_suggest(g, &so, &yaml) : -ENOMEM;
 	free(src);
