@@ -109,17 +109,22 @@ def shot(drv, outdir, name, selector):
     return True, crop
 
 
-def has_colour(crop, rgb, tol=40, min_px=20):
-    px = crop.load()
-    w, h = crop.size
+def has_colour(crop, rgb, tol=24, min_px=100):
+    """At least min_px pixels of colour rgb, as drawn: edges have a stroke
+    opacity, so a pixel may be rgb over the background at some alpha."""
+    bg = max(crop.getcolors(crop.size[0] * crop.size[1]))[1][:3]
     n = 0
-    for y in range(h):
-        for x in range(w):
-            c = px[x, y]
-            if abs(c[0] - rgb[0]) + abs(c[1] - rgb[1]) + abs(c[2] - rgb[2]) < tol:
-                n += 1
-                if n >= min_px:
-                    return True
+    for (k, c) in crop.getcolors(crop.size[0] * crop.size[1]):
+        c = c[:3]
+        d = max(range(3), key=lambda i: abs(rgb[i] - bg[i]))
+        a = (c[d] - bg[d]) / (rgb[d] - bg[d])
+        if a < 0.7 or a > 1.05:
+            continue
+        want = [bg[i] + a * (rgb[i] - bg[i]) for i in range(3)]
+        if sum(abs(c[i] - want[i]) for i in range(3)) < tol:
+            n += k
+            if n >= min_px:
+                return True
     return False
 
 
