@@ -48,7 +48,11 @@
 # backend; default nft, Debian 12's iptables), BENCH_SEED (1),
 # BENCH_CLASSIFIER (1: run bench_classifier if built), BENCH_PLOT (path),
 # BENCH_PHASES ("1 2 3 4 5 6": the numbered parts above to run; a partial
-# run is for working on one path, and its report lacks the others).
+# run is for working on one path, and its report lacks the others),
+# BENCH_PERF (a directory: perf record -a -g of every connection loop, one
+# file per phase, setup, rule count and round, for perf report),
+# BENCH_MS_ARGS (more options for every microsegd the bench starts, for
+# experiments such as --session-max; split on blanks).
 
 set -u
 set -o pipefail
@@ -302,7 +306,7 @@ start_microsegd() { # N: start on the server's veth, wait until it runs
 	t0=$(now_ms)
 	: >"$FLOW_LOG"
 	ip netns exec "$NS_S" "$MS_BIN" -i "$IF_S" -p "$RULES/$n/policy.yaml" -s 0 -f "$FLOW_LOG" -l info \
-		--api-socket "$OUT/api.sock" --state-dir "${STATE_DIR:-none}" --pin-dir none 2>"$lg" &
+		--api-socket "$OUT/api.sock" --state-dir "${STATE_DIR:-none}" --pin-dir none ${BENCH_MS_ARGS:-} 2>"$lg" &
 	MS_PID=$!
 	for _ in $(seq 1200); do # 120 s at most (100,000 rules compile in seconds)
 		grep -q "running on" "$lg" && break
@@ -423,14 +427,26 @@ agent_wait_ns() {
 # of the time it was ready to run but waited for one (runq_wait_pct: the
 # traffic runs at nice -10, the agent at its unit's default).
 m_conn_cpu() {
-	local c0 c1 t0 t1 r
+	local c0 c1 t0 t1 r pp=
+	if [ -n "${BENCH_PERF:-}" ]; then
+		# Where the CPU goes during the loop, every setup alike; the
+		# profiler's own cost is in the numbers of such a run.
+		mkdir -p "$BENCH_PERF"
+		perf record -q -a -g -F 999 -o "$BENCH_PERF/conn-$1-$2-$3-$4.data" -- sleep "$5" 2>/dev/null &
+		pp=$!
+	fi
 	if [ "$2" != microsegd ]; then
-		m_conn "$@"
+		r=$(m_conn "$@") || r=
+		[ -z "$pp" ] || wait "$pp"
+		[ -n "$r" ] || return 1
+		printf '%s\n' "$r"
 		return
 	fi
 	c0=$(agent_ticks) w0=$(agent_wait_ns) t0=$(now_ms)
-	r=$(m_conn "$@") || return 1
+	r=$(m_conn "$@") || r=
 	c1=$(agent_ticks) w1=$(agent_wait_ns) t1=$(now_ms)
+	[ -z "$pp" ] || wait "$pp"
+	[ -n "$r" ] || return 1
 	rec "$1" microsegd "$3" "$4" agent_cpu "{\"pct\": $(awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", c / hz * 100000 / ms}'), \"runq_wait_pct\": $(awk -v w="$((w1 - w0))" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", w / 10000 / ms}'), \"seconds\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}')}"
 	printf '%s\n' "$r"
 }
