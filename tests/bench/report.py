@@ -123,6 +123,15 @@ def main():
     # and whether its flow log kept up: lines written against connections.
     out["agent_cpu_pct"] = rounded(stats(values("main", "microsegd", "agent_cpu", "pct")), 1)
     out["agent_cpu_pct_spread"] = stats(values("main", "microsegd", "agent_cpu", "pct"))
+    # The classifier on the real path (a loop of its own with the kernel's
+    # BPF statistics): ns per packet of each hook and per connection.
+    insitu = {}
+    for k in ("ingress_ns", "egress_ns", "ingress_per_conn", "egress_per_conn", "per_conn_ns"):
+        st = stats(values("insitu", "microsegd", "insitu", k))
+        if st:
+            insitu[k] = st
+    out["classifier_ns_in_situ"] = {k: rounded(v, 1) for k, v in insitu.items()}
+    out["classifier_ns_in_situ_spread"] = insitu
     fl = [r["result"] for r in recs if r["phase"] == "main" and r["test"] == "flow_log"]
     out["flow_log_lines_per_conn"] = rounded(stats([x["lines"] / x["conns"] for x in fl
                                                      if x.get("conns")]), 3)
@@ -271,6 +280,10 @@ def print_table(out, raw, meta, sweep, load, classifier):
     print(f"rss_kb.idle_10000_rules: {out['rss_kb']['idle_10000_rules']}")
     print(f"agent_cpu_pct (connection loop, one CPU = 100): {spread(out['agent_cpu_pct_spread'])}; "
           f"flow-log lines per connection {out['flow_log_lines_per_conn']}")
+    ins = out.get("classifier_ns_in_situ") or {}
+    if ins:
+        print("classifier_ns_in_situ (connection loop, BPF statistics on): "
+              + ", ".join(f"{k} {ins[k]}" for k in ins))
     am = out["api_ms"]
     for k in ("idle", "under_load", "under_load_agent_nice_-10"):
         if am.get(k):

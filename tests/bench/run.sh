@@ -15,7 +15,9 @@
 #    benchmark's own flows are allowed by the last rule): iperf3 TCP
 #    throughput, TCP request/response round trips and new connections per
 #    second (tests/bench/netloop.c). Repetitions go round the four setups in
-#    turn, so a slow moment of the machine hits them all alike.
+#    turn, so a slow moment of the machine hits them all alike. After each
+#    round, one more microsegd loop with the kernel's BPF statistics on: the
+#    classifier's ns per packet on the real path (classifier_ns_in_situ).
 # 3. New connections per second against rule count for the three filters.
 # 4. microsegd's resident memory, idle, with a 10,000-rule policy.
 # 5. The control plane under load: /v1/status and /v1/graph (a 10,000-edge
@@ -451,6 +453,49 @@ m_conn_cpu() {
 	printf '%s\n' "$r"
 }
 
+# Run time and run count of the classifier's programs (kernel.bpf_stats_enabled
+# on), summed by name: {"ms_ingress": [ns, runs], "ms_egress": [ns, runs]}.
+prog_stats() {
+	bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+t = {"ms_ingress": [0, 0], "ms_egress": [0, 0]}
+for p in json.load(sys.stdin):
+    if p.get("name") in t:
+        t[p["name"]][0] += p.get("run_time_ns", 0)
+        t[p["name"]][1] += p.get("run_cnt", 0)
+print(json.dumps(t))'
+}
+
+# m_insitu SECONDS: a connection loop with the kernel's BPF run-time
+# statistics on: the classifier's ns per packet on the real path (cold
+# caches, real sockets, a table that fills), which BPF_PROG_TEST_RUN's warm
+# repetitions do not show. The statistics cost two clock reads a run, so
+# this loop's rate is not the ratio's.
+m_insitu() {
+	local old s0 s1 r
+	old=$(sysctl -n kernel.bpf_stats_enabled) || return 1
+	sysctl -qw kernel.bpf_stats_enabled=1 || return 1
+	s0=$(prog_stats)
+	r=$(m_conn_once "$1")
+	s1=$(prog_stats)
+	sysctl -qw kernel.bpf_stats_enabled="$old"
+	[ -n "$r" ] && [ -n "$s0" ] && [ -n "$s1" ] || return 1
+	python3 - "$s0" "$s1" "$r" <<'EOF'
+import json, sys
+s0, s1, r = (json.loads(a) for a in sys.argv[1:])
+out = {"conns": r["conns"], "conn_per_s": r["conn_per_s"]}
+total = 0
+for name, key in (("ms_ingress", "ingress"), ("ms_egress", "egress")):
+    ns = s1[name][0] - s0[name][0]
+    runs = s1[name][1] - s0[name][1]
+    out[key + "_ns"] = round(ns / runs, 1) if runs else None
+    out[key + "_per_conn"] = round(runs / r["conns"], 2) if r["conns"] else None
+    total += ns
+out["per_conn_ns"] = round(total / r["conns"], 1) if r["conns"] else None
+print(json.dumps(out))
+EOF
+}
+
 # m_conn PHASE CFG RULES REP SECONDS: a loop with failed connects measured a
 # broken state (a full table, a lost SYN), not the filter: reset and measure
 # once more; the second result stands, failures and all.
@@ -504,6 +549,13 @@ for rep in $(want 2 && seq "$REPS"); do
 		fi
 		log "round $rep $cfg done"
 	done
+	# The classifier's cost per packet on the real path, in a loop of its
+	# own: the statistics would slow the round's measured one.
+	setup insitu "$rep" microsegd "$MAIN_RULES"
+	reset_state
+	r=$(m_insitu "$CONN_S") || die "connection loop with BPF statistics failed"
+	rec insitu microsegd "$MAIN_RULES" "$rep" insitu "$r"
+	filter_off microsegd
 done
 
 # ---- 3. connection rate against rule count ----
