@@ -36,4 +36,24 @@ int fresh_tuple(struct __sk_buff *skb)
 	return 2;
 }
 
+/* The replies to fresh_tuple's packets, in the same order (the counter
+ * reset between the two): the destination port and address change. */
+SEC("tc")
+int fresh_reply(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *p = data;
+	__u32 c;
+
+	if (data + 38 > data_end)
+		return 2;
+	c = counter++;
+	p[36] = (__u8)(c >> 8);
+	p[37] = (__u8)c;
+	p[33] = (__u8)((p[33] & 0xf0) | ((c >> 16) & 0x0f));
+	bpf_tail_call(skb, &target, 0);
+	return 2;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
