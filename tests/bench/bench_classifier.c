@@ -351,6 +351,21 @@ static int run_once(int prog_fd, const struct pkt_spec *s)
 	return (int)o.retval;
 }
 
+/* The rest of syn's handshake: the responder's SYN-ACK, the initiator's ACK. */
+static void tcp_handshake(const struct pkt_spec *syn, struct pkt_spec *synack, struct pkt_spec *ack)
+{
+	*synack = *syn;
+	memcpy(synack->src, syn->dst, 16);
+	memcpy(synack->dst, syn->src, 16);
+	synack->sport = syn->dport;
+	synack->dport = syn->sport;
+	synack->tcp_flags = 0x12;
+	synack->tcp_flags_set = true;
+	*ack = *syn;
+	ack->tcp_flags = 0x10;
+	ack->tcp_flags_set = true;
+}
+
 /*
  * An established flow, as the classifier's fast path sees it: a TCP flow the
  * policy allows, answered (SYN in at ingress, SYN-ACK out at egress, ACK in),
@@ -371,16 +386,7 @@ static void established_flow(const struct gen *g, struct ms_dp *dp, struct pkt_s
 		flow_packet(g, (uint16_t)(40000 + i), false, &syn);
 		if (syn.proto != MS_PROTO_TCP || run_once(in, &syn) != 0)
 			continue;
-		synack = syn;
-		memcpy(synack.src, syn.dst, 16);
-		memcpy(synack.dst, syn.src, 16);
-		synack.sport = syn.dport;
-		synack.dport = syn.sport;
-		synack.tcp_flags = 0x12;
-		synack.tcp_flags_set = true;
-		*ack = syn;
-		ack->tcp_flags = 0x10;
-		ack->tcp_flags_set = true;
+		tcp_handshake(&syn, &synack, ack);
 		if (run_once(out, &synack) == 0 && run_once(in, ack) == 0) {
 			rng_state = saved;
 			return;
@@ -523,16 +529,7 @@ static struct stat5 answer_stat(const struct gen *g, struct ms_dp *dp, struct ha
 	} while (syn.proto != MS_PROTO_TCP || run_once(in, &syn) != 0);
 	rng_state = saved;
 	clear_sessions(dp);
-	synack = syn;
-	memcpy(synack.src, syn.dst, 16);
-	memcpy(synack.dst, syn.src, 16);
-	synack.sport = syn.dport;
-	synack.dport = syn.sport;
-	synack.tcp_flags = 0x12;
-	synack.tcp_flags_set = true;
-	ack = syn;
-	ack.tcp_flags = 0x10;
-	ack.tcp_flags_set = true;
+	tcp_handshake(&syn, &synack, &ack);
 	for (int i = 0; i < RUNS; i++) {
 		harness_restart(h);
 		harness_run(h, in, &syn, repeat);
