@@ -429,7 +429,7 @@ agent_wait_ns() {
 # of the time it was ready to run but waited for one (runq_wait_pct: the
 # traffic runs at nice -10, the agent at its unit's default).
 m_conn_cpu() {
-	local c0 c1 t0 t1 r pp=
+	local c0 c1 w0 w1 t0 t1 r pp=
 	if [ -n "${BENCH_PERF:-}" ]; then
 		# Where the CPU goes during the loop, every setup alike; the
 		# profiler's own cost is in the numbers of such a run.
@@ -437,19 +437,12 @@ m_conn_cpu() {
 		perf record -q -a -g -F 999 -o "$BENCH_PERF/conn-$1-$2-$3-$4.data" -- sleep "$5" 2>/dev/null &
 		pp=$!
 	fi
-	if [ "$2" != microsegd ]; then
-		r=$(m_conn "$@") || r=
-		[ -z "$pp" ] || wait "$pp"
-		[ -n "$r" ] || return 1
-		printf '%s\n' "$r"
-		return
-	fi
-	c0=$(agent_ticks) w0=$(agent_wait_ns) t0=$(now_ms)
+	[ "$2" != microsegd ] || { c0=$(agent_ticks) w0=$(agent_wait_ns) t0=$(now_ms); }
 	r=$(m_conn "$@") || r=
-	c1=$(agent_ticks) w1=$(agent_wait_ns) t1=$(now_ms)
+	[ "$2" != microsegd ] || { c1=$(agent_ticks) w1=$(agent_wait_ns) t1=$(now_ms); }
 	[ -z "$pp" ] || wait "$pp"
 	[ -n "$r" ] || return 1
-	rec "$1" microsegd "$3" "$4" agent_cpu "{\"pct\": $(awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", c / hz * 100000 / ms}'), \"runq_wait_pct\": $(awk -v w="$((w1 - w0))" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", w / 10000 / ms}'), \"seconds\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}')}"
+	[ "$2" != microsegd ] || rec "$1" microsegd "$3" "$4" agent_cpu "{\"pct\": $(awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", c / hz * 100000 / ms}'), \"runq_wait_pct\": $(awk -v w="$((w1 - w0))" -v ms="$((t1 - t0))" 'BEGIN{printf "%.2f", w / 10000 / ms}'), \"seconds\": $(awk -v ms="$((t1 - t0))" 'BEGIN{print ms / 1000}')}"
 	printf '%s\n' "$r"
 }
 

@@ -112,11 +112,13 @@ def shot(drv, outdir, name, selector):
 def has_colour(crop, rgb, tol=24, min_px=100):
     """At least min_px pixels of colour rgb, as drawn: edges have a stroke
     opacity, so a pixel may be rgb over the background at some alpha."""
-    bg = max(crop.getcolors(crop.size[0] * crop.size[1]))[1][:3]
+    colours = crop.getcolors(crop.size[0] * crop.size[1])
+    bg = max(colours)[1][:3]
+    # alpha from the channel where rgb and the background differ most
+    d = max(range(3), key=lambda i: abs(rgb[i] - bg[i]))
     n = 0
-    for (k, c) in crop.getcolors(crop.size[0] * crop.size[1]):
+    for (k, c) in colours:
         c = c[:3]
-        d = max(range(3), key=lambda i: abs(rgb[i] - bg[i]))
         a = (c[d] - bg[d]) / (rgb[d] - bg[d])
         if a < 0.7 or a > 1.05:
             continue

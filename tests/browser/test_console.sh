@@ -79,7 +79,7 @@ flow_wait 5 'e["event"]=="flow_deny" and e.get("dport")==22'
 # The graph counts open sessions as of the agent's last sweep: the Map is
 # compared with /v1/graph once every flow above is in it, not while a sweep
 # may still add the ping's.
-graph_has() { ns_h curl -s "$URL/v1/graph" | python3 -c "import json, sys; j = json.load(sys.stdin); sys.exit(0 if $1 else 1)"; }
+graph_has() { ns_h curl -s -o "$E2E_TMP/graph.json" "$URL/v1/graph" && python3 "$E2E_ROOT/tests/e2e/api.py" json "$E2E_TMP/graph.json" "$1"; }
 check graph-complete eventually 5 graph_has 'any(e["proto"]=="icmp" and e["port"]==8 for e in j["edges"]) and any(e["port"]==8080 and e["allowed"]>=4 for e in j["edges"])'
 
 ns_h "$PY" "$DRIVER" live "$URL" "$OUT" --ms-bin "$MS_BIN" \
