@@ -604,34 +604,50 @@ static int port_table(const struct dim *d, struct ms_compiled *c)
 	return 0;
 }
 
-/* Open-addressing index of class triples into c->dec. */
+/*
+ * Open-addressing index of class triples into c->dec. A slot holds the
+ * entry's index + 1 (0 = empty) and, above it, the upper half of the
+ * triple's hash: a probe that meets another triple can mostly tell from the
+ * slot alone, without a second cache miss into c->dec.
+ */
 struct dtab {
-	uint32_t *slot; /* decision index + 1, 0 = empty */
+	uint64_t *slot;
 	size_t cap;
 };
 
-static size_t dhash(uint32_t s, uint32_t d, uint32_t p)
+static uint64_t dhash(uint32_t s, uint32_t d, uint32_t p)
 {
 	uint64_t h = ((uint64_t)s * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)d * 0xc2b2ae3d27d4eb4fULL) ^
 		     ((uint64_t)p * 0x165667b19e3779f9ULL);
 
-	return (size_t)(h ^ (h >> 29));
+	return h ^ (h >> 29);
+}
+
+static uint64_t slot_of(uint64_t hash, size_t i)
+{
+	return (hash & ~(uint64_t)UINT32_MAX) | (uint32_t)(i + 1);
+}
+
+/* The entry a full slot points to. */
+static size_t slot_entry(uint64_t v)
+{
+	return (uint32_t)v - 1;
 }
 
 static int dtab_grow(struct dtab *t, const struct ms_decision_entry *dec, size_t n)
 {
 	size_t ncap = t->cap ? t->cap * 2 : 1024;
-	uint32_t *ns = calloc(ncap, sizeof(*ns));
+	uint64_t *ns = calloc(ncap, sizeof(*ns));
 
 	if (!ns)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		size_t h =
-			dhash(dec[i].src_class, dec[i].dst_class, dec[i].port_class) & (ncap - 1);
+		uint64_t hash = dhash(dec[i].src_class, dec[i].dst_class, dec[i].port_class);
+		size_t h = hash & (ncap - 1);
 
 		while (ns[h])
 			h = (h + 1) & (ncap - 1);
-		ns[h] = (uint32_t)i + 1;
+		ns[h] = slot_of(hash, i);
 	}
 	free(t->slot);
 	t->slot = ns;
@@ -639,18 +655,19 @@ static int dtab_grow(struct dtab *t, const struct ms_decision_entry *dec, size_t
 	return 0;
 }
 
-/* Slot of (s, d, p) in t: holds its index + 1, or 0 where it would go. */
-static size_t dtab_find(const struct dtab *t, const struct ms_decision_entry *dec, uint32_t s,
-			uint32_t d, uint32_t p)
+/* Slot of (s, d, p), whose hash is given: it points to the triple's entry,
+ * or is 0 where the triple would go. */
+static size_t dtab_find(const struct dtab *t, const struct ms_decision_entry *dec, uint64_t hash,
+			uint32_t s, uint32_t d, uint32_t p)
 {
-	size_t h = dhash(s, d, p) & (t->cap - 1);
+	size_t h = hash & (t->cap - 1);
 
-	while (t->slot[h]) {
-		const struct ms_decision_entry *e = &dec[t->slot[h] - 1];
+	for (uint64_t v; (v = t->slot[h]); h = (h + 1) & (t->cap - 1)) {
+		const struct ms_decision_entry *e = &dec[slot_entry(v)];
 
-		if (e->src_class == s && e->dst_class == d && e->port_class == p)
+		if ((v ^ hash) >> 32 == 0 && e->src_class == s && e->dst_class == d &&
+		    e->port_class == p)
 			break;
-		h = (h + 1) & (t->cap - 1);
 	}
 	return h;
 }
@@ -682,14 +699,15 @@ struct dfill {
 static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t rule_id)
 {
 	struct ms_compiled *c = f->c;
+	uint64_t hash = dhash(s, d, p);
 	size_t h;
 	int err;
 
 	if (c->n_dec * 2 >= f->t.cap && (err = dtab_grow(&f->t, c->dec, c->n_dec)))
 		return err;
-	h = dtab_find(&f->t, c->dec, s, d, p);
+	h = dtab_find(&f->t, c->dec, hash, s, d, p);
 	if (f->t.slot[h]) {
-		struct ms_decision_entry *e = &c->dec[f->t.slot[h] - 1];
+		struct ms_decision_entry *e = &c->dec[slot_entry(f->t.slot[h])];
 
 		if (f->rank[rule_id] < f->rank[e->rule_id]) {
 			e->rule_id = rule_id;
@@ -718,16 +736,64 @@ static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t ru
 	}
 	c->dec[c->n_dec] =
 		(struct ms_decision_entry){ s, d, p, rule_id, 0, f->p->rules[rule_id - 1].action };
-	f->t.slot[h] = (uint32_t)++c->n_dec;
+	f->t.slot[h] = slot_of(hash, c->n_dec++);
 	return 0;
+}
+
+/*
+ * Triples wait DPUT_AHEAD steps between the prefetch of their index slot and
+ * their insert. The index of a large policy is far larger than the caches
+ * and its slots are visited in hash order, so inserting one triple at a time
+ * waited for each slot's cache line in turn: most of the fill's time.
+ */
+#define DPUT_AHEAD 16
+
+struct dqueue {
+	struct {
+		uint32_t s, d, p, rule_id;
+	} v[DPUT_AHEAD];
+	unsigned int head, n;
+};
+
+static int dq_pop(struct dfill *f, struct dqueue *q)
+{
+	unsigned int i = q->head;
+
+	q->head = (q->head + 1) % DPUT_AHEAD;
+	q->n--;
+	return dput(f, q->v[i].s, q->v[i].d, q->v[i].p, q->v[i].rule_id);
+}
+
+static int dq_push(struct dfill *f, struct dqueue *q, uint32_t s, uint32_t d, uint32_t p,
+		   uint32_t rule_id)
+{
+	int err = q->n == DPUT_AHEAD ? dq_pop(f, q) : 0;
+	unsigned int i = (q->head + q->n++) % DPUT_AHEAD;
+
+	q->v[i].s = s;
+	q->v[i].d = d;
+	q->v[i].p = p;
+	q->v[i].rule_id = rule_id;
+	__builtin_prefetch(&f->t.slot[dhash(s, d, p) & (f->t.cap - 1)]);
+	return err;
+}
+
+/* Insert what waits, in order; the first error stops, as without the queue. */
+static int dq_flush(struct dfill *f, struct dqueue *q)
+{
+	int err = 0;
+
+	while (q->n && !err)
+		err = dq_pop(f, q);
+	return err;
 }
 
 /* Rule id of (s, d, p) if present, else 0. */
 static uint32_t dget(const struct dfill *f, uint32_t s, uint32_t d, uint32_t p)
 {
-	size_t h = dtab_find(&f->t, f->c->dec, s, d, p);
+	size_t h = dtab_find(&f->t, f->c->dec, dhash(s, d, p), s, d, p);
 
-	return f->t.slot[h] ? f->c->dec[f->t.slot[h] - 1].rule_id : 0;
+	return f->t.slot[h] ? f->c->dec[slot_entry(f->t.slot[h])].rule_id : 0;
 }
 
 /*
@@ -858,6 +924,7 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 	uint32_t *ord = ms_policy_order(p), *rank = calloc(p->n_rules + 1, sizeof(*rank));
 	static const uint32_t any_class = MS_CLASS_ANY;
 	struct dfill f = { .p = p, .l = l, .c = c, .errmsg = errmsg };
+	struct dqueue q = { .n = 0 };
 	int err = 0;
 
 	if (!ord || !rank) {
@@ -880,7 +947,8 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 		uint32_t np = dims[2].rule_n_classes[r];
 
 		work += (uint64_t)ns * nd * np;
-		if (work > work_limit) {
+		/* The triples of the rules before come first, their errors too. */
+		if (work > work_limit && !(err = dq_flush(&f, &q))) {
 			err = set_err(errmsg,
 				      "policy too complex to compile: rule '%s' brings the class "
 				      "triples to examine past %llu "
@@ -892,9 +960,11 @@ static int fill_decisions(const struct ms_policy *p, const struct ms_limits *l, 
 		}
 		for (uint32_t a = 0; a < ns && !err; a++)
 			for (uint32_t b = 0; b < nd && !err; b++)
-				for (uint32_t q = 0; q < np && !err; q++)
-					err = dput(&f, S[a], D[b], P[q], id);
+				for (uint32_t k = 0; k < np && !err; k++)
+					err = dq_push(&f, &q, S[a], D[b], P[k], id);
 	}
+	if (!err)
+		err = dq_flush(&f, &q);
 	if (!err)
 		err = resolve_wildcards(&f);
 	for (size_t i = 0; !err && i < c->n_dec; i++) {
