@@ -23,6 +23,9 @@
  *   reload_ms.100000_over_100000: the steady state, a 100,000-rule policy
  *     installed while both slots hold one (so it also pays the clear of
  *     the inactive slot);
+ *   reload_phases_ms.100000.yaml_floor: the parse's floor, libyaml's events
+ *     of the same document with nothing built from them (median of 3);
+ *     floor_ratio.parse_over_yaml_floor divides the parse by it;
  *   events_per_s / events_lost: ring buffer drained to a flow log on disk.
  * Writes JSON to argv[1] (default build/bench/classifier.json);
  * `--dump=N FILE` writes the generated N-rule policy as YAML instead;
@@ -43,6 +46,7 @@
 #include <bpf/libbpf.h>
 #include <cjson/cJSON.h>
 #include <linux/filter.h>
+#include <yaml.h>
 
 #include "events.h"
 #include "loader.h"
@@ -627,6 +631,39 @@ static int install_yaml(struct ms_dp *dp, const struct gen *g, double *ms, uint6
 	return err;
 }
 
+/*
+ * libyaml's events of the document, each deleted at once: what any parse
+ * built on libyaml pays before it builds anything. Milliseconds, or a
+ * negative value if libyaml rejects the document.
+ */
+static double yaml_floor_once(const struct gen *g)
+{
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	double t0 = now_s();
+	bool end = false;
+
+	if (!yaml_parser_initialize(&yp))
+		return -1;
+	yaml_parser_set_input_string(&yp, (const unsigned char *)g->yaml, g->len);
+	while (!end && yaml_parser_parse(&yp, &ev)) {
+		end = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&yp);
+	return end ? (now_s() - t0) * 1000 : -1;
+}
+
+static double yaml_floor_ms(const struct gen *g)
+{
+	double v[3];
+
+	for (int i = 0; i < 3; i++)
+		if ((v[i] = yaml_floor_once(g)) < 0)
+			return -1;
+	return summarize(v, 3).med;
+}
+
 static void print_reload(const char *what, double ms, const struct phases *ph)
 {
 	printf("    reload_ms.%s = %.1f (parse %.1f, compile %.1f, fill and flip %.1f)\n", what, ms,
@@ -671,6 +708,9 @@ static int reload_only(unsigned int n, int rounds)
 		if (!err)
 			print_reload(what, ms, &ph);
 	}
+	if (!err)
+		printf("    yaml_floor (libyaml's events, nothing built) = %.1f\n",
+		       yaml_floor_ms(&g));
 	gen_free(&g);
 	ms_dp_close(&dp);
 	return err ? 1 : 0;
@@ -729,6 +769,7 @@ int main(int argc, char **argv)
 	struct ms_dp *dp;
 	struct ms_events *ev;
 	struct stat5 noop, noop1, est, deny, fl_lookup, fl_insert, answer;
+	double yaml_floor = -1, parse_100k = 0;
 	const char *harness_path = getenv("BENCH_HARNESS") ? getenv("BENCH_HARNESS")
 							   : "build/bench/bench_newflow.bpf.o";
 	const char *floor_path =
@@ -874,6 +915,18 @@ int main(int argc, char **argv)
 					print_reload("100000_over_100000", ms2, &ph2);
 				}
 			}
+			yaml_floor = yaml_floor_ms(&g);
+			if (yaml_floor <= 0) {
+				fprintf(stderr, "bench: libyaml rejects the generated policy\n");
+				gen_free(&g);
+				return 1;
+			}
+			parse_100k = ph.parse;
+			cJSON_AddNumberToObject(cJSON_GetObjectItem(phases, key), "yaml_floor",
+						yaml_floor);
+			printf("    yaml_floor (libyaml's events, nothing built) = %.1f; parse / "
+			       "yaml_floor = %.2f\n",
+			       yaml_floor, parse_100k / yaml_floor);
 		}
 		if (n == 10) {
 			/* established: a packet of an answered, allowed session */
@@ -1003,6 +1056,8 @@ int main(int argc, char **argv)
 	cJSON *ratios = cJSON_AddObjectToObject(root, "floor_ratio");
 
 	cJSON_AddNumberToObject(ratios, "established_over_floor_lookup", est.med / fl_lookup.med);
+	if (yaml_floor > 0)
+		cJSON_AddNumberToObject(ratios, "parse_over_yaml_floor", parse_100k / yaml_floor);
 	cJSON_AddItemToObject(ratios, "new_flow_over_floor_insert", ratio_nf);
 	cJSON *spread = cJSON_CreateObject();
 
