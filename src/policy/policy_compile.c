@@ -694,12 +694,12 @@ struct dfill {
 	char **errmsg;
 };
 
-/* Insert (s, d, p) -> rule unless present; a present entry keeps the rule
- * that comes first. Returns 0 or -errno. */
-static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t rule_id)
+/* Insert (s, d, p), whose hash is given, -> rule unless present; a present
+ * entry keeps the rule that comes first. Returns 0 or -errno. */
+static int dput(struct dfill *f, uint64_t hash, uint32_t s, uint32_t d, uint32_t p,
+		uint32_t rule_id)
 {
 	struct ms_compiled *c = f->c;
-	uint64_t hash = dhash(s, d, p);
 	size_t h;
 	int err;
 
@@ -751,6 +751,7 @@ static int dput(struct dfill *f, uint32_t s, uint32_t d, uint32_t p, uint32_t ru
 
 struct dqueue {
 	struct {
+		uint64_t hash;
 		uint32_t s, d, p, rule_id;
 	} v[DPUT_AHEAD];
 	unsigned int head, n;
@@ -762,7 +763,7 @@ static int dq_pop(struct dfill *f, struct dqueue *q)
 
 	q->head = (q->head + 1) % DPUT_AHEAD;
 	q->n--;
-	return dput(f, q->v[i].s, q->v[i].d, q->v[i].p, q->v[i].rule_id);
+	return dput(f, q->v[i].hash, q->v[i].s, q->v[i].d, q->v[i].p, q->v[i].rule_id);
 }
 
 static int dq_push(struct dfill *f, struct dqueue *q, uint32_t s, uint32_t d, uint32_t p,
@@ -771,11 +772,12 @@ static int dq_push(struct dfill *f, struct dqueue *q, uint32_t s, uint32_t d, ui
 	int err = q->n == DPUT_AHEAD ? dq_pop(f, q) : 0;
 	unsigned int i = (q->head + q->n++) % DPUT_AHEAD;
 
+	q->v[i].hash = dhash(s, d, p);
 	q->v[i].s = s;
 	q->v[i].d = d;
 	q->v[i].p = p;
 	q->v[i].rule_id = rule_id;
-	__builtin_prefetch(&f->t.slot[dhash(s, d, p) & (f->t.cap - 1)]);
+	__builtin_prefetch(&f->t.slot[q->v[i].hash & (f->t.cap - 1)]);
 	return err;
 }
 

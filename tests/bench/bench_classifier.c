@@ -457,15 +457,10 @@ static void harness_open(struct harness *h, const char *path)
 		fprintf(stderr, "bench: cannot load %s\n", path);
 		exit(1);
 	}
-	struct bpf_map *m;
-
 	h->prog_fd = bpf_program__fd(bpf_object__find_program_by_name(h->obj, "fresh_tuple"));
 	h->reply_fd = bpf_program__fd(bpf_object__find_program_by_name(h->obj, "fresh_reply"));
 	h->map_fd = bpf_map__fd(bpf_object__find_map_by_name(h->obj, "target"));
-	h->bss_fd = -1;
-	bpf_object__for_each_map(m, h->obj) if (bpf_map__is_internal(m) &&
-						strstr(bpf_map__name(m), ".bss")) h->bss_fd =
-		bpf_map__fd(m);
+	h->bss_fd = bpf_map__fd(bpf_object__find_map_by_name(h->obj, ".bss"));
 	if (h->reply_fd < 0 || h->bss_fd < 0) {
 		fprintf(stderr, "bench: %s has no fresh_reply or no counter\n", path);
 		exit(1);
@@ -484,15 +479,6 @@ static void harness_restart(struct harness *h)
 }
 
 static double harness_run_prog(struct harness *h, int prog_fd, int target_fd,
-			       const struct pkt_spec *s, uint32_t repeat);
-
-static double harness_run(struct harness *h, int target_fd, const struct pkt_spec *s,
-			  uint32_t repeat)
-{
-	return harness_run_prog(h, h->prog_fd, target_fd, s, repeat);
-}
-
-static double harness_run_prog(struct harness *h, int prog_fd, int target_fd,
 			       const struct pkt_spec *s, uint32_t repeat)
 {
 	uint32_t zero = 0;
@@ -506,6 +492,12 @@ static double harness_run_prog(struct harness *h, int prog_fd, int target_fd,
 		exit(1);
 	}
 	return ns;
+}
+
+static double harness_run(struct harness *h, int target_fd, const struct pkt_spec *s,
+			  uint32_t repeat)
+{
+	return harness_run_prog(h, h->prog_fd, target_fd, s, repeat);
 }
 
 /*
