@@ -1020,6 +1020,10 @@ static int run(const struct options *o)
 	status = err ? EXIT_SYSTEM : 0;
 	ms_notify("STOPPING=1\nSTATUS=Shutting down\n");
 out:
+	/* A start that failed with nothing of an earlier agent's to keep
+	 * enforcing leaves nothing behind, pins included. */
+	if (status && d.dp && ms_dp_fresh(d.dp))
+		keep = false;
 	if (d.obs)
 		ms_observer_set_publish(d.obs, NULL, NULL);
 	ms_api_free(&d.api);

@@ -57,6 +57,8 @@ CONTAINER = {'name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'envF
              'resources', 'volumeMounts', 'workingDir', 'lifecycle'}
 SEC_CTX = {'privileged', 'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'runAsUser',
            'runAsGroup', 'runAsNonRoot', 'capabilities', 'seccompProfile', 'seLinuxOptions'}
+POD_SEC_CTX = {'seccompProfile', 'runAsUser', 'runAsGroup', 'runAsNonRoot', 'fsGroup',
+               'seLinuxOptions', 'supplementalGroups', 'sysctls'}
 PROBE = {'exec', 'httpGet', 'tcpSocket', 'grpc', 'initialDelaySeconds', 'periodSeconds',
          'timeoutSeconds', 'failureThreshold', 'successThreshold'}
 MOUNT = {'name', 'mountPath', 'readOnly', 'subPath', 'mountPropagation'}
@@ -185,6 +187,19 @@ def main():
           len(caps.get('add') or []) == len(want or ()),
           'add %s, the unit has %s' % (caps.get('add'), sorted(want or ())))
     check('not-privileged', sc.get('privileged') is not True)
+    check('read-only-root', sc.get('readOnlyRootFilesystem') is True)
+    # Seccomp: microsegd's profile (bpf under CAP_BPF, perf_event_open under
+    # CAP_PERFMON), shipped next to the manifest; the engine's default
+    # refuses both without CAP_SYS_ADMIN.
+    psc = pod.get('securityContext') or {}
+    keys_ok('pod-security-context-keys', psc, POD_SEC_CTX)
+    prof = sc.get('seccompProfile') or psc.get('seccompProfile') or {}
+    local = prof.get('localhostProfile') or ''
+    check('seccomp-localhost', prof.get('type') == 'Localhost' and
+          os.path.isfile(os.path.join(os.path.dirname(manifest) or '.', local)),
+          'seccompProfile %s: Localhost, a profile shipped next to the manifest' % prof)
+    # A rolling update must leave the classifier attached for the new pod.
+    check('agent-keep-attached', '--keep-attached' in args)
     check('no-privilege-escalation', sc.get('allowPrivilegeEscalation') is False)
 
     # Volumes and mounts.
