@@ -11,7 +11,7 @@ iputils-ping man-db libmicrohttpd-dev libcurl4-openssl-dev \
 python3-prometheus-client curl conntrack \
 node-d3 xxd chromium chromium-driver python3-selenium python3-pil fonts-dejavu-core \
 dpkg-dev lintian debootstrap bash-completion python3-yaml logrotate \
-systemd-container util-linux podman runc golang-github-containers-common"
+systemd-container util-linux podman runc golang-github-containers-common catatonit"
 
 missing=""
 for p in $PKGS; do

@@ -112,6 +112,11 @@ in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-
 # --- install: apt resolves Depends: from the archive
 cp "$DEB" "$ROOT/tmp/"
 debname=$(basename "$DEB")
+# With its recommends, as `apt install ./microsegd.deb` does: logrotate and
+# a scheduler for it, never a mail server (cron would recommend one).
+sim=$(in_root apt-get install -s "/tmp/$debname" 2>&1 | awk '$1 == "Inst" { print $2 }')
+check recommends-logrotate grep -qx logrotate <<<"$sim"
+check recommends-no-mail-server test -z "$(grep -E '^(exim4|postfix|nullmailer|msmtp|dma|opensmtpd|sendmail|bsd-mailx)' <<<"$sim")"
 if ! in_root apt-get install -y -q --no-install-recommends "/tmp/$debname" >"$CACHE_DIR/install.log" 2>&1; then
 	tail -n 15 "$CACHE_DIR/install.log"
 	fatal install "apt-get install of the package in the $SUITE root failed (archive at $MIRROR unreachable?)"

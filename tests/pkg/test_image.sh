@@ -44,8 +44,10 @@ img_cleanup() {
 			echo "--- agent container's log (last 30 lines)"
 			pm logs "$CTR" 2>&1 | tail -n 30
 			pm logs "$CTR-2" 2>&1 | tail -n 30
+			pm logs microsegd-microsegd 2>&1 | tail -n 30
 		fi
 		pm rm -f -t 5 "$CTR" "$CTR-2" "$CTR-clean" >/dev/null 2>&1
+		pm pod rm -f -a >/dev/null 2>&1
 		pm rmi -a -f >/dev/null 2>&1
 		rm -rf --one-file-system "$PMDIR"
 	fi
@@ -76,11 +78,11 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
-pm() {
-	CONTAINERS_CONF=$PMDIR/containers.conf TMPDIR=$PMDIR/tmp timeout 300 podman \
-		--root "$PMDIR/storage" --runroot "$PMDIR/run" --storage-driver vfs \
-		--tmpdir "$PMDIR/libpod" "$@"
-}
+PODMAN=(env CONTAINERS_CONF="$PMDIR/containers.conf" TMPDIR="$PMDIR/tmp" timeout 300 podman
+	--root "$PMDIR/storage" --runroot "$PMDIR/run" --storage-driver vfs --tmpdir "$PMDIR/libpod")
+pm() { "${PODMAN[@]}" "$@"; }
+# pm_node ARGS...: podman run in the node's namespace, its host network.
+pm_node() { nsenter --net="/run/netns/$NS_H" "${PODMAN[@]}" "$@"; }
 
 # --- the base: the debootstrap root, without apt's indexes, as debian:12-slim
 pkgroot_deb
@@ -110,7 +112,7 @@ check image-version test "$(pm run --rm --network none "$IMG" --version)" = "mic
 # --- the node: namespaces, a veth, a bpffs, the ConfigMap's directory
 write_netpy
 e2e_netns_add "$NS_H" && e2e_netns_add "$NS_P" &&
-	e2e_link "$NS_H" veth0 "$HOST4" "$HOST6" "$NS_P" veth1 "$PEER4" "$PEER6" ||
+	e2e_link "$NS_H" eth0 "$HOST4" "$HOST6" "$NS_P" veth1 "$PEER4" "$PEER6" ||
 	fatal netns "cannot create the namespaces and their veth pair"
 mkdir -p "$BPFFS" "$E2E_TMP/run" "$E2E_TMP/state"
 mount -t bpf bpf "$BPFFS" || fatal bpffs "cannot mount a bpffs"
@@ -129,9 +131,9 @@ rules:
   - name: web
     action: allow
     direction: ingress
-    ports: [tcp/7001]
+    ports: [tcp/7001, tcp/9750, tcp/9751]
 YAML
-sed 's|\[tcp/7001\]|[tcp/7001, tcp/7002]|' "$E2E_TMP/allow.yaml" >"$E2E_TMP/more.yaml"
+sed 's|\[tcp/7001, |[tcp/7001, tcp/7002, |' "$E2E_TMP/allow.yaml" >"$E2E_TMP/more.yaml"
 mkdir -p "$CM"
 cm_write v1 "$E2E_TMP/allow.yaml"
 
@@ -145,9 +147,10 @@ c = ds['spec']['template']['spec']['containers'][0]
 sc = c['securityContext']
 assert sc['readOnlyRootFilesystem'] and not sc['allowPrivilegeEscalation']
 print('caps=' + ','.join(sc['capabilities']['add']))
+iface = next(d for d in docs if d['kind'] == 'ConfigMap')['data']['interface']
 print('seccomp=' + ds['spec']['template']['spec']['securityContext']['seccompProfile']['localhostProfile'])
 for a in c['args']:
-    print('arg=' + a.replace('$(MICROSEGD_INTERFACE)', 'veth0').replace('$(NODE_IP)', sys.argv[2]))
+    print('arg=' + a.replace('$(MICROSEGD_INTERFACE)', iface).replace('$(NODE_IP)', sys.argv[2]))
 PY
 )
 caps=$(printf '%s\n' "${ds[@]}" | sed -n 's/^caps=//p')
@@ -166,14 +169,14 @@ run_agent() { # NAME: the agent, as the DaemonSet runs it
 }
 logs_have() { pm logs "$1" 2>&1 | grep -Eq -- "$2"; }
 ready() { pm exec "$1" microsegctl --socket /run/microsegd/microsegd.sock status >/dev/null 2>&1; }
-filters() { tc -n "$NS_H" filter show dev veth0 ingress; tc -n "$NS_H" filter show dev veth0 egress; }
+filters() { tc -n "$NS_H" filter show dev eth0 ingress; tc -n "$NS_H" filter show dev eth0 egress; }
 pins() { find "$BPFFS" -mindepth 1 ! -name '*.debug' 2>/dev/null; }
 
 # The engine's default seccomp profile refuses bpf() without CAP_SYS_ADMIN:
 # the agent says so, exits 3 and leaves nothing behind.
 pm run --rm --network "ns:/run/netns/$NS_H" --cap-drop all --cap-add "$caps" --read-only \
 	--security-opt no-new-privileges -v "$CM:/etc/microsegd:ro" -v "$BPFFS:/sys/fs/bpf" \
-	--entrypoint /usr/sbin/microsegd "$IMG" -i veth0 --api-socket none --state-dir none \
+	--entrypoint /usr/sbin/microsegd "$IMG" -i eth0 --api-socket none --state-dir none \
 	>"$E2E_TMP/default-seccomp.log" 2>&1
 check default-seccomp-exit-3 test $? -eq 3
 check default-seccomp-names-seccomp grep -q 'although CAP_BPF is held: a seccomp filter' "$E2E_TMP/default-seccomp.log"
@@ -189,6 +192,12 @@ check running test "$(pm inspect -f '{{.State.Running}}' "$CTR")" = true
 check allowed-answers tcp_ok "$NS_P" "$HOST4" 7001
 check_not denied-refused tcp_ok "$NS_P" "$HOST4" 7002
 check state-pinned test -n "$(find "$BPFFS" -name 'netns-*')"
+# --metrics on the node address serves /metrics only; --web stays local
+# (9751 is allowed: nothing listens there on the node address).
+http_code() { ip netns exec "$NS_P" curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$1"; }
+check metrics-on-node-address test "$(http_code "http://$HOST4:9750/metrics")" = 200
+check api-not-on-metrics-port test "$(http_code "http://$HOST4:9750/v1/status")" = 404
+check web-not-on-node-network test "$(http_code "http://$HOST4:9751/")" = 000
 
 # --- --watch: kubelet's ..data swap reloads the policy
 cm_write v2 "$E2E_TMP/more.yaml"
@@ -210,10 +219,52 @@ pm stop -t 30 "$CTR-2" >/dev/null 2>&1
 pm run --name "$CTR-clean" --network "ns:/run/netns/$NS_H" \
 	--cap-drop all --cap-add "$caps" --read-only \
 	--security-opt no-new-privileges --security-opt "seccomp=$PROFILE" \
-	-v "$BPFFS:/sys/fs/bpf" --entrypoint /usr/sbin/microsegd "$IMG" --cleanup -i veth0 \
+	-v "$BPFFS:/sys/fs/bpf" --entrypoint /usr/sbin/microsegd "$IMG" --cleanup -i eth0 \
 	>"$E2E_TMP/cleanup.log" 2>&1
 check cleanup-exit-0 test $? -eq 0
 check cleanup-no-filter test -z "$(filters)"
 check cleanup-no-pin test -z "$(pins)"
 check cleanup-unenforced tcp_ok "$NS_P" "$HOST4" 7002
+
+# --- the Pod variant, by `podman kube play` run in the node's namespace
+# (its host network: podman 4.3's pods take no namespace path): its node
+# paths the test's, its policy the test's enforcing one
+POD_YAML=$E2E_TMP/pod.yaml
+mkdir -p "$E2E_TMP/kube/run" "$E2E_TMP/kube/state"
+python3 - "$K8S/microsegd-pod.yaml" "$POD_YAML" "$E2E_TMP/kube" "$BPFFS" "$E2E_TMP/allow.yaml" <<'PY' ||
+import sys, yaml
+src, out, kube, bpffs, policy = sys.argv[1:6]
+docs = list(yaml.safe_load_all(open(src)))
+pod = next(d for d in docs if d['kind'] == 'Pod')
+spec = pod['spec']
+where = {'/run/microsegd': kube + '/run', '/var/lib/microsegd': kube + '/state', '/sys/fs/bpf': bpffs}
+for v in spec['volumes']:
+    if 'hostPath' in v and v['hostPath']['path'] in where:
+        v['hostPath']['path'] = where[v['hostPath']['path']]
+next(d for d in docs if d['kind'] == 'ConfigMap')['data']['policy.yaml'] = open(policy).read()
+yaml.safe_dump_all(docs, open(out, 'w'))
+PY
+	fatal kube-yaml "cannot adapt $K8S/microsegd-pod.yaml"
+pod_image=$(python3 -c 'import sys, yaml; print(next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d["kind"] == "Pod")["spec"]["containers"][0]["image"])' "$K8S/microsegd-pod.yaml")
+check kube-image-is-package-version test "$pod_image" = "microsegd:$ver"
+# The Pod's image by its short name, in this test's own storage.
+pm tag "$IMG" "localhost/$pod_image" >/dev/null
+pm_node kube play --seccomp-profile-root "$TOP/$K8S" "$POD_YAML" \
+	>"$E2E_TMP/kube.log" 2>&1
+rc=$?
+check kube-play-exit-0 test "$rc" -eq 0
+[ "$rc" -eq 0 ] || sed 's/^/  /' "$E2E_TMP/kube.log"
+KCTR=microsegd-microsegd
+check kube-ready wait_for 30 ready "$KCTR"
+check kube-allowed-answers tcp_ok "$NS_P" "$HOST4" 7001
+check_not kube-denied-refused tcp_ok "$NS_P" "$HOST4" 7002
+pm_node kube down "$POD_YAML" >>"$E2E_TMP/kube.log" 2>&1
+check kube-down-exit-0 test $? -eq 0
+check kube-down-left-attached test -n "$(filters)"
+pm run --rm --network "ns:/run/netns/$NS_H" --cap-drop all --cap-add "$caps" --read-only \
+	--security-opt no-new-privileges --security-opt "seccomp=$PROFILE" \
+	-v "$BPFFS:/sys/fs/bpf" "$IMG" --cleanup -i eth0 >>"$E2E_TMP/cleanup.log" 2>&1
+check kube-cleanup-exit-0 test $? -eq 0
+check kube-cleanup-no-filter test -z "$(filters)"
+check kube-cleanup-no-pin test -z "$(pins)"
 e2e_finish
