@@ -78,8 +78,12 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
+# overlay, unless the storage itself would be on an overlayfs (vfs copies
+# every layer: slow, but works anywhere).
+driver=overlay
+[ "$(stat -f -c %T "$PMDIR")" != overlayfs ] || driver=vfs
 PODMAN=(env CONTAINERS_CONF="$PMDIR/containers.conf" TMPDIR="$PMDIR/tmp" timeout 300 podman
-	--root "$PMDIR/storage" --runroot "$PMDIR/run" --storage-driver vfs --tmpdir "$PMDIR/libpod")
+	--root "$PMDIR/storage" --runroot "$PMDIR/run" --storage-driver "$driver" --tmpdir "$PMDIR/libpod")
 pm() { "${PODMAN[@]}" "$@"; }
 # pm_node ARGS...: podman run in the node's namespace, its host network.
 pm_node() { nsenter --net="/run/netns/$NS_H" "${PODMAN[@]}" "$@"; }
