@@ -119,7 +119,7 @@ check recommends-logrotate grep -qx logrotate <<<"$sim"
 check recommends-no-mail-server test -z "$(grep -E '^(exim4|postfix|nullmailer|msmtp|dma|opensmtpd|sendmail|bsd-mailx)' <<<"$sim")"
 if ! in_root apt-get install -y -q --no-install-recommends "/tmp/$debname" >"$CACHE_DIR/install.log" 2>&1; then
 	tail -n 15 "$CACHE_DIR/install.log"
-	fatal install "apt-get install of the package in the $SUITE root failed (archive at $MIRROR unreachable?)"
+	fatal install "apt-get install of the package in the $SUITE root failed (archive unreachable?)"
 fi
 pass install
 check installed-ok test "$(in_root dpkg-query -W -f='${db:Status-Status}' microsegd)" = installed
