@@ -106,8 +106,12 @@ e2e_netns_add "$NS_H" && e2e_netns_add "$NS_P" &&
 mkdir -p "$BPFFS"
 mount -t bpf bpf "$BPFFS" || fatal bpffs "cannot mount a bpffs"
 
-# --- boot
-systemd-nspawn --quiet --boot --register=no --keep-unit --machine="$MACHINE" --directory="$ROOT" \
+# --- boot. Not registered with machined; on a host that runs systemd,
+# nspawn puts the container in a scope of its own, elsewhere (no bus) it
+# stays in this process's cgroup.
+unit_opt=--keep-unit
+[ ! -d /run/systemd/system ] || unit_opt=
+systemd-nspawn --quiet --boot --register=no $unit_opt --machine="$MACHINE" --directory="$ROOT" \
 	--network-namespace-path="/run/netns/$NS_H" \
 	--system-call-filter='bpf perf_event_open' \
 	--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN,CAP_SYS_RESOURCE \
