@@ -70,6 +70,46 @@ mutant no-keep-attached "c['args'].remove('--keep-attached')"
 mutant writable-root "c['securityContext']['readOnlyRootFilesystem'] = False"
 mutant invalid-policy "next(d for d in docs if d['kind'] == 'ConfigMap')['data']['policy.yaml'] += '    bogus: 1\n'"
 
+# The Pod for `podman kube play` is the DaemonSet's agent: the same
+# security settings, mounts and arguments but for what podman cannot do
+# ($(VAR) in args; no --metrics and --web, which need the node address).
+pod_same() {
+	python3 - "$K8S/microsegd.yaml" "$K8S/microsegd-pod.yaml" <<'PY'
+import sys, yaml
+ds = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d['kind'] == 'DaemonSet')
+pod = next(d for d in yaml.safe_load_all(open(sys.argv[2])) if d['kind'] == 'Pod')
+dc, pc = ds['spec']['template']['spec']['containers'][0], pod['spec']['containers'][0]
+def args(a):
+    out, skip = [], False
+    for x in a:
+        if skip:
+            skip = False
+        elif x in ('--metrics', '--web'):
+            skip = True
+        else:
+            out.append(x)
+    return out
+iface = pc['args'][pc['args'].index('--interface') + 1]
+want = [x.replace('$(MICROSEGD_INTERFACE)', iface) for x in args(dc['args'])]
+prof = ds['spec']['template']['spec']['securityContext']['seccompProfile']
+ok = {
+    'security-context': dc['securityContext'] == pc['securityContext'],
+    'mounts': dc['volumeMounts'] == pc['volumeMounts'],
+    'args': want == pc['args'],
+    'image': dc['image'] == pc['image'],
+    'host-network': pod['spec'].get('hostNetwork') is True,
+    'seccomp': pod['spec']['securityContext']['seccompProfile'] == prof and
+        pod['metadata']['annotations']['seccomp.security.alpha.kubernetes.io/pod'] ==
+        'localhost/' + prof['localhostProfile'],
+    'no-ports': not pc.get('ports'),
+}
+bad = [k for k, v in ok.items() if not v]
+print(' '.join(bad))
+sys.exit(1 if bad else 0)
+PY
+}
+check pod-variant-is-the-daemonsets pod_same
+
 # The Containerfile: Debian 12, the package `make deb` builds, the agent as
 # entry point, the tag the DaemonSet runs.
 CF=$K8S/Containerfile
