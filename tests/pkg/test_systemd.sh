@@ -239,5 +239,24 @@ check bad-start-no-restarts test "$(unit_prop NRestarts)" = 0
 check bad-start-exit-status-1 test "$(unit_prop ExecMainStatus)" = 1
 check bad-start-no-filter test -z "$(filters)"
 check bad-start-no-pin test -z "$(pins)"
+
+# The control: the ProtectKernelTunables= the unit no longer has keeps bpffs
+# read-only, and the agent cannot pin its state.
+cp "$E2E_TMP/allow.yaml" "$ROOT/etc/microsegd/policy.yaml"
+printf '[Service]\nProtectKernelTunables=yes\n' >"$ROOT/etc/systemd/system/microsegd.service.d/tunables.conf"
+ct systemctl daemon-reload
+ct systemctl reset-failed microsegd.service
+ct timeout 60 systemctl start microsegd.service >/dev/null 2>&1
+check control-tunables-start-fails test $? -ne 0
+journal
+check control-tunables-read-only grep -q 'Read-only file system' "$E2E_TMP/journal"
+rm -f "$ROOT/etc/systemd/system/microsegd.service.d/tunables.conf"
+ct systemctl daemon-reload
+ct timeout 60 systemctl stop microsegd.service >/dev/null 2>&1
+ct systemctl reset-failed microsegd.service
+ct timeout 60 systemctl start microsegd.service
+check control-without-tunables-starts test $? -eq 0
+ct timeout 60 systemctl stop microsegd.service
+check control-stop-no-pin test -z "$(pins)"
 journal
 e2e_finish
