@@ -10,7 +10,8 @@ clang-format ncat python3 nftables iptables systemd iperf3 gnuplot-nox \
 iputils-ping man-db libmicrohttpd-dev libcurl4-openssl-dev \
 python3-prometheus-client curl conntrack \
 node-d3 xxd chromium chromium-driver python3-selenium python3-pil fonts-dejavu-core \
-dpkg-dev lintian debootstrap bash-completion python3-yaml logrotate"
+dpkg-dev lintian debootstrap bash-completion python3-yaml logrotate \
+systemd-container util-linux podman runc golang-github-containers-common catatonit"
 
 missing=""
 for p in $PKGS; do

@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_perm.h"
 #include "loader.h"
 #include "log.h"
 #include "microsegd.skel.h"
@@ -56,6 +57,7 @@ struct ms_dp {
 	char *pin_path; /* pin_dir/netns-<inode>, NULL: nothing pinned */
 	int lock_fd;	/* pin_path, flock()ed while this agent owns it */
 	bool adopted;
+	bool fresh_pins;      /* pin_path held nothing of an earlier agent's */
 	bool slot_unknown[2]; /* addresses filled by an earlier agent: wipe before reuse */
 	bool reused[16];      /* per pin_maps[] entry: the map came from the pins */
 	uint64_t state_id;    /* the pinned ms_meta's created_ns; 0: nothing pinned */
@@ -309,10 +311,14 @@ static int pin_prepare(struct ms_dp *dp, const char *base, bool given)
 		dp->pin_path = NULL;
 		return -ENOMEM;
 	}
-	if (mkdir(dp->pin_path, 0700) && errno != EEXIST) {
-		err = -errno;
-		log_error("cannot create %s: %s", dp->pin_path, strerror(-err));
-		return err;
+	if (mkdir(dp->pin_path, 0700)) {
+		if (errno != EEXIST) {
+			err = -errno;
+			log_error("cannot create %s: %s", dp->pin_path, strerror(-err));
+			return err;
+		}
+	} else {
+		dp->fresh_pins = true;
 	}
 	dp->lock_fd = open(dp->pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->lock_fd < 0 || flock(dp->lock_fd, LOCK_EX | LOCK_NB)) {
@@ -331,7 +337,13 @@ static int pin_prepare(struct ms_dp *dp, const char *base, bool given)
 	if (meta_fd == -ENOENT) {
 		/* Nothing, or an unfinished state: start afresh. */
 		pin_remove_all(dp->pin_path, false);
+		dp->fresh_pins = true;
 		return 0;
+	}
+	if (meta_fd == -EPERM) {
+		/* Not the state's fault: this agent may not use bpf() at all. */
+		ms_bpf_log_eperm("read the pinned state");
+		return -EPERM;
 	}
 	if (meta_fd < 0) {
 		snprintf(why, sizeof(why), "ms_meta: %s", strerror(-meta_fd));
@@ -549,8 +561,7 @@ int ms_dp_open(const struct ms_dp_opts *o, struct ms_dp **out)
 	err = microsegd_bpf__load(dp->skel);
 	if (err) {
 		if (err == -EPERM)
-			log_error("cannot load the BPF classifier: permission denied (needs root "
-				  "or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)");
+			ms_bpf_log_eperm("load the BPF classifier");
 		else
 			log_error("cannot load the BPF classifier: %s (run with --log-level debug "
 				  "for the verifier log)",
@@ -588,6 +599,10 @@ fail:
 	if (dp->port_table)
 		munmap(dp->port_table, MS_PORT_TABLE_ENTRIES * sizeof(uint32_t));
 	microsegd_bpf__destroy(dp->skel);
+	/* A failed start leaves nothing in bpffs but what an earlier agent
+	 * pinned there. */
+	if (dp->pin_path && dp->fresh_pins)
+		pin_remove_all(dp->pin_path, true);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);
 	free(dp->pin_path);
@@ -705,6 +720,11 @@ uint64_t ms_dp_state_id(const struct ms_dp *dp)
 bool ms_dp_adopted(const struct ms_dp *dp)
 {
 	return dp->adopted;
+}
+
+bool ms_dp_fresh(const struct ms_dp *dp)
+{
+	return !dp->pin_path || dp->fresh_pins;
 }
 
 const char *ms_dp_pin_path(const struct ms_dp *dp)

@@ -60,6 +60,10 @@ uint64_t ms_dp_state_id(const struct ms_dp *dp);
 /* True when ms_dp_open adopted a state pinned by an earlier agent. */
 bool ms_dp_adopted(const struct ms_dp *dp);
 
+/* True when nothing of an earlier agent was pinned where this one pins: a
+ * failed start then has nothing to leave enforcing. */
+bool ms_dp_fresh(const struct ms_dp *dp);
+
 /* The pin directory in use, or NULL when nothing is pinned. */
 const char *ms_dp_pin_path(const struct ms_dp *dp);
 

@@ -35,6 +35,7 @@
 #include "loader.h"
 #include "links.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "observer.h"
 #include "policy_check.h"
@@ -72,6 +73,7 @@ struct options {
 	bool cleanup;	    /* --cleanup: remove what microsegd left, exit */
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
+	const char *metrics;   /* --metrics ADDR:PORT; NULL: none */
 	const char *state_dir; /* NULL: none */
 	size_t graph_max_edges;
 	const char *baseline; /* graph JSON for new_edge anomalies; NULL: none */
@@ -84,6 +86,7 @@ enum {
 	OPT_API_SOCKET,
 	OPT_API_GROUP,
 	OPT_WEB,
+	OPT_METRICS,
 	OPT_STATE_DIR,
 	OPT_GRAPH_MAX_EDGES,
 	OPT_BASELINE,
@@ -107,6 +110,7 @@ static const struct option long_opts[] = {
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "api-group", required_argument, NULL, OPT_API_GROUP },
 	{ "web", required_argument, NULL, OPT_WEB },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
@@ -153,6 +157,9 @@ static void usage(FILE *f)
 		"      --web ADDR:PORT       serve the web console and the API's GET\n"
 		"                            endpoints read-only over TCP, e.g.\n"
 		"                            127.0.0.1:9595                  (default: off)\n"
+		"      --metrics ADDR:PORT   serve GET /metrics, and nothing else, over TCP:\n"
+		"                            for a Prometheus on the node network, with\n"
+		"                            --web kept local                (default: off)\n"
 		"      --state-dir DIR       where the flow graph is kept across restarts;\n"
 		"                            'none' keeps nothing (default: " DEFAULT_STATE_DIR
 		")\n"
@@ -343,6 +350,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return usage_error("invalid --web '%s' (ADDR:PORT)", optarg);
 			o->api.web = optarg;
 			break;
+		case OPT_METRICS:
+			if (!strchr(optarg, ':'))
+				return usage_error("invalid --metrics '%s' (ADDR:PORT)", optarg);
+			o->metrics = optarg;
+			break;
 		case OPT_STATE_DIR:
 			if (!*optarg)
 				return usage_error("empty state directory ('none' disables it)");
@@ -428,8 +440,9 @@ struct loop_src {
 struct loop {
 	struct ms_daemon *d;
 	const struct options *o;
-	struct ms_watch *watch; /* NULL: no --watch */
-	struct ms_links *links; /* the interfaces, and their netlink events */
+	struct ms_watch *watch;		 /* NULL: no --watch */
+	struct ms_links *links;		 /* the interfaces, and their netlink events */
+	struct ms_metrics_http *metrics; /* NULL: no --metrics */
 	int epfd, sigfd, timerfd, rbfd;
 	struct loop_src src[LOOP_MAX_SRC];
 	size_t n_src;
@@ -487,6 +500,8 @@ static void on_tick(struct loop *lp)
 	ms_observer_tick(d->obs);
 	if (d->api)
 		ms_api_tick(d->api);
+	if (lp->metrics)
+		ms_metrics_http_run(lp->metrics); /* idle connections time out */
 	if (d->disc)
 		rediscover(d);
 	now = mono_usec();
@@ -616,6 +631,13 @@ static int on_links(struct loop *lp, int fd)
 	return 0;
 }
 
+static int on_metrics(struct loop *lp, int fd)
+{
+	(void)fd;
+	ms_metrics_http_run(lp->metrics);
+	return 0;
+}
+
 static int on_api(struct loop *lp, int fd)
 {
 	(void)fd;
@@ -695,6 +717,8 @@ static int loop_setup(struct loop *lp, const sigset_t *mask)
 		err = loop_add(lp, lp->timerfd, on_timer);
 	for (size_t i = 0; !err && i < n_api; i++)
 		err = loop_add(lp, api_fds[i], on_api);
+	if (!err && lp->metrics)
+		err = loop_add(lp, ms_metrics_http_fd(lp->metrics), on_metrics);
 	if (!err && ms_links_fd(lp->links) >= 0)
 		err = loop_add(lp, ms_links_fd(lp->links), on_links);
 	if (!err && lp->watch)
@@ -977,6 +1001,11 @@ static int run(const struct options *o)
 			goto out;
 		ms_observer_set_publish(d.obs, ms_api_publish, d.api);
 	}
+	if (o->metrics) {
+		err = ms_metrics_http_new(&d, o->metrics, &lp.metrics);
+		if (err)
+			goto out;
+	}
 	/* Also before attaching: --watch that cannot watch is a failed start. */
 	if (o->watch) {
 		err = ms_watch_new(o->policy, &lp.watch);
@@ -1020,9 +1049,14 @@ static int run(const struct options *o)
 	status = err ? EXIT_SYSTEM : 0;
 	ms_notify("STOPPING=1\nSTATUS=Shutting down\n");
 out:
+	/* A start that failed with nothing of an earlier agent's to keep
+	 * enforcing leaves nothing behind, pins included. */
+	if (status && d.dp && ms_dp_fresh(d.dp))
+		keep = false;
 	if (d.obs)
 		ms_observer_set_publish(d.obs, NULL, NULL);
 	ms_api_free(&d.api);
+	ms_metrics_http_free(&lp.metrics);
 	/* A second agent stopped by the lock has attached nothing and pinned
 	 * nothing (the pinned state's own lock stops it earlier). */
 	shutdown_dp(&d, keep);

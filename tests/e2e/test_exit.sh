@@ -62,6 +62,18 @@ check system-no-such-interface run_ms 3 "no such interface: nosuch0" -p "$GOOD" 
 # The interface attached before the failure is cleaned up.
 check_not system-no-leftover-filter bash -c "ip netns exec $NS_H tc filter show dev veth0 ingress | grep -q bpf"
 check_not system-no-leftover-qdisc bash -c "ip netns exec $NS_H tc qdisc show dev veth0 | grep -q clsact"
+# Also with --keep-attached and a bpffs: a start that fails with nothing of
+# an earlier agent's to keep enforcing leaves no filter and no pin.
+mkdir -p "$E2E_TMP/bpf"
+if mount -t bpf bpf "$E2E_TMP/bpf"; then
+	check system-keep-attached-no-such-interface run_ms 3 "no such interface: nosuch0" -p "$GOOD" \
+		-i veth0 -i nosuch0 --keep-attached --pin-dir "$E2E_TMP/bpf/microsegd"
+	check system-failed-start-no-pin test -z "$(find "$E2E_TMP/bpf" -mindepth 1 ! -name '*.debug')"
+	check_not system-failed-start-no-filter bash -c "ip netns exec $NS_H tc filter show dev veth0 ingress | grep -q bpf"
+	umount -l "$E2E_TMP/bpf"
+else
+	fail system-failed-start-bpffs "cannot mount a bpffs"
+fi
 check system-flow-log run_ms 3 "cannot open the flow log" -p "$GOOD" -i veth0 -f /nonexistent/dir/flows
 if command -v setpriv >/dev/null; then
 	chmod 755 "$E2E_TMP" # for nobody to read the policy
@@ -70,7 +82,7 @@ if command -v setpriv >/dev/null; then
 		</dev/null >/dev/null 2>"$E2E_TMP/err"
 	rc=$?
 	check system-unprivileged-exit-3 test "$rc" -eq 3
-	check system-unprivileged-reason grep -q "permission denied" "$E2E_TMP/err"
+	check system-unprivileged-reason grep -q "permission denied (needs root or CAP_BPF" "$E2E_TMP/err"
 fi
 
 check help-exit-0 run_ms 0 "" --help

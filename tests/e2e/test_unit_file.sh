@@ -23,7 +23,17 @@ check unit-verify-ok test "$rc" -eq 0
 check unit-verify-no-warnings test ! -s "$E2E_TMP/verify.out"
 
 check unit-type-notify grep -qx 'Type=notify' "$UNIT"
-check unit-reload-hup grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$UNIT"
+# Reload through the agent, which answers with the result: no /bin/kill
+# (procps), and a rejected policy fails `systemctl reload`.
+check unit-reload-through-agent grep -qx 'ExecReload=@SBINDIR@/microsegctl --socket /run/microsegd/microsegd.sock reload' "$UNIT"
+# The agent checks the policy itself (exit 1, not restarted): an
+# ExecStartPre= failure would be restarted, RestartPreventExitStatus=
+# covering the main process only.
+check_not unit-no-exec-start-pre grep -q '^ExecStartPre=' "$UNIT"
+check unit-no-restart-on-bad-policy grep -Eqx 'RestartPreventExitStatus=1( .*)?' "$UNIT"
+# ProtectKernelTunables= would keep bpffs read-only too.
+check_not unit-no-protect-kernel-tunables grep -q '^ProtectKernelTunables=' "$UNIT"
+check unit-sys-read-only grep -Eqx 'ReadOnlyPaths=/sys /proc/sys( .*)?' "$UNIT"
 check unit-exec-sbindir grep -q '^ExecStart=@SBINDIR@/microsegd ' "$UNIT"
 check unit-no-new-privileges grep -qx 'NoNewPrivileges=yes' "$UNIT"
 check unit-protect-system grep -qx 'ProtectSystem=strict' "$UNIT"

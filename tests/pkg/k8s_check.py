@@ -11,7 +11,8 @@ then what microsegd needs of them: host network, exactly the systemd unit's
 capabilities (UNIT's CapabilityBoundingSet=), the bpffs, cgroup, policy and
 socket mounts, the agent started with --watch on the mounted policy, the
 readiness probe asking /v1/status through microsegctl on that socket,
-Prometheus annotations matching --web, and the ConfigMap's policy passing
+Prometheus annotations matching --metrics, --web on loopback only, the
+seccomp profile and --keep-attached, and the ConfigMap's policy passing
 `MICROSEGD --check`. Prints PASS:/FAIL: per case, exits 1 on any failure.
 """
 import os
@@ -57,6 +58,8 @@ CONTAINER = {'name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'envF
              'resources', 'volumeMounts', 'workingDir', 'lifecycle'}
 SEC_CTX = {'privileged', 'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'runAsUser',
            'runAsGroup', 'runAsNonRoot', 'capabilities', 'seccompProfile', 'seLinuxOptions'}
+POD_SEC_CTX = {'seccompProfile', 'runAsUser', 'runAsGroup', 'runAsNonRoot', 'fsGroup',
+               'seLinuxOptions', 'supplementalGroups', 'sysctls'}
 PROBE = {'exec', 'httpGet', 'tcpSocket', 'grpc', 'initialDelaySeconds', 'periodSeconds',
          'timeoutSeconds', 'failureThreshold', 'successThreshold'}
 MOUNT = {'name', 'mountPath', 'readOnly', 'subPath', 'mountPropagation'}
@@ -185,6 +188,19 @@ def main():
           len(caps.get('add') or []) == len(want or ()),
           'add %s, the unit has %s' % (caps.get('add'), sorted(want or ())))
     check('not-privileged', sc.get('privileged') is not True)
+    check('read-only-root', sc.get('readOnlyRootFilesystem') is True)
+    # Seccomp: microsegd's profile (bpf under CAP_BPF, perf_event_open under
+    # CAP_PERFMON), shipped next to the manifest; the engine's default
+    # refuses both without CAP_SYS_ADMIN.
+    psc = pod.get('securityContext') or {}
+    keys_ok('pod-security-context-keys', psc, POD_SEC_CTX)
+    prof = sc.get('seccompProfile') or psc.get('seccompProfile') or {}
+    local = prof.get('localhostProfile') or ''
+    check('seccomp-localhost', prof.get('type') == 'Localhost' and
+          os.path.isfile(os.path.join(os.path.dirname(manifest) or '.', local)),
+          'seccompProfile %s: Localhost, a profile shipped next to the manifest' % prof)
+    # A rolling update must leave the classifier attached for the new pod.
+    check('agent-keep-attached', '--keep-attached' in args)
     check('no-privilege-escalation', sc.get('allowPrivilegeEscalation') is False)
 
     # Volumes and mounts.
@@ -255,15 +271,22 @@ def main():
     if 'livenessProbe' in c:
         keys_ok('liveness-keys', c['livenessProbe'], PROBE)
 
-    # Prometheus: the annotations name --web's port and /metrics.
+    # Prometheus: the annotations name --metrics' port and /metrics; the
+    # console and API (--web) stay on the node's loopback.
     ann = tmd.get('annotations') or {}
-    web = opt(args, '--web') or ''
-    port = web.rsplit(':', 1)[-1] if ':' in web else None
+    met = opt(args, '--metrics') or ''
+    port = met.rsplit(':', 1)[-1] if ':' in met else None
     check('prometheus-scrape', ann.get('prometheus.io/scrape') == 'true')
     check('prometheus-path', ann.get('prometheus.io/path') == '/metrics')
-    check('prometheus-port-is-web', port is not None and ann.get('prometheus.io/port') == port,
-          '--web %s, annotation %s' % (web, ann.get('prometheus.io/port')))
-    check('web-port-declared', any(str(p.get('containerPort')) == port for p in c.get('ports') or []))
+    check('prometheus-port-is-metrics', port is not None and ann.get('prometheus.io/port') == port,
+          '--metrics %s, annotation %s' % (met, ann.get('prometheus.io/port')))
+    check('metrics-port-declared', any(str(p.get('containerPort')) == port for p in c.get('ports') or []))
+    web = opt(args, '--web')
+    check('web-on-loopback', web is None or web.rsplit(':', 1)[0] in ('127.0.0.1', '[::1]'),
+          '--web %s would serve the console and API to the node network' % web)
+    res = c.get('resources') or {}
+    check('memory-limit', bool((res.get('limits') or {}).get('memory')) and
+          bool((res.get('requests') or {}).get('memory')))
     return 1 if FAILED else 0
 
 

@@ -14,9 +14,6 @@ set -u
 cd "$(dirname "$0")/../.."
 TOP=$(pwd)
 BUILD=${BUILD:-build}
-SUITE=bookworm
-CACHE_DIR=$(realpath -m "$BUILD")/pkgtest
-TARBALL=$CACHE_DIR/$SUITE-minbase-$(dpkg --print-architecture).tar
 FAILED=0
 ROOT=
 MOUNTED=
@@ -47,35 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# The first deb URI of this machine's apt sources for Debian's main suite:
-# deb822 (/etc/apt/sources.list.d/*.sources) first, then one-line style.
-apt_mirror() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk -v suite="$SUITE" '
-			function flush() {
-				if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " suite " ") && uris != "") {
-					split(uris, u, " "); print u[1]; found = 1; exit
-				}
-				types = suites = uris = ""
-			}
-			/^[ \t]*$/ { flush(); next }
-			/^#/ { next }
-			tolower($1) == "types:" { $1 = ""; types = $0 }
-			tolower($1) == "suites:" { $1 = ""; suites = $0 }
-			tolower($1) == "uris:" { $1 = ""; uris = $0; sub(/^ +/, "", uris) }
-			END { if (!found) flush() }' "$f" | head -n 1 | grep . && return 0
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] || continue
-		sed -e 's/\[[^]]*\]//' "$f" |
-			awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }' |
-			grep . && return 0
-	done
-	return 1
-}
+. tests/pkg/root.sh
+CACHE_DIR=$PKGROOT_CACHE
+SUITE=$PKGROOT_SUITE
 
 if [ "$(id -u)" -ne 0 ]; then
 	fatal deb "needs root (debootstrap, chroot)"
@@ -85,10 +56,7 @@ for t in dpkg-deb lintian debootstrap chroot python3 logrotate; do
 done
 
 # --- the package
-mkdir -p "$CACHE_DIR"
-make --no-print-directory deb >"$CACHE_DIR/make-deb.log" 2>&1 ||
-	{ tail -n 20 "$CACHE_DIR/make-deb.log"; fatal make-deb "make deb failed"; }
-DEB=$TOP/$(make --no-print-directory -s deb-path)
+pkgroot_deb
 check make-deb test -s "$DEB"
 lint=$(lintian --fail-on error "$DEB" 2>&1 | grep -v 'running with root privileges')
 lrc=$?
@@ -132,31 +100,11 @@ check completion-microsegctl-commands test "$(comp scripts/completion/microsegct
 check completion-microsegctl-verdict test "$(comp scripts/completion/microsegctl _microsegctl microsegctl flows --verdict d)" = deny
 
 # --- a fresh Debian 12 root
-MIRROR=$(apt_mirror) || fatal debootstrap-mirror "no deb URI for $SUITE in /etc/apt/sources.list{,.d/}"
-if [ ! -s "$TARBALL" ]; then
-	echo "making the $SUITE root from $MIRROR (once; kept in $TARBALL)"
-	fresh=$CACHE_DIR/debootstrap.$$
-	rm -rf "$fresh"
-	if ! debootstrap --variant=minbase "$SUITE" "$fresh" "$MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1; then
-		tail -n 15 "$CACHE_DIR/debootstrap.log"
-		rm -rf --one-file-system "$fresh"
-		fatal debootstrap "debootstrap could not make a $SUITE root from $MIRROR (archive unreachable?); log: $CACHE_DIR/debootstrap.log"
-	fi
-	# apt's indexes too: the install below then only downloads packages.
-	cp /etc/resolv.conf "$fresh/etc/resolv.conf"
-	if ! chroot "$fresh" apt-get update -qq >>"$CACHE_DIR/debootstrap.log" 2>&1; then
-		rm -rf --one-file-system "$fresh"
-		fatal debootstrap "apt-get update in the new root cannot reach $MIRROR"
-	fi
-	tar -C "$fresh" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
-	rm -rf --one-file-system "$fresh"
-fi
-check debootstrap-root test -s "$TARBALL"
+pkgroot_tarball
+check debootstrap-root test -s "$ROOT_TARBALL"
 ROOT=$CACHE_DIR/root.$$
-mkdir -p "$ROOT"
-tar -C "$ROOT" -xf "$TARBALL" || fatal unpack-root "cannot unpack $TARBALL"
+pkgroot_unpack "$ROOT"
 check root-is-debian-12 grep -q '^12' "$ROOT/etc/debian_version"
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mount -t proc proc "$ROOT/proc" && MOUNTED=1
 python3 tests/pkg/rootdiff.py snap "$ROOT" "$CACHE_DIR/before.$$" || fatal snapshot "cannot list $ROOT"
 in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
@@ -164,9 +112,14 @@ in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-
 # --- install: apt resolves Depends: from the archive
 cp "$DEB" "$ROOT/tmp/"
 debname=$(basename "$DEB")
+# With its recommends, as `apt install ./microsegd.deb` does: logrotate and
+# a scheduler for it, never a mail server (cron would recommend one).
+sim=$(in_root apt-get install -s "/tmp/$debname" 2>&1 | awk '$1 == "Inst" { print $2 }')
+check recommends-logrotate grep -qx logrotate <<<"$sim"
+check recommends-no-mail-server test -z "$(grep -E '^(exim4|postfix|nullmailer|msmtp|dma|opensmtpd|sendmail|bsd-mailx)' <<<"$sim")"
 if ! in_root apt-get install -y -q --no-install-recommends "/tmp/$debname" >"$CACHE_DIR/install.log" 2>&1; then
 	tail -n 15 "$CACHE_DIR/install.log"
-	fatal install "apt-get install of the package in the $SUITE root failed (archive at $MIRROR unreachable?)"
+	fatal install "apt-get install of the package in the $SUITE root failed (archive unreachable?)"
 fi
 pass install
 check installed-ok test "$(in_root dpkg-query -W -f='${db:Status-Status}' microsegd)" = installed
