@@ -84,7 +84,7 @@ check graph-complete eventually 5 graph_has 'any(e["proto"]=="icmp" and e["port"
 
 ns_h "$PY" "$DRIVER" live "$URL" "$OUT" --ms-bin "$MS_BIN" \
 	--deny "ip netns exec $NS_P python3 $NETPY tcp $HOST4 {port}" \
-	--stop "kill -TERM $MS_PID" || E2E_FAILED=1
+	--stop "kill -TERM $MS_PID" || T_FAILED=1
 daemon_alive && daemon_stop
 MS_PID=
 
@@ -118,7 +118,7 @@ daemon_start "$E2E_TMP/policy.yaml" --web "127.0.0.1:$WEB_PORT" || {
 	fail daemon-start-big "exit $MS_RC: $(tail -3 "$MS_LOG")"
 	exit 1
 }
-ns_h "$PY" "$DRIVER" big "$URL" "$OUT" --edges 10000 || E2E_FAILED=1
+ns_h "$PY" "$DRIVER" big "$URL" "$OUT" --edges 10000 || T_FAILED=1
 daemon_stop
 echo "screenshots in $OUT"
 e2e_finish

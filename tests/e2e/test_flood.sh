@@ -11,8 +11,6 @@
 # sessions now live in a table new flows never evict from.
 . "$(dirname "$0")/lib.sh"
 
-NS_H=msh-r12f-$$
-NS_P=msp-r12f-$$
 PY=$E2E_ROOT/tests/e2e/restart.py
 STOP=$E2E_TMP/stop
 trap 'rc=$?; touch "$STOP"; (exit $rc); e2e_cleanup' EXIT

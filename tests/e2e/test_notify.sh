@@ -6,14 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 e2e_setup
-cat >"$E2E_TMP/policy.yaml" <<'YAML'
-version: 1
-default: allow
-rules:
-  - name: no-telnet
-    action: deny
-    ports: [tcp/23]
-YAML
+fixture no-telnet.yaml "$E2E_TMP/policy.yaml"
 # Each datagram becomes one JSON line: its text and the listener's
 # CLOCK_MONOTONIC at receipt, in microseconds.
 cat >"$E2E_TMP/listen.py" <<'PY'

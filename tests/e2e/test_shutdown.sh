@@ -10,14 +10,7 @@ NS_Q=msq-$E2E_ID
 e2e_netns_add "$NS_Q" &&
 	e2e_link "$NS_H" veth2 198.18.1.1 2001:db8:1::1 "$NS_Q" veth3 198.18.1.2 2001:db8:1::2 ||
 	{ fail setup-second-link; exit 1; }
-cat >"$E2E_TMP/policy.yaml" <<'YAML'
-version: 1
-default: deny
-rules:
-  - name: web
-    action: allow
-    ports: [tcp/8080]
-YAML
+fixture web-8080.yaml "$E2E_TMP/policy.yaml"
 
 has_filter() { ns_h tc filter show dev "$1" "$2" | grep -q 'bpf'; }
 has_clsact() { ns_h tc qdisc show dev "$1" | grep -q clsact; }

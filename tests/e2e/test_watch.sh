@@ -9,21 +9,11 @@
 # with FILE:LINE:COL and the old policy stays in force.
 . "$(dirname "$0")/lib.sh"
 
-# This suite's namespaces carry "w14".
-NS_H=msh-w14-$(printf %x $$)
-NS_P=msp-w14-$(printf %x $$)
 e2e_setup
 
 CM=$E2E_TMP/configmap
 P=$CM/policy.yaml
-cat >"$E2E_TMP/a.yaml" <<'YAML'
-version: 1
-default: deny
-rules:
-  - name: web
-    action: allow
-    ports: [tcp/8080]
-YAML
+fixture web-8080.yaml "$E2E_TMP/a.yaml"
 cat >"$E2E_TMP/b.yaml" <<'YAML'
 version: 1
 default: deny
@@ -44,14 +34,7 @@ rules:
     ports: [icmp/8]
 YAML
 # Valid YAML, invalid policy: an unknown key on line 6, column 5.
-cat >"$E2E_TMP/bad.yaml" <<'YAML'
-version: 1
-default: allow
-rules:
-  - name: everything
-    action: allow
-    bogus: 1
-YAML
+fixture unknown-key.yaml "$E2E_TMP/bad.yaml"
 
 # swap FILE: what kubelet's atomic writer does, one generation of the
 # ConfigMap: write the new ..TIMESTAMP directory, point ..data_tmp at it,
