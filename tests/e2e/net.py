@@ -9,6 +9,10 @@ search of the flow log; no ping, nc or socat needed. Every loop is bounded.
   net.py ping ADDR                   exit 0 if an echo reply comes back
   net.py hold ADDR PORT TRIGGER OUT  one echo before, one after TRIGGER exists
   net.py flows FLOWLOG PYEXPR        exit 0 if a line's object `e` satisfies it
+  net.py syns ADDR FIRST END SECS    a TCP SYN to each port FIRST..END-1 (a scan)
+  net.py udp_ports ADDR FIRST END SECS  a datagram to each port FIRST..END-1
+  net.py udp_flows ADDR PORT N       N datagrams to PORT, each from its own
+                                     source port (20000 on), 100 per 0.1 s
 """
 import json, os, random, select, socket, struct, sys, time
 
@@ -158,10 +162,40 @@ def flows(path, expr):
             pass
     return False
 
+def syns(addr, first, end, secs):
+    deadline = time.monotonic() + float(secs)
+    for port in range(int(first), int(end)):
+        if time.monotonic() > deadline:
+            break
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect((addr, port))
+        except BlockingIOError:
+            pass
+        s.close()
+
+def udp_ports(addr, first, end, secs):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    deadline = time.monotonic() + float(secs)
+    for port in range(int(first), int(end)):
+        if time.monotonic() > deadline:
+            break
+        s.sendto(b"x", (addr, port))
+
+def udp_flows(addr, port, n):
+    for i in range(int(n)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("", 20000 + i))  # distinct flows: no source port reused
+        s.sendto(b"x", (addr, int(port)))
+        s.close()
+        if i % 100 == 99:
+            time.sleep(0.1)
+
 cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == 'serve':
     serve(args[0], args[1:])
-elif cmd == 'hold':
-    hold(*args)
+elif cmd in ('hold', 'syns', 'udp_ports', 'udp_flows'):
+    {'hold': hold, 'syns': syns, 'udp_ports': udp_ports, 'udp_flows': udp_flows}[cmd](*args)
 else:
     sys.exit(0 if {'tcp': tcp, 'udp': udp, 'ping': ping, 'flows': flows}[cmd](*args) else 1)

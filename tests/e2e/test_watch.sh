@@ -52,19 +52,7 @@ swap() {
 # burst FILE...: the same swaps, one per FILE, from one process, so they
 # land within a millisecond or so of each other even on a loaded machine.
 burst() {
-	python3 - "$CM" "$SEQ" "$@" <<'PY'
-import os, shutil, sys
-cm, seq, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-for f in files:
-    seq += 1
-    old = os.readlink(os.path.join(cm, '..data'))
-    new = '..2026_12_06_21_00_00.%d' % seq
-    os.mkdir(os.path.join(cm, new))
-    shutil.copyfile(f, os.path.join(cm, new, 'policy.yaml'))
-    os.symlink(new, os.path.join(cm, '..data_tmp'))
-    os.rename(os.path.join(cm, '..data_tmp'), os.path.join(cm, '..data'))
-    shutil.rmtree(os.path.join(cm, old))
-PY
+	python3 "$E2E_ROOT/tests/e2e/watch_burst.py" "$CM" "$SEQ" "$@"
 	SEQ=$((SEQ + $#))
 }
 reloads() { log_count 'policy reloaded: '; }

@@ -25,14 +25,7 @@ python3 tests/pkg/k8s_check.py "$K8S/microsegd.yaml" scripts/microsegd.service "
 # fail the checker.
 mutant() {
 	local name=$1
-	python3 - "$K8S/microsegd.yaml" "$TMP/$name.yaml" "$2" <<'PY'
-import sys, yaml
-docs = list(yaml.safe_load_all(open(sys.argv[1])))
-ds = next(d for d in docs if d['kind'] == 'DaemonSet')
-c = ds['spec']['template']['spec']['containers'][0]
-exec(sys.argv[3])
-yaml.safe_dump_all(docs, open(sys.argv[2], 'w'))
-PY
+	python3 tests/pkg/k8s_mutant.py "$K8S/microsegd.yaml" "$TMP/$name.yaml" "$2"
 	if python3 tests/pkg/k8s_check.py "$TMP/$name.yaml" scripts/microsegd.service "$MS" >"$TMP/$name.out"; then
 		fail "k8s-rejects-$name" "the checker accepted it"
 	else
