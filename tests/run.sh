@@ -33,7 +33,7 @@
 # cgroups, sockets, temporary files) carries its name and PID instead
 # (tests/e2e/lib.sh's $E2E_ID), so that the others need no marker.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 TEST_JOBS=${TEST_JOBS:-4}
@@ -53,7 +53,7 @@ declare -A ESTIMATE=(
 )
 
 names=() # every suite selected, in the order found
-declare -A LAYER_OF CMD SRC BIN WEIGHT ALONE SECS
+declare -A CMD BIN WEIGHT ALONE SECS
 
 # add NAME LAYER SOURCE BINARY CMD...: one suite; BINARY (or "") must be
 # built for it to run.
@@ -65,8 +65,6 @@ add() {
 		return
 	fi
 	names+=("$name")
-	LAYER_OF[$name]=$layer
-	SRC[$name]=$src
 	BIN[$name]=$bin
 	CMD[$name]=$(printf '%q ' "$@")
 	WEIGHT[$name]=1
@@ -88,14 +86,14 @@ add() {
 # Formatting is checked like a test: an unformatted change fails CI.
 add lint lint Makefile "" sh -c 'make --no-print-directory lint && echo "PASS: clang-format"'
 for layer in unit bpf; do
-	for src in tests/$layer/test_*.c; do
+	for src in tests/"$layer"/test_*.c; do
 		[ -e "$src" ] || continue
 		name=$(basename "$src" .c)
 		add "$name" "$layer" "$src" "$BUILD/tests/$name" "$BUILD/tests/$name"
 	done
 done
 for layer in e2e browser pkg; do
-	for src in tests/$layer/test_*.sh; do
+	for src in tests/"$layer"/test_*.sh; do
 		[ -e "$src" ] || continue
 		add "$(basename "$src" .sh)" "$layer" "$src" "" bash "$src"
 	done

@@ -7,6 +7,7 @@
 # Suggest view's YAML passes --check, nothing goes to another origin, the
 # page says when the agent is gone, and a 10,000-edge graph stays usable.
 # Screenshots of every view go to $BUILD/test-logs/console/.
+# run-alone: Chromium loads the machine, and a denial must show within 2 s
 . "$(dirname "$0")/../e2e/lib.sh"
 
 PY=/usr/bin/python3 # Debian's, with python3-selenium and python3-pil

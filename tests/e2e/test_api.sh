@@ -5,6 +5,7 @@
 # flow graph after real traffic (and after a restart), Prometheus metrics
 # against the stats line, limits (oversize bodies, idle connections, a
 # follower that stops reading) and the read-only TCP listener.
+# run-alone: a follower must see a denial within 1 s, a margin other suites eat
 . "$(dirname "$0")/lib.sh"
 
 API="$E2E_ROOT/tests/e2e/api.py"

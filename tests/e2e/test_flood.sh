@@ -9,6 +9,7 @@
 # so the kernel's LRU alone evicts the established sessions (every
 # connection here broke before the answered/unanswered split); answered
 # sessions now live in a table new flows never evict from.
+# run-alone: its 80,000 spoofed SYNs through a sanitized agent load both cores
 . "$(dirname "$0")/lib.sh"
 
 PY=$E2E_ROOT/tests/e2e/restart.py
