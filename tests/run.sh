@@ -131,7 +131,9 @@ start_suite() { # NAME
 		printf 'FAIL: %s: %s not built (make test-bins)\n' "$name" "$bin" >"$log_dir/$name.log"
 		(exit 1) &
 	else
-		eval "timeout -k 30 $TEST_TIMEOUT ${CMD[$name]}" >"$log_dir/$name.log" 2>&1 </dev/null &
+		# exec: the job is timeout itself, which passes stop_all's TERM on
+		# to the suite's whole process group.
+		eval "exec timeout -k 30 $TEST_TIMEOUT ${CMD[$name]}" >"$log_dir/$name.log" 2>&1 </dev/null &
 	fi
 	NAME_OF[$!]=$name
 	running=$((running + WEIGHT[$name]))
