@@ -88,6 +88,7 @@ def udp(addr, port):
     return False
 
 def csum(b):
+    """The Internet checksum (RFC 1071) of b."""
     if len(b) % 2:
         b += b'\0'
     t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
@@ -192,10 +193,15 @@ def udp_flows(addr, port, n):
         if i % 100 == 99:
             time.sleep(0.1)
 
-cmd, args = sys.argv[1], sys.argv[2:]
-if cmd == 'serve':
-    serve(args[0], args[1:])
-elif cmd in ('hold', 'syns', 'udp_ports', 'udp_flows'):
-    {'hold': hold, 'syns': syns, 'udp_ports': udp_ports, 'udp_flows': udp_flows}[cmd](*args)
-else:
-    sys.exit(0 if {'tcp': tcp, 'udp': udp, 'ping': ping, 'flows': flows}[cmd](*args) else 1)
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == 'serve':
+        serve(args[0], args[1:])
+    elif cmd in ('hold', 'syns', 'udp_ports', 'udp_flows'):
+        {'hold': hold, 'syns': syns, 'udp_ports': udp_ports, 'udp_flows': udp_flows}[cmd](*args)
+    else:
+        sys.exit(0 if {'tcp': tcp, 'udp': udp, 'ping': ping, 'flows': flows}[cmd](*args) else 1)
+
+# The other helpers beside it import its pieces (the Internet checksum).
+if __name__ == '__main__':
+    main()
