@@ -46,8 +46,8 @@ mkdir -p "$log_dir"
 
 # Seconds of the suites that take 10 or more, each run alone on the 2-core
 # development VM, for the first run of a clone (later runs use the times
-# they recorded). Those the CPU bounds (the sanitized C tests) start early,
-# so they do not all run at the end together.
+# they recorded). The CPU-bound ones (the sanitized C tests) thus start
+# early instead of all together at the end.
 declare -A ESTIMATE=(
 	[test_deb]=82 [test_nftdiff]=62 [test_api]=42 [test_restart]=36 [test_faults]=33
 	[test_console]=31 [test_classifier]=29 [test_differential]=28 [test_examples]=24
