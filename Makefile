@@ -210,13 +210,18 @@ test_src = $(firstword $(wildcard tests/*/$(1).sh tests/*/test_$(1).sh tests/*/$
 test_bins = $(if $(filter %.sh,$(1)),$(LAYER_BINS_$(notdir $(patsubst %/,%,$(dir $(1))))), \
 	$(if $(filter tests/fuzz/%,$(1)),$(BUILD)/fuzz/$(basename $(notdir $(1))), \
 	$(if $(1),$(BUILD)/tests/$(basename $(notdir $(1))))))
-CHECK_BINS := $(strip $(if $(TEST),$(sort $(foreach t,$(subst $(comma), ,$(TEST)), \
+# Only from the command line: a TEST or LAYER in the environment (a CI's,
+# say) must not quietly make `make check` run less.
+CHECK_TEST := $(if $(filter command line,$(origin TEST)),$(TEST))
+CHECK_LAYER := $(if $(filter command line,$(origin LAYER)),$(LAYER))
+CHECK_BINS := $(strip $(if $(CHECK_TEST),$(sort $(foreach t,$(subst $(comma), ,$(CHECK_TEST)), \
 	$(call test_bins,$(call test_src,$(t))))), \
-	$(if $(LAYER),$(sort $(foreach l,$(subst $(comma), ,$(LAYER)),$(LAYER_BINS_$(l)))),test-bins)))
+	$(if $(CHECK_LAYER),$(sort $(foreach l,$(subst $(comma), ,$(CHECK_LAYER)),$(LAYER_BINS_$(l)))),test-bins)))
 # The build of `make check` uses every core (2 on the development VM),
 # unless make was given its own -j.
 CHECK_MAKE_JOBS := $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
-RUN_TESTS = BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) LAYER=$(LAYER) TEST=$(TEST) tests/run.sh
+RUN_TESTS = BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) LAYER=$(CHECK_LAYER) TEST=$(CHECK_TEST) \
+	tests/run.sh
 
 # CI and newcomers: everything from a fresh Debian 12 machine.
 check: deps

@@ -112,6 +112,7 @@ if [ ${#names[@]} -eq 0 ]; then
 	echo "no suite matches LAYER='$LAYER' TEST='$TEST'" >&2
 	exit 2
 fi
+[ -z "$LAYER$TEST" ] || echo "only LAYER='$LAYER' TEST='$TEST': ${names[*]}"
 
 # End-to-end tests drive the sanitized daemon when it is built, so a leak
 # or undefined behaviour on a real code path fails them.
