@@ -2,6 +2,8 @@
 #
 # make            build bin/microsegd
 # make check      install what is missing, build, run every test (as root)
+#   LAYER=unit    one layer (lint unit bpf e2e browser pkg fuzz; a,b for two)
+#   TEST=api      one suite (test_api; a,b for two), built and run alone
 # make demo       run microsegd on a veth pair with policies/default.yaml
 # make bench      benchmarks (BENCH_QUICK=1 for a short run)
 # make screenshot docs/console-map.png, the README's picture, from a real demo run
@@ -193,13 +195,42 @@ $(SAN_BIN): $(SAN_OBJS)
 
 test-bins: $(BIN) $(CTL_BIN) $(SAN_BIN) $(UNIT_BINS) $(BPFT_BINS) $(FUZZ_BINS)
 
+# What each layer of tests/run.sh needs built; LAYER= and TEST= build only
+# that: a C TEST its own binary, a script TEST what its layer (the folder
+# its file is in) needs.
+comma := ,
+LAYER_BINS_lint :=
+LAYER_BINS_unit := $(UNIT_BINS)
+LAYER_BINS_bpf := $(BPFT_BINS)
+LAYER_BINS_e2e := $(BIN) $(CTL_BIN) $(SAN_BIN)
+LAYER_BINS_browser := $(BIN) $(SAN_BIN)
+LAYER_BINS_pkg := $(BIN)
+LAYER_BINS_fuzz := $(FUZZ_BINS)
+test_src = $(firstword $(wildcard tests/*/$(1).sh tests/*/test_$(1).sh tests/*/$(1).c tests/*/test_$(1).c))
+test_bins = $(if $(filter %.sh,$(1)),$(LAYER_BINS_$(notdir $(patsubst %/,%,$(dir $(1))))), \
+	$(if $(filter tests/fuzz/%,$(1)),$(BUILD)/fuzz/$(basename $(notdir $(1))), \
+	$(if $(1),$(BUILD)/tests/$(basename $(notdir $(1))))))
+# Only from the command line: a TEST or LAYER in the environment (a CI's,
+# say) must not quietly make `make check` run less.
+CHECK_TEST := $(if $(filter command line,$(origin TEST)),$(TEST))
+CHECK_LAYER := $(if $(filter command line,$(origin LAYER)),$(LAYER))
+CHECK_BINS := $(strip $(if $(CHECK_TEST),$(sort $(foreach t,$(subst $(comma), ,$(CHECK_TEST)), \
+	$(call test_bins,$(call test_src,$(t))))), \
+	$(if $(CHECK_LAYER),$(sort $(foreach l,$(subst $(comma), ,$(CHECK_LAYER)),$(LAYER_BINS_$(l)))),test-bins)))
+# The build of `make check` uses every core (2 on the development VM),
+# unless make was given its own -j.
+CHECK_MAKE_JOBS := $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+RUN_TESTS = BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) LAYER=$(CHECK_LAYER) TEST=$(CHECK_TEST) \
+	tests/run.sh
+
 # CI and newcomers: everything from a fresh Debian 12 machine.
 check: deps
-	$(Q)$(MAKE) --no-print-directory test-bins
-	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
+	$(if $(CHECK_BINS),$(Q)$(MAKE) --no-print-directory $(CHECK_MAKE_JOBS) $(CHECK_BINS))
+	$(Q)$(RUN_TESTS)
 
-test: test-bins
-	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh
+test:
+	$(if $(CHECK_BINS),$(Q)$(MAKE) --no-print-directory $(CHECK_BINS))
+	$(Q)$(RUN_TESTS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -259,9 +290,11 @@ install: $(BIN) $(CTL_BIN)
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|' scripts/microsegd.service > $(DESTDIR)/lib/systemd/system/microsegd.service
 
 # Built from a `make install DESTDIR=` tree by scripts/deb/build.sh, with
-# Debian's build flags, in build/deb (bin/ is left alone).
+# Debian's build flags, in build/deb (bin/ is left alone). One build at a
+# time: tests that make the package may run in parallel.
 deb:
-	$(Q)scripts/deb/build.sh $(VERSION) $(DEB_REVISION) $(BUILD)/deb $(DEB)
+	$(Q)mkdir -p $(BUILD)
+	$(Q)flock $(BUILD)/.deb.lock scripts/deb/build.sh $(VERSION) $(DEB_REVISION) $(BUILD)/deb $(DEB)
 
 deb-path:
 	@echo $(DEB)

@@ -89,5 +89,8 @@ chmod 0644 "$ROOT/DEBIAN/md5sums"
 find "$ROOT" -type d -exec chmod 0755 {} +
 
 mkdir -p "$(dirname "$OUT")"
-dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT" >/dev/null
+# Renamed into place: a test reading the previous package (tests run in
+# parallel) never sees half of this one.
+dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT.tmp" >/dev/null
+mv -f "$OUT.tmp" "$OUT"
 echo "  DEB      $OUT"

@@ -13,9 +13,11 @@ Each check prints "PASS: name" or "FAIL: name: why". Every view is
 screenshotted to OUTDIR, and a screenshot whose view is blank (its pixels,
 not its DOM) fails.
 """
+import atexit
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,9 @@ def api(url, path):
 
 
 def browser():
+    # The profile is this run's, gone when it exits (after drv.quit()).
+    profile = tempfile.mkdtemp(prefix='ms-chromium-')
+    atexit.register(shutil.rmtree, profile, ignore_errors=True)
     opts = webdriver.ChromeOptions()
     opts.binary_location = '/usr/bin/chromium'
     # As root, and with no network beyond the agent: nothing of Chromium's
@@ -56,7 +61,7 @@ def browser():
               '--no-first-run', '--disable-background-networking',
               '--disable-component-update', '--disable-sync',
               '--disable-dev-shm-usage', '--window-size=1400,900',
-              '--user-data-dir=' + tempfile.mkdtemp(prefix='ms-chromium-')):
+              '--user-data-dir=' + profile):
         opts.add_argument(a)
     opts.set_capability('goog:loggingPrefs', {'browser': 'ALL', 'performance': 'ALL'})
     drv = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=opts)

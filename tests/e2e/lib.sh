@@ -9,15 +9,21 @@
 # the test's name and PID, so tests never collide, and an EXIT trap removes
 # everything the test made, also when it fails or is interrupted. Every wait
 # is bounded; every traffic helper sends a bounded number of packets with a
-# timeout. Traffic comes from a small python3 helper (no ping, nc or socat
+# timeout. Traffic comes from tests/e2e/net.py (no ping, nc or socat
 # needed): raw-socket ICMP echo, and TCP/UDP echo clients and servers.
 #
-# Each test case prints "PASS: name" or "FAIL: name: why" (tests/run.sh
-# counts them); e2e_finish exits non-zero if any case failed.
+# Each test case prints "PASS: name" or "FAIL: name: why" through the
+# helpers of tests/lib/testlib.sh (pass, fail, check, check_not), which
+# tests/run.sh counts; e2e_finish exits non-zero if any case failed.
+#
+# Tests run in parallel (tests/run.sh): whatever a test names beyond what
+# this file makes (another namespace, a cgroup, an abstract socket) carries
+# $E2E_ID, and a port it listens on is inside its own namespaces.
 
 set -u
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$E2E_ROOT/tests/lib/testlib.sh"
 MS_BIN=${MS_BIN:-$E2E_ROOT/bin/microsegd}
 E2E_NAME=$(basename "$0" .sh)
 E2E_NAME=${E2E_NAME#test_}
@@ -27,6 +33,7 @@ NS_H=msh-$E2E_ID
 NS_P=msp-$E2E_ID
 E2E_NETNS=()
 E2E_PIDS=()
+# E2E_FAILED=1 is the older way to fail a test: still honoured.
 E2E_FAILED=0
 MS_PID=
 MS_RC=
@@ -36,32 +43,12 @@ MS_FLOWS=$E2E_TMP/flows.jsonl
 # the system's defaults.
 MS_API=$E2E_TMP/api.sock
 MS_STATE=$E2E_TMP/state
-NETPY=$E2E_TMP/net.py
+NETPY=$E2E_ROOT/tests/e2e/net.py
 
 HOST4=198.18.0.1
 PEER4=198.18.0.2
 HOST6=2001:db8::1
 PEER6=2001:db8::2
-
-pass() { echo "PASS: $1"; }
-fail() {
-	echo "FAIL: $1${2:+: $2}"
-	E2E_FAILED=1
-}
-
-# check NAME CMD...: the case passes if CMD succeeds.
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name" "$*"; fi
-}
-
-# check_not NAME CMD...: the case passes if CMD fails.
-check_not() {
-	local name=$1
-	shift
-	if "$@"; then fail "$name" "unexpectedly succeeded: $*"; else pass "$name"; fi
-}
 
 # eventually SECONDS CMD...: CMD succeeds within about SECONDS (tried every
 # 0.2 s), for what the agent shows as of its last sweep (once a second).
@@ -75,8 +62,10 @@ eventually() {
 	done
 }
 
+e2e_failed() { t_failed || [ "$E2E_FAILED" -ne 0 ]; }
+
 e2e_finish() {
-	[ "$E2E_FAILED" -eq 0 ]
+	! e2e_failed
 	exit $?
 }
 
@@ -96,7 +85,7 @@ e2e_cleanup() {
 	for ns in "${E2E_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	if [ "$E2E_FAILED" -ne 0 ] || [ "$rc" -ne 0 ]; then
+	if e2e_failed || [ "$rc" -ne 0 ]; then
 		if [ -s "$MS_LOG" ]; then
 			echo "--- daemon log (last 40 lines)"
 			tail -n 40 "$MS_LOG"
@@ -164,7 +153,6 @@ e2e_link() {
 
 e2e_setup() {
 	e2e_require_root
-	write_netpy
 	e2e_netns_add "$NS_H" && e2e_netns_add "$NS_P" &&
 		e2e_link "$NS_H" veth0 "$HOST4" "$HOST6" "$NS_P" veth1 "$PEER4" "$PEER6" || {
 		fail "$E2E_NAME-setup" "cannot create namespaces and veth pair"
@@ -236,163 +224,3 @@ tcp_ok() { ip netns exec "$1" python3 "$NETPY" tcp "$2" "$3"; }
 udp_ok() { ip netns exec "$1" python3 "$NETPY" udp "$2" "$3"; }
 # ping_ok NS ADDR: 2 ICMP echo requests at most, 0.5 s each.
 ping_ok() { ip netns exec "$1" python3 "$NETPY" ping "$2"; }
-
-write_netpy() {
-	cat >"$NETPY" <<'PYEOF'
-import json, os, random, select, socket, struct, sys, time
-
-def serve(ready, specs):
-    deadline = time.monotonic() + 150
-    listeners = {}
-    for spec in specs:
-        proto, port = spec.split('/')
-        kind = socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_DGRAM
-        s = socket.socket(socket.AF_INET6, kind)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(('::', int(port)))
-        if proto == 'tcp':
-            s.listen(64)
-        listeners[s] = proto
-    conns = set()
-    open(ready, 'w').close()
-    while time.monotonic() < deadline:
-        r, _, _ = select.select(list(listeners) + list(conns), [], [], 1)
-        for s in r:
-            if s in conns:
-                try:
-                    data = s.recv(4096)
-                except OSError:
-                    data = b''
-                if data:
-                    try:
-                        s.sendall(data)
-                    except OSError:
-                        pass
-                else:
-                    conns.discard(s)
-                    s.close()
-            elif listeners[s] == 'tcp':
-                c, _ = s.accept()
-                conns.add(c)
-            else:
-                data, addr = s.recvfrom(4096)
-                s.sendto(data, addr)
-
-def family(addr):
-    return socket.AF_INET6 if ':' in addr else socket.AF_INET
-
-def tcp(addr, port):
-    msg = b'hello %d\n' % random.randrange(1 << 30)
-    try:
-        s = socket.create_connection((addr, int(port)), timeout=1)
-        s.sendall(msg)
-        got = b''
-        while len(got) < len(msg):
-            d = s.recv(4096)
-            if not d:
-                break
-            got += d
-        s.close()
-        return got == msg
-    except OSError:
-        return False
-
-def udp(addr, port):
-    s = socket.socket(family(addr), socket.SOCK_DGRAM)
-    s.settimeout(0.5)
-    msg = b'hello %d' % random.randrange(1 << 30)
-    for _ in range(2):
-        try:
-            s.sendto(msg, (addr, int(port)))
-            d, _ = s.recvfrom(4096)
-            if d == msg:
-                return True
-        except OSError:
-            pass
-    return False
-
-def csum(b):
-    if len(b) % 2:
-        b += b'\0'
-    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xffff)
-    t += t >> 16
-    return ~t & 0xffff
-
-def ping(addr):
-    v6 = ':' in addr
-    s = socket.socket(family(addr), socket.SOCK_RAW,
-                      socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
-    ident = random.randrange(1, 65535)
-    for seq in range(1, 3):
-        payload = b'microsegd-e2e'
-        if v6:  # the kernel fills in the ICMPv6 checksum
-            pkt = struct.pack('!BBHHH', 128, 0, 0, ident, seq) + payload
-        else:
-            hdr = struct.pack('!BBHHH', 8, 0, 0, ident, seq)
-            c = csum(hdr + payload)
-            pkt = struct.pack('!BBHHH', 8, 0, c, ident, seq) + payload
-        s.sendto(pkt, (addr, 0))
-        end = time.monotonic() + 0.5
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            r, _, _ = select.select([s], [], [], left)
-            if not r:
-                break
-            d, _ = s.recvfrom(4096)
-            if not v6:
-                d = d[(d[0] & 0xf) * 4:]
-            if len(d) >= 8:
-                t, _, _, i, _ = struct.unpack('!BBHHH', d[:8])
-                if t == (129 if v6 else 0) and i == ident:
-                    return True
-    return False
-
-def hold(addr, port, trigger, result):
-    """An established connection that outlives a reload: one echo before,
-    one after the trigger file appears."""
-    out = open(result, 'w', buffering=1)
-    try:
-        s = socket.create_connection((addr, int(port)), timeout=2)
-        s.sendall(b'one\n')
-        out.write('first %s\n' % ('ok' if s.recv(16) == b'one\n' else 'bad'))
-    except OSError as e:
-        out.write('first error %s\n' % e)
-        return
-    end = time.monotonic() + 30
-    while not os.path.exists(trigger) and time.monotonic() < end:
-        time.sleep(0.05)
-    try:
-        s.settimeout(3)
-        s.sendall(b'two\n')
-        out.write('second %s\n' % ('ok' if s.recv(16) == b'two\n' else 'bad'))
-    except socket.timeout:
-        out.write('second timeout\n')
-    except OSError as e:
-        out.write('second error %s\n' % e)
-
-def flows(path, expr):
-    try:
-        lines = open(path).read().splitlines()
-    except OSError:
-        return False
-    for line in lines:
-        try:
-            if eval(expr, {}, {'e': json.loads(line)}):
-                return True
-        except (KeyError, ValueError, TypeError):
-            pass
-    return False
-
-cmd, args = sys.argv[1], sys.argv[2:]
-if cmd == 'serve':
-    serve(args[0], args[1:])
-elif cmd == 'hold':
-    hold(*args)
-else:
-    sys.exit(0 if {'tcp': tcp, 'udp': udp, 'ping': ping, 'flows': flows}[cmd](*args) else 1)
-PYEOF
-}

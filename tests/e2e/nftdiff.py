@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 
+from net import csum  # tests/e2e/net.py
+
 CLONE_NEWNET = 0x40000000
 TIMEOUT = 0.6  # seconds a probe waits for its answer
 
@@ -285,14 +287,6 @@ class Servers:
                 except OSError:
                     if s in conns:
                         conns.remove(s)
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xffff)
-    return ~(t + (t >> 16)) & 0xffff
 
 
 class Probe:

@@ -31,6 +31,8 @@ import struct
 import sys
 import time
 
+from net import csum  # tests/e2e/net.py
+
 PERIOD = 0.25
 SLOW_PERIOD = 5.0
 DEADLINE = 120
@@ -202,15 +204,6 @@ def analyze(out, after, min_late=4):
           'longest gap between arrivals %.0f ms' % (
               len(rows), seqs[0], seqs[-1], len(missing), late, gap * 1000))
     return not missing and late >= int(min_late)
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b'\0'
-    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xffff)
-    t += t >> 16
-    return ~t & 0xffff
 
 
 def flood(src_net, dst, port, count, repeat=1):

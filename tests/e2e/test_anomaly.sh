@@ -35,20 +35,7 @@ sleep 1.5
 check no-scan-from-normal-traffic test "$(anomalies scan)" -eq 0
 
 # A scan: SYNs to 200 ports, bounded in count and time.
-ns_p python3 - "$HOST4" <<'PY'
-import socket, sys, time
-end = time.monotonic() + 10
-for port in range(30000, 30200):
-    if time.monotonic() > end:
-        break
-    s = socket.socket()
-    s.setblocking(False)
-    try:
-        s.connect((sys.argv[1], port))
-    except BlockingIOError:
-        pass
-    s.close()
-PY
+ns_p python3 "$NETPY" syns "$HOST4" 30000 30200 10
 check scan-reported wait_for 5 bash -c "[ \$(grep -c '\"kind\":\"scan\"' $MS_FLOWS) -ge 1 ]"
 sleep 1.5
 check scan-once-per-window test "$(anomalies scan)" -eq 1
@@ -65,14 +52,7 @@ check no-new-edge-8080 test "$(grep -c '"kind":"new_edge".*"port":8080,' "$MS_FL
 
 # Metrics count them (a new agent, a fresh count).
 daemon_start "$E2E_TMP/policy.yaml" || fail restart "exit $MS_RC"
-ns_p python3 - "$HOST4" <<'PY'
-import socket, sys
-for port in range(31000, 31060):
-    s = socket.socket(); s.setblocking(False)
-    try: s.connect((sys.argv[1], port))
-    except BlockingIOError: pass
-    s.close()
-PY
+ns_p python3 "$NETPY" syns "$HOST4" 31000 31060 10
 sleep 1.5
 python3 "$API" req "$MS_API" GET /metrics >"$E2E_TMP/metrics" 2>/dev/null
 check metrics-scan grep -qx 'microsegd_anomalies_total{kind="scan"} 1' "$E2E_TMP/metrics"

@@ -7,10 +7,7 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/microsegd}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_check.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1"; shift; for l in "$@"; do echo "  $l"; done; fails=$((fails + 1)); }
+. tests/lib/testlib.sh
 
 if [ ! -x "$BIN" ]; then
 	fail check_binary "no $BIN; run make first"
@@ -84,4 +81,4 @@ else
 	fail check_mode_override "exit $rc" "$(cat "$tmp/out" "$tmp/err")"
 fi
 
-[ "$fails" -eq 0 ]
+t_finish

@@ -34,10 +34,6 @@ rc_is() { # rc_is N CMD...
 	}
 }
 
-# Namespaces of this test: msctl and the PID (lib.sh's names otherwise).
-NS_H=msctl-h-$$
-NS_P=msctl-p-$$
-
 # Offline and usage cases first: they need no agent, no root, no network.
 check version-offline out_has "$CTL" --version '^microsegctl [0-9]+\.[0-9]+'
 check help-global out_has "$CTL" --help 'Commands:'

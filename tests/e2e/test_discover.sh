@@ -8,6 +8,7 @@
 # denies the reverse; a container started later is attached, labelled and
 # enforced without a restart; deleting it releases its interface and its
 # workload. The host namespace routes between the containers.
+# run-alone: a container must be discovered within 2.5 s of its veth appearing
 . "$(dirname "$0")/lib.sh"
 
 API="$E2E_ROOT/tests/e2e/api.py"

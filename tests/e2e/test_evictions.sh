@@ -22,17 +22,7 @@ daemon_start "$E2E_TMP/policy.yaml" --session-max 64 || {
 N=3000
 # N flows, a datagram each from its own source port, over about 3 s: the
 # 64-entry table turns over many times between sweeps.
-ns_p python3 - "$HOST4" "$N" <<'PY'
-import socket, sys, time
-n = int(sys.argv[2])
-for i in range(n):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("", 20000 + i))  # distinct flows: no source port reused
-    s.sendto(b"x", (sys.argv[1], 5353))
-    s.close()
-    if i % 100 == 99:
-        time.sleep(0.1)
-PY
+ns_p python3 "$NETPY" udp_flows "$HOST4" 5353 "$N"
 sleep 2.5 # two sweeps: evictions since the last one are reported
 python3 "$API" req "$MS_API" GET /v1/graph >"$E2E_TMP/graph" 2>/dev/null
 python3 "$API" req "$MS_API" GET /v1/status >"$E2E_TMP/status" 2>/dev/null

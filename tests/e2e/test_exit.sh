@@ -7,14 +7,7 @@
 e2e_setup
 GOOD=$E2E_TMP/good.yaml
 BAD=$E2E_TMP/bad.yaml
-cat >"$GOOD" <<'YAML'
-version: 1
-default: allow
-rules:
-  - name: no-telnet
-    action: deny
-    ports: [tcp/23]
-YAML
+fixture no-telnet.yaml "$GOOD"
 cat >"$BAD" <<'YAML'
 version: 1
 default: allow

@@ -7,9 +7,7 @@
 # agent in the namespace (exit 3 with a reason, the first undisturbed).
 . "$(dirname "$0")/lib.sh"
 
-NS_H=msh-r12x-$$
-NS_P=msp-r12x-$$
-NS_Q=msq-r12x-$$
+NS_Q=msq-$E2E_ID
 FULL=$E2E_TMP/full
 trap 'rc=$?; umount -l "$FULL" 2>/dev/null; (exit $rc); e2e_cleanup' EXIT
 

@@ -6,8 +6,6 @@
 # the later fragments carry no port, and the stats count them as dropped.
 . "$(dirname "$0")/lib.sh"
 
-NS_H=msh-r12g-$$
-NS_P=msp-r12g-$$
 e2e_setup
 cat >"$E2E_TMP/policy.yaml" <<'YAML'
 version: 1

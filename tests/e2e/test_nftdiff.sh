@@ -37,8 +37,11 @@ timeout 400 python3 "$E2E_ROOT/tests/e2e/nftdiff.py" --host "$NS_H" --peer "$NS_
 	--bin "$MS_BIN" --tmp "$E2E_TMP" --seed "${NFTDIFF_SEED:-$(($(date +%s) % 100000))}" \
 	--policies "${NFTDIFF_POLICIES:-8}" >"$E2E_TMP/nftdiff.out" 2>&1
 rc=$?
-# An agent the driver could not stop (it was killed, say) goes now.
-pkill -f -- "--api-socket $E2E_TMP/api.sock" 2>/dev/null
+# An agent the driver could not stop (it was killed, say) goes now: what
+# still runs in this test's own host namespace is this test's.
+ip netns pids "$NS_H" 2>/dev/null | xargs -r kill -TERM 2>/dev/null
+wait_for 5 test -z "$(ip netns pids "$NS_H" 2>/dev/null)" ||
+	ip netns pids "$NS_H" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
 cat "$E2E_TMP/nftdiff.out"
 [ "$rc" -eq 0 ] || fail nftdiff "exit $rc"
 e2e_finish

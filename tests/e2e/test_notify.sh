@@ -6,55 +6,20 @@
 . "$(dirname "$0")/lib.sh"
 
 e2e_setup
-cat >"$E2E_TMP/policy.yaml" <<'YAML'
-version: 1
-default: allow
-rules:
-  - name: no-telnet
-    action: deny
-    ports: [tcp/23]
-YAML
+fixture no-telnet.yaml "$E2E_TMP/policy.yaml"
 # Each datagram becomes one JSON line: its text and the listener's
 # CLOCK_MONOTONIC at receipt, in microseconds.
-cat >"$E2E_TMP/listen.py" <<'PY'
-import json, socket, sys, time
-addr, out, ready = sys.argv[1], sys.argv[2], sys.argv[3]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind('\0' + addr[1:] if addr.startswith('@') else addr)
-open(ready, 'w').close()
-s.settimeout(1)
-end = time.monotonic() + 60
-with open(out, 'a', buffering=1) as f:
-    while time.monotonic() < end:
-        try:
-            d = s.recv(4096)
-        except socket.timeout:
-            continue
-        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-        f.write(json.dumps({'msg': d.decode(), 'now_us': now}) + '\n')
-PY
+NOTIFY=$E2E_ROOT/tests/e2e/notify.py
 
 MSGS=$E2E_TMP/notify.jsonl
 # msg_has PYEXPR: some datagram m (its text), t (receipt time) satisfies it.
-msg_has() {
-	python3 - "$MSGS" "$1" <<'PY'
-import json, sys
-ok = False
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    m, t = r['msg'], r['now_us']
-    kv = dict(l.split('=', 1) for l in m.splitlines() if '=' in l)
-    if eval(sys.argv[2]):
-        ok = True
-sys.exit(0 if ok else 1)
-PY
-}
+msg_has() { python3 "$NOTIFY" has "$MSGS" "$1"; }
 
 run_protocol() { # LABEL SOCKET_ADDRESS
 	local label=$1 addr=$2
 	: >"$MSGS"
 	rm -f "$E2E_TMP/lready"
-	bg_in "$NS_H" python3 "$E2E_TMP/listen.py" "$addr" "$MSGS" "$E2E_TMP/lready"
+	bg_in "$NS_H" python3 "$NOTIFY" listen "$addr" "$MSGS" "$E2E_TMP/lready"
 	wait_for 5 test -e "$E2E_TMP/lready"
 	NOTIFY_SOCKET=$addr daemon_start "$E2E_TMP/policy.yaml" ||
 		{ fail "$label-daemon-start" "exit $MS_RC"; return; }
@@ -64,7 +29,7 @@ run_protocol() { # LABEL SOCKET_ADDRESS
 	check "$label-reloading" wait_for 5 msg_has \
 		"kv.get('RELOADING') == '1' and kv.get('MONOTONIC_USEC', '').isdigit() and abs(int(kv['MONOTONIC_USEC']) - t) < 5000000"
 	check "$label-ready-after-reload" wait_for 5 msg_has \
-		"kv.get('READY') == '1' and t > min(json.loads(l)['now_us'] for l in open(sys.argv[1]) if 'RELOADING=1' in json.loads(l)['msg'])"
+		"kv.get('READY') == '1' and t > min(json.loads(l)['now_us'] for l in open(path) if 'RELOADING=1' in json.loads(l)['msg'])"
 	check "$label-status-after-reload" wait_for 3 msg_has "'generation 2' in kv.get('STATUS', '')"
 	daemon_stop TERM
 	check "$label-stopping" wait_for 3 msg_has "kv.get('STOPPING') == '1'"

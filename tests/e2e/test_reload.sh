@@ -33,14 +33,7 @@ rules:
     ports: [tcp/8081]
 YAML
 # Valid YAML, invalid policy: an unknown key on line 6, column 5.
-cat >"$E2E_TMP/bad.yaml" <<'YAML'
-version: 1
-default: allow
-rules:
-  - name: everything
-    action: allow
-    bogus: 1
-YAML
+fixture unknown-key.yaml "$E2E_TMP/bad.yaml"
 
 serve "$NS_H" tcp/8080 tcp/8081 tcp/8082 tcp/9090
 cp "$E2E_TMP/a.yaml" "$P"

@@ -12,10 +12,8 @@
 # nothing behind; and, as a control, without pins the connection is lost.
 . "$(dirname "$0")/lib.sh"
 
-# Namespaces of this test's own (r12), with pins in a bpffs of its own:
-# nothing here touches the host's /sys/fs/bpf.
-NS_H=msh-r12-$$
-NS_P=msp-r12-$$
+# Pins in a bpffs of this test's own: nothing here touches the host's
+# /sys/fs/bpf.
 PIN=$E2E_TMP/bpf/microsegd
 PY=$E2E_ROOT/tests/e2e/restart.py
 STOP=$E2E_TMP/stop # the pushes and the prober of the restarts

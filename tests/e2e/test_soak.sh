@@ -8,8 +8,6 @@
 # end. ASan's quarantine is kept small here, or it alone would grow the RSS.
 . "$(dirname "$0")/lib.sh"
 
-NS_H=msh-r12s-$$
-NS_P=msp-r12s-$$
 SOAK=$E2E_ROOT/tests/e2e/soak.py
 N=${SOAK_RELOADS:-500}
 e2e_setup

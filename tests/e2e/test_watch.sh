@@ -9,21 +9,11 @@
 # with FILE:LINE:COL and the old policy stays in force.
 . "$(dirname "$0")/lib.sh"
 
-# This suite's namespaces carry "w14".
-NS_H=msh-w14-$(printf %x $$)
-NS_P=msp-w14-$(printf %x $$)
 e2e_setup
 
 CM=$E2E_TMP/configmap
 P=$CM/policy.yaml
-cat >"$E2E_TMP/a.yaml" <<'YAML'
-version: 1
-default: deny
-rules:
-  - name: web
-    action: allow
-    ports: [tcp/8080]
-YAML
+fixture web-8080.yaml "$E2E_TMP/a.yaml"
 cat >"$E2E_TMP/b.yaml" <<'YAML'
 version: 1
 default: deny
@@ -44,14 +34,7 @@ rules:
     ports: [icmp/8]
 YAML
 # Valid YAML, invalid policy: an unknown key on line 6, column 5.
-cat >"$E2E_TMP/bad.yaml" <<'YAML'
-version: 1
-default: allow
-rules:
-  - name: everything
-    action: allow
-    bogus: 1
-YAML
+fixture unknown-key.yaml "$E2E_TMP/bad.yaml"
 
 # swap FILE: what kubelet's atomic writer does, one generation of the
 # ConfigMap: write the new ..TIMESTAMP directory, point ..data_tmp at it,
@@ -69,19 +52,7 @@ swap() {
 # burst FILE...: the same swaps, one per FILE, from one process, so they
 # land within a millisecond or so of each other even on a loaded machine.
 burst() {
-	python3 - "$CM" "$SEQ" "$@" <<'PY'
-import os, shutil, sys
-cm, seq, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-for f in files:
-    seq += 1
-    old = os.readlink(os.path.join(cm, '..data'))
-    new = '..2026_12_06_21_00_00.%d' % seq
-    os.mkdir(os.path.join(cm, new))
-    shutil.copyfile(f, os.path.join(cm, new, 'policy.yaml'))
-    os.symlink(new, os.path.join(cm, '..data_tmp'))
-    os.rename(os.path.join(cm, '..data_tmp'), os.path.join(cm, '..data'))
-    shutil.rmtree(os.path.join(cm, old))
-PY
+	python3 "$E2E_ROOT/tests/e2e/watch_burst.py" "$CM" "$SEQ" "$@"
 	SEQ=$((SEQ + $#))
 }
 reloads() { log_count 'policy reloaded: '; }

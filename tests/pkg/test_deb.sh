@@ -14,26 +14,11 @@ set -u
 cd "$(dirname "$0")/../.."
 TOP=$(pwd)
 BUILD=${BUILD:-build}
-FAILED=0
 ROOT=
 MOUNTED=
+. tests/lib/testlib.sh
 
-pass() { echo "PASS: $1"; }
-fail() {
-	echo "FAIL: $1${2:+: $2}"
-	FAILED=1
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name" "$*"; fi
-}
 quiet() { "$@" >/dev/null 2>&1; }
-# fatal NAME WHY: a failed case after which nothing else can be tested.
-fatal() {
-	fail "$1" "$2"
-	exit 1
-}
 
 cleanup() {
 	local rc=$?
@@ -174,4 +159,4 @@ check purge-no-microsegd-paths test -z "$(find "$ROOT" -xdev -name '*microsegd*'
 	-not -path "$ROOT/var/lib/dpkg/*" -not -path "$ROOT/var/cache/apt/*" -not -path "$ROOT/tmp/*" \
 	-not -path "$ROOT/var/log/*")"
 rm -f "$CACHE_DIR/before.$$"
-[ "$FAILED" -eq 0 ]
+t_finish

@@ -10,40 +10,22 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 K8S=scripts/k8s
 MS=${MS_CHECK_BIN:-bin/microsegd}
-FAILED=0
-TMP=$(mktemp -d /tmp/ms-k8s-w14.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ms-k8s.XXXXXX")
 # KEEP=1 keeps the mutants and the checker's verdicts on them.
 trap '[ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
-
-pass() { echo "PASS: $1"; }
-fail() {
-	echo "FAIL: $1${2:+: $2}"
-	FAILED=1
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name" "$*"; fi
-}
+. tests/lib/testlib.sh
 
 [ -x "$MS" ] || { fail k8s "$MS not built (make)"; exit 1; }
 python3 -c 'import yaml' 2>/dev/null || { fail k8s "python3-yaml missing (scripts/install-deps.sh)"; exit 1; }
 
-python3 tests/pkg/k8s_check.py "$K8S/microsegd.yaml" scripts/microsegd.service "$MS" || FAILED=1
+python3 tests/pkg/k8s_check.py "$K8S/microsegd.yaml" scripts/microsegd.service "$MS" || T_FAILED=1
 
 # mutant NAME PYTHON: a copy of the manifest changed by PYTHON (over the
 # list of documents `docs`, the DaemonSet `ds` and its container `c`) must
 # fail the checker.
 mutant() {
 	local name=$1
-	python3 - "$K8S/microsegd.yaml" "$TMP/$name.yaml" "$2" <<'PY'
-import sys, yaml
-docs = list(yaml.safe_load_all(open(sys.argv[1])))
-ds = next(d for d in docs if d['kind'] == 'DaemonSet')
-c = ds['spec']['template']['spec']['containers'][0]
-exec(sys.argv[3])
-yaml.safe_dump_all(docs, open(sys.argv[2], 'w'))
-PY
+	python3 tests/pkg/k8s_mutant.py "$K8S/microsegd.yaml" "$TMP/$name.yaml" "$2"
 	if python3 tests/pkg/k8s_check.py "$TMP/$name.yaml" scripts/microsegd.service "$MS" >"$TMP/$name.out"; then
 		fail "k8s-rejects-$name" "the checker accepted it"
 	else
@@ -126,4 +108,4 @@ check containerfile-entrypoint grep -qx 'ENTRYPOINT \["/usr/sbin/microsegd"\]' "
 ver=$(basename "$deb" | cut -d_ -f2)
 check daemonset-image-is-package-version grep -q "image: microsegd:$ver\$" "$K8S/microsegd.yaml"
 check containerfile-tag-is-package-version grep -q -- "-t microsegd:$ver " "$CF"
-[ "$FAILED" -eq 0 ]
+t_finish
