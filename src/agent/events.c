@@ -536,6 +536,9 @@ void ms_events_event_key(const struct ms_event *e, struct ms_session_key *k)
 	memcpy(k->addr_hi, lo ? e->dst : e->src, 16);
 	k->port_lo = lo ? e->sport : e->dport;
 	k->port_hi = lo ? e->dport : e->sport;
+	if ((e->proto == MS_PROTO_ICMP && e->family == MS_FAMILY_IPV4) ||
+	    (e->proto == MS_PROTO_ICMPV6 && e->family == MS_FAMILY_IPV6))
+		k->icmp = ms_icmp_key_type(e->family, e->icmp_type);
 }
 
 static void forget_session(struct ms_events *ev, const struct ms_event *e)
