@@ -11,8 +11,8 @@ Run inside a network namespace (ip netns exec NS frames.py ...):
       tcp (a SYN to PORT), udp (a datagram to PORT) or icmp:TYPE (PORT is
       the identifier). Then listen on IFACE for an answer from DST for at
       most --wait seconds: for tcp a SYN-ACK or RST from PORT, for udp a
-      datagram from PORT, for icmp any ICMP message from DST. Exit 0 when
-      answered, 1 when not.
+      datagram from PORT, for an ICMP query its reply with the identifier.
+      Exit 0 when answered, 1 when not.
   frames.py listen FILE PROTO:PORT...
       Receive on every address (udp:PORT, icmp, icmpv6) and append one line
       per packet to FILE ("udp4 PORT SRC", "udp6 PORT SRC" or "icmp TYPE
@@ -127,20 +127,36 @@ def answered(sock, kind, dst_a, v6, sport, port, wait):
             s, d = struct.unpack("!HH", p4[:4])
             if s == port and d == sport:
                 return True
-        elif kind.startswith("icmp") and proto in (1, 58):
-            return True
+        elif kind.startswith("icmp") and proto in (1, 58) and len(p4) >= 6:
+            req = int(kind.split(":")[1])
+            reply = {8: 0, 13: 14, 15: 16, 17: 18, 128: 129}.get(req)
+            if p4[0] == reply and struct.unpack("!H", p4[4:6])[0] == port:
+                return True
 
 
-def probe(a):
+def open_link(iface):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((iface, 0))
+    return sock
+
+
+def probe_on(sock, a):
+    """Send a's frame on sock (an AF_PACKET socket of the sending side) and
+    wait for its answer; sock is closed."""
     v6 = a.ipv6 or ":" in a.src
     sport = random.randrange(20000, 60000)
     et, pkt = ip_packet(a.kind, a.src, a.dst, v6, sport, a.port)
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    sock.bind((a.iface, 0))
-    sock.send(frame(a, sock, et, pkt))
-    ok = answered(sock, a.kind, a.dst, v6, sport, a.port, a.wait)
-    sock.close()
-    return ok
+    try:
+        sock.send(frame(a, sock, et, pkt))
+        return answered(sock, a.kind, a.dst, v6, sport, a.port, a.wait)
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def probe(a):
+    return probe_on(open_link(a.iface), a)
 
 
 def sniff(a):
