@@ -434,7 +434,7 @@ def rand_crafted(rng, n, pol):
         if what < 0.5:
             # Deeper than 8 the kernel drops them (here), deeper than 9 the
             # parser: both must come out silent, as nftables has them.
-            tags = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12])
+            tags = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 4, 6, 8, 9, 10, 12])
             out.append((rng.choice(["tcp", "udp"]), src, dst, port, tags, v6, None))
         elif what < 0.75:
             # UDP from an IPv4-mapped source: an IPv6 packet to both.
@@ -442,8 +442,15 @@ def rand_crafted(rng, n, pol):
                         rng.choice([0, 0, 2]), True, None))
         else:
             fam_ = 6 if v6 else 4
+            # Mostly an opener some rule allows: whether it opens the query
+            # (it must not, unless a rule allows the query too).
+            name = "icmpv6" if v6 else "icmp"
+            allowed = [t for r in pol["rules"] for proto, lo, hi in (r["ports"] or [])
+                       if proto == name for t in ICMP_OPENERS[fam_] if lo <= t <= hi]
+            opener = rng.choice(allowed if allowed and rng.random() < 0.7
+                                else ICMP_OPENERS[fam_])
             out.append((f"icmp:{rng.choice(ICMP_QUERIES[fam_])}", src, dst, 0,
-                        rng.choice([0, 0, 1]), v6, rng.choice(ICMP_OPENERS[fam_])))
+                        rng.choice([0, 0, 1]), v6, opener))
     return out
 
 
