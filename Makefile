@@ -108,7 +108,7 @@ $(BUILD)/vmlinux.h: Makefile
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h Makefile
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN:-Wmissing-prototypes=) \
-		-Iinclude -Ibpf -I$(BUILD) -MMD -MP -c $< -o $@.tmp
+		-Iinclude -Ibpf -I$(BUILD) -MMD -MP -MT $@ -MF $@.d -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp
 	$(Q)rm -f $@.tmp
 

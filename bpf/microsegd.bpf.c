@@ -298,11 +298,13 @@ static __always_inline void emit(__u8 type, const struct ms_session_key *k,
  * Policy lookup for a flow's first packet: no loop over rules. A missing
  * class entry can only mean no policy is installed in this slot yet.
  */
-static __always_inline void classify(__u32 slot, __u8 dir, const __u8 *src, const __u8 *dst,
-				     __u8 proto, __u16 port, __u32 *rule_id, __u8 *action,
-				     const struct ms_slot_info *si)
+static __always_inline void classify(__u32 slot, __u8 dir, __u8 family, const __u8 *src,
+				     const __u8 *dst, __u8 proto, __u16 port, __u32 *rule_id,
+				     __u8 *action, const struct ms_slot_info *si)
 {
-	struct ms_addr_key ak = { .prefixlen = MS_ADDR_KEY_DATA_BITS, .slot = slot };
+	struct ms_addr_key ak = { .prefixlen = MS_ADDR_KEY_DATA_BITS,
+				  .slot = slot,
+				  .family = family };
 	__u32 pidx = slot * MS_PORT_SLOT_ENTRIES + ms_port_index(dir, proto, port);
 	__u32 pair = pidx >> 1;
 	struct ms_decision_key dk = { .slot = slot };
@@ -541,10 +543,13 @@ static __always_inline void new_session(struct ms_session *ns, struct __sk_buff 
  * spoofed address for as long as they retry.
  *
  * Allowed: the flow replaces the denial, a session like any other. Denied:
- * dropped, reported once and then at the pair's 10 s rate; the denial is
- * not refreshed (only its initiator refreshes it). In monitor mode the
- * audited packet did arrive, so a packet the rules do not allow on its own
- * passes as the audited flow's reply, unreported.
+ * a denial of its own, in embryos under the same tuple marked
+ * MS_KEY_REVERSE: its own first report, report rate, timeout and policy
+ * generation, refreshed by its own sender only, so that neither side's
+ * packets hold back or refresh the other's reports, and later packets are
+ * decided by that one lookup. In monitor mode the audited packet did
+ * arrive, so a packet the rules do not allow on its own passes as the
+ * audited flow's reply, unreported.
  *
  * A revoked flow (allowed, then denied by a reload) really existed: its
  * replies stay replies and are dropped with it; the caller never comes here
@@ -556,13 +561,25 @@ static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_se
 					     int src_is_lo, __u32 slot,
 					     const struct ms_slot_info *si, __u64 now)
 {
-	struct ms_session ns = {};
+	struct ms_session ns = {}, *rs;
 	struct flow_view v;
 	__u32 rule_id;
 	__u8 action, verdict;
-	int first;
 
-	classify(slot, dir, p->src, p->dst, p->proto, p->cls_port, &rule_id, &action, si);
+	if (s->verdict == MS_VERDICT_DENY) {
+		key->flags = MS_KEY_REVERSE;
+		rs = bpf_map_lookup_elem(&embryos, key);
+		if (rs && rs->generation == si->generation &&
+		    age(now, rs->last_seen_ns) < MS_TIMEOUT_DENY * 1000000000ULL) {
+			rs->last_seen_ns = now;
+			rs->packets[0] += 1;
+			rs->bytes[0] += skb->len;
+			return apply(key, rs, p, now);
+		}
+		key->flags = 0;
+	}
+	classify(slot, dir, p->family, p->src, p->dst, p->proto, p->cls_port, &rule_id, &action,
+		 si);
 	verdict = to_verdict(action, si->monitor);
 	v.src = p->src;
 	v.dst = p->dst;
@@ -599,23 +616,13 @@ static __always_inline int reverse_of_denied(struct __sk_buff *skb, struct ms_se
 		count(MS_CNT_AUDIT);
 		return TC_ACT_OK;
 	}
-	first = !(s->flags & MS_SF_REV_REPORTED);
-	if (first || age(now, s->last_report_ns) >= MS_DENY_REPORT_NS) {
-		s->flags |= MS_SF_REV_REPORTED;
-		s->last_report_ns = now;
-		ns.generation = si->generation;
-		/* One packet marks a newly denied flow, more a repeat report. */
-		ns.packets[0] = first ? 1 : 2;
-		ns.rule_id = rule_id;
-		ns.ifindex = skb->ifindex;
-		ns.verdict = MS_VERDICT_DENY;
-		ns.direction = dir;
-		emit(MS_EV_FLOW_DENY, key, &v, &ns, now, p->icmp_type, p->icmp_code);
-		if (first) {
-			count(MS_CNT_NEW_FLOWS);
-			count_rule(slot, rule_id);
-		}
-	}
+	key->flags = MS_KEY_REVERSE;
+	new_session(&ns, skb, p, dir, src_is_lo, rule_id, MS_VERDICT_DENY, si->generation, now);
+	if (bpf_map_update_elem(&embryos, key, &ns, BPF_ANY))
+		count(MS_CNT_SESSION_FAIL);
+	emit(MS_EV_FLOW_DENY, key, &v, &ns, now, p->icmp_type, p->icmp_code);
+	count(MS_CNT_NEW_FLOWS);
+	count_rule(slot, rule_id);
 	count(MS_CNT_DENIED);
 	return TC_ACT_SHOT;
 }
@@ -625,7 +632,7 @@ static __always_inline void frag_key(struct ms_frag_key *fk, const struct pkt *p
 	__builtin_memcpy(fk->src, p->src, 16);
 	__builtin_memcpy(fk->dst, p->dst, 16);
 	fk->id = p->frag_id;
-	fk->proto = p->proto;
+	fk->proto = p->frag_proto;
 	fk->family = p->family;
 }
 
@@ -658,6 +665,45 @@ static __always_inline int frag_follow(const struct pkt *p, const struct ms_slot
 	}
 	count(MS_CNT_DENIED);
 	return TC_ACT_SHOT;
+}
+
+/*
+ * An ICMP error that quotes no flow we let through is decided alone, by the
+ * rules, at every packet: it never creates a session that passes anything,
+ * so an allowed error type opens neither another type nor the way back. An
+ * allowed one passes here (counted as a flow, and logged for a log rule);
+ * a denied (or audited) one goes on to the session path, where a denial is
+ * remembered only to drop its repeats with one lookup and report them at
+ * the usual rate.
+ */
+static __always_inline int icmp_error_allowed(struct __sk_buff *skb, const struct pkt *p, __u8 dir,
+					      __u32 slot, const struct ms_slot_info *si, __u64 now)
+{
+	struct ms_session_key key = {};
+	struct ms_session ns = {};
+	struct flow_view v;
+	__u32 rule_id;
+	__u8 action;
+	int lo;
+
+	classify(slot, dir, p->family, p->src, p->dst, p->proto, p->cls_port, &rule_id, &action,
+		 si);
+	if (action == MS_ACT_DENY)
+		return 0;
+	count(MS_CNT_NEW_FLOWS);
+	count_rule(slot, rule_id);
+	count(MS_CNT_ALLOWED);
+	if (action == MS_ACT_LOG) {
+		build_key(&key, p->src, p->sport, p->dst, p->dport, p->proto, p->family, &lo);
+		key.icmp = p->icmp_key;
+		new_session(&ns, skb, p, dir, lo, rule_id, MS_VERDICT_ALLOW, si->generation, now);
+		v.src = p->src;
+		v.dst = p->dst;
+		v.sport = p->sport;
+		v.dport = p->dport;
+		emit(MS_EV_FLOW_NEW, &key, &v, &ns, now, p->icmp_type, p->icmp_code);
+	}
+	return 1;
 }
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *pkt)
@@ -693,8 +739,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 		return TC_ACT_OK;
 	if (r == PARSE_FRAG)
 		return frag_follow(pkt, si);
-	if (r == PARSE_BAD) {
+	if (r == PARSE_BAD || r == PARSE_UNCLASS) {
 		count(MS_CNT_MALFORMED);
+		if (r == PARSE_UNCLASS)
+			count(MS_CNT_UNCLASSIFIABLE);
 		if (si->monitor) {
 			count(MS_CNT_AUDIT);
 			return TC_ACT_OK;
@@ -710,6 +758,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 		/* An ICMP error passes when it quotes a flow we let through. */
 		build_key(&key, pkt->inner_src, pkt->inner_sport, pkt->inner_dst, pkt->inner_dport,
 			  pkt->inner_proto, pkt->family, &src_is_lo);
+		key.icmp = pkt->inner_icmp;
 		s = session_find(&key, &embryo);
 		if (s && s->verdict != MS_VERDICT_DENY &&
 		    age(now, s->last_seen_ns) < ms_session_timeout_ns(s, key.proto)) {
@@ -719,8 +768,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 		__builtin_memset(&key, 0, sizeof(key));
 	}
 
+	if (pkt->icmp_error && icmp_error_allowed(skb, pkt, dir, slot, si, now))
+		return TC_ACT_OK;
 	build_key(&key, pkt->src, pkt->sport, pkt->dst, pkt->dport, pkt->proto, pkt->family,
 		  &src_is_lo);
+	key.icmp = pkt->icmp_key;
 	s = session_find(&key, &embryo);
 	if (s) {
 		fwd = src_is_lo != s->init_is_hi;
@@ -751,8 +803,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 				__u32 old_rule = s->rule_id;
 
 				session_view(&key, s, &v);
-				classify(slot, s->direction, v.src, v.dst, key.proto, s->cls_port,
-					 &rule_id, &action, si);
+				classify(slot, s->direction, key.family, v.src, v.dst, key.proto,
+					 s->cls_port, &rule_id, &action, si);
 				verdict = to_verdict(action, si->monitor);
 				s->generation = si->generation;
 				s->rule_id = rule_id;
@@ -784,7 +836,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir, struct pkt *p
 	}
 
 	/* A new flow: the packet's sender is the initiator. */
-	classify(slot, dir, pkt->src, pkt->dst, pkt->proto, pkt->cls_port, &rule_id, &action, si);
+	classify(slot, dir, pkt->family, pkt->src, pkt->dst, pkt->proto, pkt->cls_port, &rule_id,
+		 &action, si);
 	verdict = to_verdict(action, si->monitor);
 	/* Zeroed here, not where declared: known sessions never use it. */
 	__builtin_memset(&ns, 0, sizeof(ns));

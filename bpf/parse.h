@@ -2,22 +2,29 @@
 /*
  * Packet parsing for the classifier. Every read is bounds-checked against
  * data_end. Outcomes:
- *   PARSE_OK    an IP packet whose flow tuple is in struct pkt;
- *   PARSE_PASS  not ours to police: non-IP (ARP...), IPv6 link control
- *               (neighbour discovery, ICMPv6 133-137, and multicast
- *               listener discovery, 130-132 and 143, without which
- *               switches that snoop MLD stop forwarding NDP multicast),
- *   PARSE_FRAG  a non-first fragment: no ports, only the datagram's
- *               identity (src, dst, proto, frag_id); it follows the verdict
- *               of its first fragment (frags map);
- *   PARSE_BAD   an IP packet whose headers are truncated or inconsistent,
- *               or more than MAX_EXT_HDRS IPv6 extension headers: dropped
- *               (passed and counted in monitor mode).
+ *   PARSE_OK      an IP packet whose flow tuple is in struct pkt;
+ *   PARSE_PASS    not ours to police: a frame positively not IP (one of
+ *                 the link-control ethertypes of is_link_control(), or an
+ *                 802.3 length frame: LLC, STP), IPv6 link control
+ *                 (neighbour discovery, ICMPv6 133-137, and multicast
+ *                 listener discovery, 130-132 and 143, without which
+ *                 switches that snoop MLD stop forwarding NDP multicast),
+ *   PARSE_FRAG    a non-first fragment: no ports, only the datagram's
+ *                 identity (src, dst, proto, frag_id); it follows the verdict
+ *                 of its first fragment (frags map);
+ *   PARSE_BAD     an IP packet whose headers are truncated or inconsistent,
+ *                 or more than MAX_EXT_HDRS IPv6 extension headers: dropped
+ *                 (passed and counted in monitor mode);
+ *   PARSE_UNCLASS a frame the parser cannot follow to an IP header and does
+ *                 not know as non-IP: more than MAX_VLAN_TAGS VLAN tags,
+ *                 MPLS, PPPoE, any other ethertype. Dropped like PARSE_BAD:
+ *                 whatever the kernel might make of it, it is never waved
+ *                 through unclassified.
  */
 #ifndef MICROSEGD_BPF_PARSE_H
 #define MICROSEGD_BPF_PARSE_H
 
-enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD, PARSE_FRAG };
+enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD, PARSE_FRAG, PARSE_UNCLASS };
 
 #define ETH_HLEN_ 14
 #define ETH_P_IP_ 0x0800
@@ -31,9 +38,20 @@ enum { PARSE_OK = 0, PARSE_PASS, PARSE_BAD, PARSE_FRAG };
 #define TCP_FLAG_ACK 0x10
 
 #define MAX_EXT_HDRS 6
+/*
+ * VLAN tags (802.1Q, 802.1ad; priority tags, VID 0, included) followed in
+ * the frame. The kernel strips priority tags however many there are and
+ * hands the packet to IP, so a deeper stack is not IP we may pass: it is
+ * dropped as unclassifiable. At ingress the kernel (or the NIC) has already
+ * moved the outer tag out of the frame into skb->vlan_tci before tc runs,
+ * and at egress a VLAN device's tag is still there: either way the frame
+ * bytes hold the rest of the stack, which is what is parsed here, so up to
+ * MAX_VLAN_TAGS + 1 tags on the wire are classified.
+ */
+#define MAX_VLAN_TAGS 8
 /* Headers beyond this offset are not looked at; keeps offsets bounded for
- * the verifier and covers Ethernet + 2 VLANs + IPv6 + 6 extension headers of
- * any sane size. */
+ * the verifier and covers Ethernet + 8 VLAN tags + IPv6 + 6 extension
+ * headers of any sane size. */
 #define MAX_L4_OFF 512
 #define PULL_LEN 256
 
@@ -55,6 +73,10 @@ struct pkt {
 	__u8 icmp_code;
 	__u8 tcp_flags;
 	__u8 frag_first; /* a first fragment (more follow): remember its verdict */
+	__u8 frag_proto; /* the datagram's: IPv4 protocol, IPv6 fragment header's next header */
+	__u8 icmp_key;	 /* ms_icmp_key_type() of an ICMP packet, for its session key */
+	__u8 inner_icmp; /* the same of the quoted packet */
+	__u8 icmp_error; /* an ICMP error: decided alone, never a session that passes */
 	__u32 frag_id;	 /* PARSE_FRAG and frag_first: the datagram's identification */
 };
 
@@ -66,34 +88,32 @@ static __always_inline void map_v4(__u8 *dst, __be32 a)
 	__builtin_memcpy(dst + 12, &a, 4);
 }
 
-static __always_inline int is_echo(__u8 family, __u8 type)
-{
-	if (family == MS_FAMILY_IPV4)
-		return type == 8 || type == 0;
-	return type == 128 || type == 129;
-}
-
-static __always_inline int is_echo_request(__u8 family, __u8 type)
-{
-	return family == MS_FAMILY_IPV4 ? type == 8 : type == 128;
-}
-
 /*
- * Echo sessions are keyed on the identifier as the request's source "port"
- * and the reply's destination "port" (the other side 0): a reply finds its
- * request's session, while a request the peer sends with the same
- * identifier is a flow of its own and is classified as one.
+ * The "ports" of an ICMP message in its session key (ms_icmp_query,
+ * include/microsegd_abi.h): a query's identifier as the request's source
+ * and the reply's destination; a one-way message's type as destination.
+ * Returns 0 when the identifier is past data_end.
  */
-static __always_inline void echo_ports(__u8 family, __u8 type, const __u8 *id, __be16 *sport,
-				       __be16 *dport)
+static __always_inline int icmp_ports(__u8 family, const __u8 *l4, void *data_end, __be16 *sport,
+				      __be16 *dport)
 {
-	if (is_echo_request(family, type)) {
-		__builtin_memcpy(sport, id, 2);
+	int q = ms_icmp_query(family, l4[0]);
+
+	if (!q) {
+		*sport = 0;
+		*dport = bpf_htons(l4[0]);
+		return 1;
+	}
+	if ((void *)(l4 + 8) > data_end)
+		return 0;
+	if (q == 1) {
+		__builtin_memcpy(sport, l4 + 4, 2);
 		*dport = 0;
 	} else {
 		*sport = 0;
-		__builtin_memcpy(dport, id, 2);
+		__builtin_memcpy(dport, l4 + 4, 2);
 	}
+	return 1;
 }
 
 static __always_inline int is_icmp_error(__u8 family, __u8 type)
@@ -137,9 +157,10 @@ static __always_inline void parse_inner(void *data, void *data_end, __u32 off, s
 		__builtin_memcpy(&p->inner_dport, l4 + 2, 2);
 	} else if ((proto == MS_PROTO_ICMP && p->family == MS_FAMILY_IPV4) ||
 		   (proto == MS_PROTO_ICMPV6 && p->family == MS_FAMILY_IPV6)) {
-		if (!is_echo(p->family, l4[0]))
+		if (is_icmp_error(p->family, l4[0]) ||
+		    !icmp_ports(p->family, l4, data_end, &p->inner_sport, &p->inner_dport))
 			return;
-		echo_ports(p->family, l4[0], l4 + 4, &p->inner_sport, &p->inner_dport);
+		p->inner_icmp = ms_icmp_key_type(p->family, l4[0]);
 	} else {
 		return;
 	}
@@ -179,12 +200,13 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off, struc
 		p->cls_port = l4[0];
 		if (p->family == MS_FAMILY_IPV6 && ((l4[0] >= 130 && l4[0] <= 137) || l4[0] == 143))
 			return PARSE_PASS;
-		if (is_echo(p->family, l4[0])) {
-			if ((void *)(l4 + 8) > data_end)
-				return PARSE_BAD;
-			echo_ports(p->family, l4[0], l4 + 4, &p->sport, &p->dport);
-		} else if (is_icmp_error(p->family, l4[0])) {
+		p->icmp_key = ms_icmp_key_type(p->family, l4[0]);
+		if (is_icmp_error(p->family, l4[0])) {
+			p->icmp_error = 1;
+			p->dport = bpf_htons(l4[0]); /* one-way, should a denial be kept */
 			parse_inner(data, data_end, off + 8, p);
+		} else if (!icmp_ports(p->family, l4, data_end, &p->sport, &p->dport)) {
+			return PARSE_BAD;
 		}
 		return PARSE_OK;
 	default:
@@ -211,6 +233,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off, str
 	map_v4(p->src, ip->saddr);
 	map_v4(p->dst, ip->daddr);
 	p->frag_id = bpf_ntohs(ip->id);
+	p->frag_proto = ip->protocol;
 	if (bpf_ntohs(ip->frag_off) & 0x1fff)
 		return PARSE_FRAG;
 	p->frag_first = (bpf_ntohs(ip->frag_off) & 0x2000) != 0; /* MF */
@@ -248,6 +271,11 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off, str
 		if (nh == 44) {
 			p->frag_id = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) |
 				     ((__u32)h[6] << 8) | h[7];
+			/* Every fragment's header names the same next header
+			 * (RFC 8200 4.5), whatever follows it in the first:
+			 * the datagram's identity uses it, not the L4 protocol
+			 * that only the first fragment reaches. */
+			p->frag_proto = h[0];
 			if (((h[2] << 8) | h[3]) & 0xfff8) {
 				p->proto = h[0];
 				return PARSE_FRAG;
@@ -267,6 +295,31 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off, str
 	return parse_l4(data, data_end, off, p);
 }
 
+/*
+ * Ethertypes positively not IP, passed unclassified: the kernel never hands
+ * them to IPv4 or IPv6, and cutting them would cut the link (ARP, bonding,
+ * 802.1X, time sync). Anything else that is not IP or a VLAN tag is
+ * dropped: MPLS (0x8847/8) and PPPoE sessions (0x8864) carry IP that the
+ * kernel delivers with the right configuration, other TPIDs (0x9100) are
+ * VLAN tags to some switches, and an unknown ethertype is nothing we can
+ * vouch for.
+ */
+static __always_inline int is_link_control(__u16 proto)
+{
+	switch (proto) {
+	case 0x0806: /* ARP */
+	case 0x8035: /* RARP */
+	case 0x8809: /* slow protocols: LACP, marker, 802.3ah OAM */
+	case 0x888E: /* 802.1X EAPOL */
+	case 0x88CC: /* LLDP */
+	case 0x88F7: /* PTP */
+	case 0x8902: /* 802.1ag CFM */
+		return 1;
+	default:
+		return proto < 0x0600; /* an 802.3 length: LLC (STP, CDP, ...) */
+	}
+}
+
 static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 {
 	void *data = (void *)(long)skb->data;
@@ -277,17 +330,17 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 
 	eth = data;
 	if ((void *)(eth + 1) > data_end)
-		return PARSE_PASS;
+		return PARSE_BAD; /* no ethertype to vouch for it */
 	proto = eth->h_proto;
 #pragma unroll
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		__be16 *vlan;
 
 		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
 			break;
 		vlan = data + off;
 		if ((void *)(vlan + 2) > data_end)
-			return PARSE_PASS;
+			return PARSE_BAD;
 		proto = vlan[1];
 		off += 4;
 	}
@@ -295,7 +348,9 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 		return parse_ipv4(data, data_end, off, p);
 	if (proto == bpf_htons(ETH_P_IPV6_))
 		return parse_ipv6(data, data_end, off, p);
-	return PARSE_PASS;
+	if (is_link_control(bpf_ntohs(proto)))
+		return PARSE_PASS;
+	return PARSE_UNCLASS;
 }
 
 /*

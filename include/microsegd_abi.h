@@ -52,6 +52,10 @@ enum ms_counter {
 	MS_CNT_SESSION_FAIL, /* session inserts that failed */
 	MS_CNT_PASSING,	     /* sessions that began to pass traffic (allow or audit) */
 	MS_CNT_FRAG_DROPPED, /* non-first fragments dropped: first denied or never seen */
+	/* frames neither followed to an IP header nor known as non-IP (a VLAN
+	 * stack deeper than the parser's bound, MPLS, PPPoE, an unknown
+	 * ethertype): dropped, and counted in MS_CNT_MALFORMED too */
+	MS_CNT_UNCLASSIFIABLE,
 	MS_CNT_MAX,
 };
 
@@ -96,9 +100,13 @@ struct ms_session_key {
 	__be16 port_hi;
 	__u8 proto;
 	__u8 family;
-	__u8 pad[2];
+	__u8 icmp;  /* ICMP/ICMPv6: ms_icmp_key_type() of the flow's type; else 0 */
+	__u8 flags; /* MS_KEY_* */
 };
 _Static_assert(sizeof(struct ms_session_key) == 40, "session key layout");
+
+/* Session key flags (ms_session_key.flags). */
+#define MS_KEY_REVERSE 0x01 /* the denial of the reversed tuple of a denied flow */
 
 struct ms_session {
 	__u64 first_seen_ns; /* CLOCK_MONOTONIC, at tick resolution */
@@ -124,8 +132,7 @@ struct ms_session {
 _Static_assert(sizeof(struct ms_session) == 88, "session layout");
 
 /* Session flags (ms_session.flags). */
-#define MS_SF_REVOKED 0x01	/* allowed once, then denied by a newer policy */
-#define MS_SF_REV_REPORTED 0x02 /* the responder side's own denial was reported */
+#define MS_SF_REVOKED 0x01 /* allowed once, then denied by a newer policy */
 
 /*
  * Policy lookup structures. Two complete policies live side by side, told
@@ -134,13 +141,17 @@ _Static_assert(sizeof(struct ms_session) == 88, "session layout");
  * 32-bit active_slot flips from one whole policy to the other.
  */
 struct ms_addr_key {	 /* LPM_TRIE key: src_class and dst_class maps */
-	__u32 prefixlen; /* 8 (slot) + address prefix length (IPv4 as ::ffff:0:0/96 + n) */
+	__u32 prefixlen; /* 16 (slot, family) + address prefix length (IPv4: 96 + n) */
 	__u8 slot;
+	/* MS_FAMILY_*: an IPv6 address never matches an IPv4 prefix, even one
+	 * in ::ffff:0:0/96, where IPv4 addresses are stored (IPv4-mapped) */
+	__u8 family;
 	__u8 addr[16];
-	__u8 pad[3];
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct ms_addr_key) == 24, "addr key layout");
-#define MS_ADDR_KEY_DATA_BITS (8 + 128)
+#define MS_ADDR_KEY_DATA_BITS (8 + 8 + 128)
+#define MS_ADDR_KEY_FIXED_BITS 16 /* slot and family: every entry's prefix covers them */
 
 /*
  * port_class: an ARRAY indexed directly by (slot, dir, protocol, port), so
@@ -259,8 +270,9 @@ _Static_assert(sizeof(struct ms_frag) == 16, "fragment layout");
 #define MS_PIN_MAGIC 0x4d534750u /* "MSGP" */
 /* 2: sessions and events carry the local cgroup id; 3: decisions is an
  * ARRAY_OF_MAPS[2] of per-slot decision hashes (was one HASH of both), and
- * rule_hits is mmapable */
-#define MS_PIN_ABI_VERSION 3u
+ * rule_hits is mmapable; 4: address keys carry the family, session keys the
+ * ICMP type and MS_KEY_REVERSE, a counter of unclassifiable frames */
+#define MS_PIN_ABI_VERSION 4u
 
 struct ms_pin_meta { /* ARRAY[1]: ms_meta */
 	__u32 magic;
@@ -310,6 +322,46 @@ _Static_assert(sizeof(struct ms_event) == 112, "event layout");
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif
+
+/*
+ * ICMP in session keys. A query (echo; for IPv4 also timestamp, information
+ * and address mask) and its reply share one session, keyed on the request's
+ * type, with the identifier as the request's source "port" and the reply's
+ * destination "port". Every other message is one-way: keyed on its own type,
+ * with the type as destination "port", so that a message of the same type
+ * sent back is a flow of its own sender's and never passes as a reply, and
+ * a session of one type never passes another. Returns 1 for a request, 2
+ * for a reply, 0 for a one-way message.
+ */
+static __always_inline int ms_icmp_query(__u8 family, __u8 type)
+{
+	if (family == MS_FAMILY_IPV6)
+		return type == 128 ? 1 : type == 129 ? 2 : 0;
+	switch (type) {
+	case 8:
+	case 13:
+	case 15:
+	case 17:
+		return 1;
+	case 0:
+	case 14:
+	case 16:
+	case 18:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+/* ms_session_key.icmp of a message: its request's type for a query. */
+static __always_inline __u8 ms_icmp_key_type(__u8 family, __u8 type)
+{
+	if (ms_icmp_query(family, type) != 2)
+		return type;
+	if (family == MS_FAMILY_IPV6)
+		return 128;
+	return type == 0 ? 8 : (__u8)(type - 1);
+}
 
 /* Idle time after which a session expires; the classifier and the daemon's
  * sweep use the same rule. */

@@ -336,8 +336,12 @@ void ms_events_describe(struct ms_events *ev, const struct ms_event *e, struct m
 	}
 	format_addr(in->src, e->family, e->src);
 	format_addr(in->dst, e->family, e->dst);
-	in->src_workload = ms_events_workload(ev, e->generation, e->src);
-	in->dst_workload = ms_events_workload(ev, e->generation, e->dst);
+	/* The workload index holds IPv4 prefixes IPv4-mapped: an IPv6 packet's
+	 * IPv4-mapped address is not the IPv4 workload's, and goes unnamed. */
+	if (e->family != MS_FAMILY_IPV6 || !ms_addr_is_v4(e->src))
+		in->src_workload = ms_events_workload(ev, e->generation, e->src);
+	if (e->family != MS_FAMILY_IPV6 || !ms_addr_is_v4(e->dst))
+		in->dst_workload = ms_events_workload(ev, e->generation, e->dst);
 	/* Denials are reported when decided (one packet seen) and then every
 	 * MS_DENY_REPORT_NS while packets keep coming: a later report of the
 	 * same flow has seen more than one packet. */
@@ -536,6 +540,9 @@ void ms_events_event_key(const struct ms_event *e, struct ms_session_key *k)
 	memcpy(k->addr_hi, lo ? e->dst : e->src, 16);
 	k->port_lo = lo ? e->sport : e->dport;
 	k->port_hi = lo ? e->dport : e->sport;
+	if ((e->proto == MS_PROTO_ICMP && e->family == MS_FAMILY_IPV4) ||
+	    (e->proto == MS_PROTO_ICMPV6 && e->family == MS_FAMILY_IPV6))
+		k->icmp = ms_icmp_key_type(e->family, e->icmp_type);
 }
 
 static void forget_session(struct ms_events *ev, const struct ms_event *e)

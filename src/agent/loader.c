@@ -1063,8 +1063,9 @@ const char *ms_dp_ifname(struct ms_dp *dp, uint32_t ifindex)
 static void addr_key(struct ms_addr_key *k, uint32_t slot, const struct ms_addr_entry *e)
 {
 	memset(k, 0, sizeof(*k));
-	k->prefixlen = 8 + e->plen;
+	k->prefixlen = MS_ADDR_KEY_FIXED_BITS + e->plen;
 	k->slot = (uint8_t)slot;
+	k->family = e->family;
 	memcpy(k->addr, e->addr, 16);
 }
 

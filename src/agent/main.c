@@ -450,6 +450,8 @@ struct loop {
 	uint64_t next_stats_us;
 	uint64_t next_history_us;
 	uint64_t lost_seen;
+	uint64_t unclass_seen;	  /* unclassifiable frames already warned about */
+	uint64_t next_unclass_us; /* the next such warning, at most every 10 s */
 };
 
 /* Look behind the attached interfaces again; a changed inventory is a
@@ -497,6 +499,11 @@ static void on_tick(struct loop *lp)
 	if (err)
 		log_warn("cannot sweep the session table: %s", strerror(-err));
 	ms_stats_check_lost(d->dp, ms_events_lost(d->ev), &lp->lost_seen);
+	now = mono_usec();
+	if (now >= lp->next_unclass_us) {
+		ms_stats_check_unclassifiable(d->dp, &lp->unclass_seen);
+		lp->next_unclass_us = now + 10 * 1000000ULL;
+	}
 	ms_observer_tick(d->obs);
 	if (d->api)
 		ms_api_tick(d->api);

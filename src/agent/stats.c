@@ -16,11 +16,13 @@ char *ms_stats_format(const uint64_t *cnt, uint64_t sessions, uint64_t lost_user
 		     "stats: allowed=%" PRIu64 " denied=%" PRIu64 " audit=%" PRIu64
 		     " new_flows=%" PRIu64 " sessions=%" PRIu64 " events_lost=%" PRIu64
 		     " revoked=%" PRIu64 " malformed=%" PRIu64 " passthrough=%" PRIu64
-		     " session_fail=%" PRIu64 " fragments_dropped=%" PRIu64,
+		     " session_fail=%" PRIu64 " fragments_dropped=%" PRIu64
+		     " unclassifiable=%" PRIu64,
 		     cnt[MS_CNT_ALLOWED], cnt[MS_CNT_DENIED], cnt[MS_CNT_AUDIT],
 		     cnt[MS_CNT_NEW_FLOWS], sessions, cnt[MS_CNT_EVENTS_LOST] + lost_user,
 		     cnt[MS_CNT_REVOKED], cnt[MS_CNT_MALFORMED], cnt[MS_CNT_PASSTHROUGH],
-		     cnt[MS_CNT_SESSION_FAIL], cnt[MS_CNT_FRAG_DROPPED]) < 0)
+		     cnt[MS_CNT_SESSION_FAIL], cnt[MS_CNT_FRAG_DROPPED],
+		     cnt[MS_CNT_UNCLASSIFIABLE]) < 0)
 		return NULL;
 	return s;
 }
@@ -81,6 +83,22 @@ int ms_stats_check_lost(const struct ms_dp *dp, uint64_t lost_user, uint64_t *la
 			 "(see --ringbuf-size) or the flow log could not be written",
 			 total - *last, total);
 	*last = total;
+	return 0;
+}
+
+int ms_stats_check_unclassifiable(const struct ms_dp *dp, uint64_t *last)
+{
+	uint64_t cnt[MS_CNT_MAX];
+	int err = ms_dp_counters(dp, cnt);
+
+	if (err)
+		return err;
+	if (cnt[MS_CNT_UNCLASSIFIABLE] > *last)
+		log_warn("%" PRIu64 " frames the classifier could not follow to an IP header "
+			 "(%" PRIu64 " in all): more VLAN tags than it parses, MPLS, PPPoE or an "
+			 "unknown ethertype; dropped (passed in monitor mode)",
+			 cnt[MS_CNT_UNCLASSIFIABLE] - *last, cnt[MS_CNT_UNCLASSIFIABLE]);
+	*last = cnt[MS_CNT_UNCLASSIFIABLE];
 	return 0;
 }
 

@@ -37,6 +37,10 @@ int ms_stats_report(const struct ms_dp *dp, const struct ms_policy *p, uint64_t 
  */
 int ms_stats_check_lost(const struct ms_dp *dp, uint64_t lost_user, uint64_t *last);
 
+/* Warn when frames were refused as unclassifiable since *last (their count
+ * then), so that a link that carries them is noticed; updates *last. */
+int ms_stats_check_unclassifiable(const struct ms_dp *dp, uint64_t *last);
+
 /* A short STATUS= text for systemd: policy generation, rules, counts. */
 char *ms_stats_status(const struct ms_dp *dp, const struct ms_policy *p, uint64_t sessions);
 

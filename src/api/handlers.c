@@ -38,6 +38,7 @@ static const char *const counter_names[MS_CNT_MAX] = {
 	[MS_CNT_SESSION_FAIL] = "session_fail",
 	[MS_CNT_PASSING] = "passing_flows",
 	[MS_CNT_FRAG_DROPPED] = "fragments_dropped",
+	[MS_CNT_UNCLASSIFIABLE] = "unclassifiable",
 };
 
 void ms_api_resp_clear(struct ms_api_resp *resp)

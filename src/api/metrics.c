@@ -134,7 +134,13 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 			d->discovery_failed);
 	}
 	one(f, "microsegd_malformed_packets_total", "counter",
-	    "IP packets that could not be parsed.", c[MS_CNT_MALFORMED]);
+	    "Frames dropped (passed in monitor mode) because they could not be parsed: "
+	    "malformed IP and unclassifiable frames.",
+	    c[MS_CNT_MALFORMED]);
+	one(f, "microsegd_unclassifiable_frames_total", "counter",
+	    "Frames neither followed to an IP header nor known as non-IP (VLAN stacks past the "
+	    "parser's depth, MPLS, PPPoE, unknown ethertypes), counted as malformed too.",
+	    c[MS_CNT_UNCLASSIFIABLE]);
 	one(f, "microsegd_passthrough_packets_total", "counter",
 	    "Packets passed without policy: non-IP, neighbour discovery, non-first fragments.",
 	    c[MS_CNT_PASSTHROUGH]);

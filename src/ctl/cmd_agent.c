@@ -124,10 +124,11 @@ int cmd_status(const struct ctl_opts *o)
 	       ctl_text(p, "default"));
 	printf("loaded:      %s; reloads %s ok, %s failed\n", ctl_num(p, "loaded", b[0], 32),
 	       ctl_num(p, "reloads_ok", b[1], 32), ctl_num(p, "reloads_failed", b[2], 32));
-	printf("packets:     allowed %s, denied %s, audit %s, malformed %s, passthrough %s\n",
+	printf("packets:     allowed %s, denied %s, audit %s, malformed %s (unclassifiable %s), "
+	       "passthrough %s\n",
 	       ctl_num(c, "allowed", b[0], 32), ctl_num(c, "denied", b[1], 32),
 	       ctl_num(c, "audit", b[2], 32), ctl_num(c, "malformed", b[3], 32),
-	       ctl_num(c, "passthrough", b[4], 32));
+	       ctl_num(c, "unclassifiable", b[5], 32), ctl_num(c, "passthrough", b[4], 32));
 	printf("flows:       classified %s, revoked %s; events lost %s\n",
 	       ctl_num(c, "new_flows", b[0], 32), ctl_num(c, "revoked", b[1], 32),
 	       ctl_num(c, "events_lost", b[2], 32));

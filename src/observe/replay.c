@@ -20,9 +20,11 @@ struct flow {
 	uint8_t src[16], dst[16];
 	uint16_t port; /* the responder's, or the ICMP type */
 	uint8_t proto, dir;
+	uint8_t family; /* MS_FAMILY_* */
+	uint8_t pad;
 	uint16_t sport;
 	uint8_t rec; /* REC_* */
-	uint8_t pad;
+	uint8_t pad2;
 };
 
 /* Flows are collected, then sorted and merged once: a million lines need
@@ -97,13 +99,16 @@ static int num(const cJSON *o, const char *k, unsigned int max, unsigned int *ou
 	return 0;
 }
 
-static int host_addr(const char *s, uint8_t *out)
+/* The address, and *v4 whether it is IPv4 (as the flow log writes an IPv6
+ * packet's IPv4-mapped address, ::ffff:198.18.0.1, it stays IPv6). */
+static int host_addr(const char *s, uint8_t *out, bool *v4)
 {
 	struct ms_cidr c;
 
 	if (!s || strchr(s, '/') || ms_cidr_parse(s, &c))
 		return -EINVAL;
 	memcpy(out, c.addr, 16);
+	*v4 = ms_cidr_is_v4(&c);
 	return 0;
 }
 
@@ -114,6 +119,7 @@ int ms_replay_add(struct ms_replay *r, const cJSON *j, char **errmsg)
 	struct flow f = { 0 };
 	unsigned int n;
 	int proto = -1;
+	bool v4s, v4d;
 
 	if (errmsg)
 		*errmsg = NULL;
@@ -136,10 +142,11 @@ int ms_replay_add(struct ms_replay *r, const cJSON *j, char **errmsg)
 		proto = (int)pj->valuedouble;
 	if (proto < 0)
 		return bad(errmsg, "missing or invalid \"proto\"");
-	if (host_addr(str(j, "src"), f.src) || host_addr(str(j, "dst"), f.dst))
+	if (host_addr(str(j, "src"), f.src, &v4s) || host_addr(str(j, "dst"), f.dst, &v4d))
 		return bad(errmsg, "missing or invalid \"src\" or \"dst\"");
-	if (ms_addr_is_v4(f.src) != ms_addr_is_v4(f.dst))
+	if (v4s != v4d)
 		return bad(errmsg, "\"src\" and \"dst\" of different families");
+	f.family = v4s ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
 	f.proto = (uint8_t)proto;
 	f.dir = !strcmp(d, "egress") ? MS_DIR_EGRESS : MS_DIR_INGRESS;
 	if (ms_proto_has_ports(f.proto)) {
@@ -277,7 +284,10 @@ static int evaluate(struct ms_replay *r)
 		bool passed = f->rec & (REC_ALLOW | REC_AUDIT);
 
 		if (!i || memcmp(f, &r->f[i - 1], offsetof(struct flow, sport))) {
-			struct ms_flow mf = { .dir = f->dir, .proto = f->proto, .port = f->port };
+			struct ms_flow mf = { .dir = f->dir,
+					      .family = f->family,
+					      .proto = f->proto,
+					      .port = f->port };
 
 			memcpy(mf.src, f->src, 16);
 			memcpy(mf.dst, f->dst, 16);

@@ -189,6 +189,7 @@ int ms_cidr_parse(const char *s, struct ms_cidr *c)
 		plen = max;
 	}
 	c->plen = (uint8_t)(plen + (v4 ? 96 : 0));
+	c->v6mapped = !v4 && c->plen >= 96 && !memcmp(c->addr, v4mapped, 12);
 	for (int bit = c->plen; bit < 128; bit++) {
 		uint8_t m = 0x80 >> (bit % 8);
 
@@ -204,7 +205,7 @@ const char *ms_cidr_format(const struct ms_cidr *c, char *buf)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	if (c->plen >= 96 && !memcmp(c->addr, v4mapped, 12)) {
+	if (ms_cidr_is_v4(c)) {
 		inet_ntop(AF_INET, c->addr + 12, a, sizeof(a));
 		snprintf(buf, MS_CIDR_STRLEN, "%s/%u", a, c->plen - 96);
 	} else {
@@ -221,13 +222,28 @@ bool ms_addr_is_v4(const uint8_t *addr)
 	return !memcmp(addr, mapped, sizeof(mapped));
 }
 
+bool ms_cidr_is_v4(const struct ms_cidr *c)
+{
+	return !c->v6mapped && c->plen >= 96 && ms_addr_is_v4(c->addr);
+}
+
+bool ms_flow_is_v4(const struct ms_flow *f)
+{
+	return f->family ? f->family == MS_FAMILY_IPV4 : ms_addr_is_v4(f->src);
+}
+
 bool ms_cidr_contains(const struct ms_cidr *c, const uint8_t *addr)
+{
+	return ms_cidr_contains_af(c, addr, ms_addr_is_v4(addr));
+}
+
+bool ms_cidr_contains_af(const struct ms_cidr *c, const uint8_t *addr, bool v4)
 {
 	unsigned int full = c->plen / 8, rem = c->plen % 8;
 
 	/* A prefix shorter than /96 is IPv6, even one that spans the
-	 * IPv4-mapped block (::/0): IPv4 is matched by IPv4 prefixes only. */
-	if (c->plen < 96 && ms_addr_is_v4(addr))
+	 * IPv4-mapped block (::/0), and so is one written as IPv6 inside it. */
+	if (ms_cidr_is_v4(c) != v4)
 		return false;
 
 	if (memcmp(c->addr, addr, full))
@@ -257,25 +273,31 @@ bool ms_cidr_spans_v4(const struct ms_cidr *c)
 	return true;
 }
 
-static bool in_any(const struct ms_cidr *v, size_t n, const uint8_t *addr)
+static bool in_any(const struct ms_cidr *v, size_t n, const uint8_t *addr, bool v4)
 {
 	for (size_t i = 0; i < n; i++)
-		if (ms_cidr_contains(&v[i], addr))
+		if (ms_cidr_contains_af(&v[i], addr, v4))
 			return true;
 	return false;
 }
 
-bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr)
+bool ms_addrset_contains_af(const struct ms_addrset *s, const uint8_t *addr, bool v4)
 {
 	if (s->any)
 		return true;
 	for (size_t i = 0; i < s->n_terms; i++) {
 		const struct ms_addr_term *t = &s->terms[i];
 
-		if (in_any(t->cidrs, t->n_cidrs, addr) && !in_any(t->except, t->n_except, addr))
+		if (in_any(t->cidrs, t->n_cidrs, addr, v4) &&
+		    !in_any(t->except, t->n_except, addr, v4))
 			return true;
 	}
 	return false;
+}
+
+bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr)
+{
+	return ms_addrset_contains_af(s, addr, ms_addr_is_v4(addr));
 }
 
 static int cmp_rule_order(const void *a, const void *b, void *ctx)
@@ -316,6 +338,7 @@ uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f, uint
 {
 	uint32_t *ord = ms_policy_order(p);
 	uint32_t win = MS_RULE_DEFAULT;
+	bool v4 = ms_flow_is_v4(f);
 
 	if (!ord)
 		abort(); /* test-only code: no sensible way to go on */
@@ -323,7 +346,8 @@ uint32_t ms_policy_eval(const struct ms_policy *p, const struct ms_flow *f, uint
 		const struct ms_rule *r = &p->rules[ord[i] - 1];
 
 		if ((r->dirmask & (1u << f->dir)) && ports_match(r, f->proto, f->port) &&
-		    ms_addrset_contains(&r->from, f->src) && ms_addrset_contains(&r->to, f->dst)) {
+		    ms_addrset_contains_af(&r->from, f->src, v4) &&
+		    ms_addrset_contains_af(&r->to, f->dst, v4)) {
 			win = ord[i];
 			break;
 		}

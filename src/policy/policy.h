@@ -4,8 +4,10 @@
  * it, the compiler (policy_compile.c) turns it into lookup tables, and the
  * reference evaluator (ms_policy_eval, below) evaluates it linearly for the tests.
  *
- * Addresses are 128-bit: IPv4 is held IPv4-mapped (::ffff:a.b.c.d), so an
- * IPv4 /n is an IPv6 /(96 + n) and one address space serves both families.
+ * Addresses are 128-bit: IPv4 is held IPv4-mapped (::ffff:a.b.c.d), an
+ * IPv4 /n as /(96 + n). The families never mix: a prefix written as IPv6
+ * inside ::ffff:0:0/96 is flagged (ms_cidr.v6mapped) and stays IPv6, and a
+ * flow says its family (ms_flow.family).
  */
 #ifndef MICROSEGD_POLICY_H
 #define MICROSEGD_POLICY_H
@@ -32,6 +34,9 @@ struct ms_pos {
 struct ms_cidr {
 	uint8_t addr[16]; /* network byte order, host bits zero */
 	uint8_t plen;	  /* 0..128; IPv4 /n is 96 + n */
+	/* written as IPv6 inside ::ffff:0:0/96 ("::ffff:0:0/96",
+	 * "::ffff:198.18.0.1"): an IPv6 prefix, not the IPv4 one it maps */
+	bool v6mapped;
 };
 
 /* One term of a selector: every address of `cidrs` that is in no `except`. */
@@ -141,7 +146,8 @@ struct ms_policy {
 
 /* A packet's view for policy evaluation: the first packet of a flow. */
 struct ms_flow {
-	uint8_t dir; /* enum ms_dir */
+	uint8_t dir;	/* enum ms_dir */
+	uint8_t family; /* MS_FAMILY_*; 0: IPv4 if src is IPv4-mapped, else IPv6 */
 	uint8_t proto;
 	uint16_t port;	 /* destination port, or ICMP type; 0 when the protocol has none */
 	uint8_t src[16]; /* initiator, IPv4-mapped for IPv4 */
@@ -180,21 +186,32 @@ int ms_cidr_parse(const char *s, struct ms_cidr *c);
 const char *ms_cidr_format(const struct ms_cidr *c, char *buf);
 
 /*
- * True if addr (16 bytes) is inside c. Families never mix: an IPv4 address
- * (IPv4-mapped) is inside IPv4 prefixes only, so ::/0 holds every IPv6
- * address and no IPv4 one. An IPv4-mapped prefix (::ffff:a.b.c.d/96+n) is
- * the IPv4 prefix a.b.c.d/n.
+ * True if addr (16 bytes) of the family v4 says is inside c. Families never
+ * mix: an IPv4 address (IPv4-mapped) is inside IPv4 prefixes only, an IPv6
+ * one inside IPv6 prefixes only, so ::/0 holds every IPv6 address
+ * (::ffff:198.18.0.1 too) and no IPv4 one.
  */
+bool ms_cidr_contains_af(const struct ms_cidr *c, const uint8_t *addr, bool v4);
+
+/* The same, taking an IPv4-mapped addr for IPv4 (where the family is not
+ * known otherwise: addresses of the policy and the flow graph). */
 bool ms_cidr_contains(const struct ms_cidr *c, const uint8_t *addr);
 
 /* True if addr is IPv4 (::ffff:a.b.c.d). */
 bool ms_addr_is_v4(const uint8_t *addr);
 
+/* True if c is an IPv4 prefix (IPv4-mapped, not written as IPv6). */
+bool ms_cidr_is_v4(const struct ms_cidr *c);
+
+/* True if f is an IPv4 flow. */
+bool ms_flow_is_v4(const struct ms_flow *f);
+
 /* True if c is an IPv6 prefix that spans the IPv4-mapped block (shorter
  * than /96 and covering ::ffff:0:0/96), like ::/0: it does not match IPv4. */
 bool ms_cidr_spans_v4(const struct ms_cidr *c);
 
-/* True if addr is in the selector. */
+/* True if addr, of the family v4 says, is in the selector. */
+bool ms_addrset_contains_af(const struct ms_addrset *s, const uint8_t *addr, bool v4);
 bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr);
 
 /* Rule ids (1-based) sorted by (priority, file order). Caller frees. */

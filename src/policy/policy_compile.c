@@ -100,24 +100,27 @@ static struct ival cidr_ival(const struct ms_cidr *c)
 	return r;
 }
 
-/* The IPv4-mapped block ::ffff:0:0/96, where IPv4 addresses live. */
-#define V4_LO (((u128)0xffff) << 32)
-#define V4_HI (V4_LO | 0xffffffffu)
+/*
+ * The address dimensions are two lines each, one per family, whose classes
+ * are numbered together: IPv4 as 32-bit values, IPv6 as 128-bit ones. An
+ * IPv6 prefix covers IPv6 addresses only, ::ffff:0:0/96 (IPv4-mapped, as
+ * written) included, and an IPv4 prefix IPv4 addresses only.
+ */
+#define V4_SPACE_MAX ((u128)0xffffffffu)
 
-/* Push c's addresses: an IPv6 prefix spanning the IPv4-mapped block (::/0)
- * is pushed without it, since IPv4 matches IPv4 prefixes only. */
-static int push_cidr(struct ivec *v, const struct ms_cidr *c)
+/* Push c's addresses if it is of the line's family. */
+static int push_cidr(struct ivec *v, const struct ms_cidr *c, bool v4)
 {
-	struct ival r = cidr_ival(c);
-	int err = 0;
+	struct ival r;
 
-	if (!ms_cidr_spans_v4(c))
-		return ivec_push(v, r.lo, r.hi);
-	if (r.lo < V4_LO)
-		err = ivec_push(v, r.lo, V4_LO - 1);
-	if (!err && r.hi > V4_HI)
-		err = ivec_push(v, V4_HI + 1, r.hi);
-	return err;
+	if (ms_cidr_is_v4(c) != v4)
+		return 0;
+	r = cidr_ival(c);
+	if (v4) {
+		r.lo &= V4_SPACE_MAX;
+		r.hi &= V4_SPACE_MAX;
+	}
+	return ivec_push(v, r.lo, r.hi);
 }
 
 /* out = normalized a minus normalized b. */
@@ -146,20 +149,20 @@ static int ivec_subtract(const struct ivec *a, const struct ivec *b, struct ivec
 	return 0;
 }
 
-static int addrset_ivals(const struct ms_addrset *s, struct ivec *out)
+static int addrset_ivals(const struct ms_addrset *s, bool v4, struct ivec *out)
 {
 	int err = 0;
 
 	if (s->any)
-		return ivec_push(out, 0, U128_MAX);
+		return ivec_push(out, 0, v4 ? V4_SPACE_MAX : U128_MAX);
 	for (size_t t = 0; t < s->n_terms && !err; t++) {
 		const struct ms_addr_term *term = &s->terms[t];
 		struct ivec inc = { 0 }, exc = { 0 };
 
 		for (size_t i = 0; i < term->n_cidrs && !err; i++)
-			err = push_cidr(&inc, &term->cidrs[i]);
+			err = push_cidr(&inc, &term->cidrs[i], v4);
 		for (size_t i = 0; i < term->n_except && !err; i++)
-			err = push_cidr(&exc, &term->except[i]);
+			err = push_cidr(&exc, &term->except[i], v4);
 		if (!err) {
 			ivec_normalize(&inc);
 			ivec_normalize(&exc);
@@ -353,23 +356,17 @@ out:
  * Segments get the XOR of a random 128-bit key per set covering them
  * (Zobrist hashing), built with a difference array in O(intervals +
  * segments); equal hashes mean equal membership except with probability
- * about segments^2 / 2^128.
+ * about segments^2 / 2^128. The lines of one dimension (an address
+ * dimension has one per family) share the keys and one numbering of
+ * classes, so that a class is a set of addresses of either family.
  */
-static int dim_classify(struct dim *d)
+static u128 *dim_hash(const struct dim *d)
 {
-	size_t tcap;
-	u128 *hash = NULL;
-	uint32_t *tab = NULL;
 	uint64_t seed = 0x6d6963726f736567ULL; /* fixed: compiles are reproducible */
-	int err = dim_segments(d);
+	u128 *hash = calloc(d->n_seg + 1, sizeof(*hash));
 
-	if (err)
-		return err;
-	err = -ENOMEM;
-	hash = calloc(d->n_seg + 1, sizeof(*hash));
-	d->seg_class = malloc(d->n_seg * sizeof(*d->seg_class));
-	if (!hash || !d->seg_class)
-		goto out;
+	if (!hash)
+		return NULL;
 	for (size_t r = 0; r < d->n_sets; r++) {
 		u128 key = ((u128)splitmix64(&seed) << 64) | splitmix64(&seed);
 
@@ -378,41 +375,81 @@ static int dim_classify(struct dim *d)
 			hash[d->seg_end[g]] ^= key; /* n_seg: past the end, unread */
 		}
 	}
-	for (tcap = 16; tcap < 2 * d->n_seg; tcap <<= 1)
-		;
-	tab = calloc(tcap, sizeof(*tab)); /* segment index + 1 of the class's first segment */
-	if (!tab)
-		goto out;
-	d->n_class = 0;
-	for (size_t i = 0; i < d->n_seg; i++) {
-		size_t h;
+	for (size_t i = 1; i < d->n_seg; i++)
+		hash[i] ^= hash[i - 1];
+	return hash;
+}
 
-		if (i)
-			hash[i] ^= hash[i - 1];
-		h = (size_t)(hash[i] ^ (hash[i] >> 64)) & (tcap - 1);
-		while (tab[h] && hash[tab[h] - 1] != hash[i])
-			h = (h + 1) & (tcap - 1);
-		if (tab[h]) {
-			d->seg_class[i] = d->seg_class[tab[h] - 1];
-		} else {
-			tab[h] = (uint32_t)i + 1;
-			d->seg_class[i] = d->n_class++;
+static int dim_classify_lines(struct dim **ds, int nd)
+{
+	size_t tcap, total = 0;
+	u128 *hash[2] = { NULL, NULL };
+	uint32_t *tab = NULL, n_class = 0;
+	/* the first segment of each class: line and segment index + 1 */
+	uint32_t *first_line = NULL;
+	int err = 0;
+
+	for (int l = 0; l < nd && !err; l++)
+		err = dim_segments(ds[l]);
+	if (err)
+		return err;
+	err = -ENOMEM;
+	for (int l = 0; l < nd; l++) {
+		total += ds[l]->n_seg;
+		hash[l] = dim_hash(ds[l]);
+		ds[l]->seg_class = malloc((ds[l]->n_seg ? ds[l]->n_seg : 1) * sizeof(uint32_t));
+		if (!hash[l] || !ds[l]->seg_class)
+			goto out;
+	}
+	for (tcap = 16; tcap < 2 * total; tcap <<= 1)
+		;
+	tab = calloc(tcap, sizeof(*tab));
+	first_line = calloc(tcap, sizeof(*first_line));
+	if (!tab || !first_line)
+		goto out;
+	for (int l = 0; l < nd; l++) {
+		struct dim *d = ds[l];
+
+		for (size_t i = 0; i < d->n_seg; i++) {
+			u128 hv = hash[l][i];
+			size_t h = (size_t)(hv ^ (hv >> 64)) & (tcap - 1);
+
+			while (tab[h] && hash[first_line[h]][tab[h] - 1] != hv)
+				h = (h + 1) & (tcap - 1);
+			if (tab[h]) {
+				d->seg_class[i] = ds[first_line[h]]->seg_class[tab[h] - 1];
+			} else {
+				tab[h] = (uint32_t)i + 1;
+				first_line[h] = (uint32_t)l;
+				d->seg_class[i] = n_class++;
+			}
 		}
 	}
+	for (int l = 0; l < nd; l++)
+		ds[l]->n_class = n_class;
 	err = 0;
 out:
 	free(tab);
-	free(hash);
+	free(first_line);
+	for (int l = 0; l < nd; l++)
+		free(hash[l]);
 	return err;
 }
 
-/* For each rule, the list of classes its set covers. */
-static int dim_rule_classes(struct dim *d)
+static int dim_classify(struct dim *d)
 {
+	return dim_classify_lines(&d, 1);
+}
+
+/* For each rule, the list of classes its set covers, in all the lines of
+ * its dimension; kept in the first line's dim. */
+static int dim_rule_classes_lines(struct dim **ds, int nd)
+{
+	struct dim *d = ds[0];
 	uint32_t *stamp = calloc(d->n_class ? d->n_class : 1, sizeof(*stamp));
 
-	d->rule_classes = calloc(d->n_sets, sizeof(*d->rule_classes));
-	d->rule_n_classes = calloc(d->n_sets, sizeof(*d->rule_n_classes));
+	d->rule_classes = calloc(d->n_sets ? d->n_sets : 1, sizeof(*d->rule_classes));
+	d->rule_n_classes = calloc(d->n_sets ? d->n_sets : 1, sizeof(*d->rule_n_classes));
 	if (!stamp || !d->rule_classes || !d->rule_n_classes) {
 		free(stamp);
 		return -ENOMEM;
@@ -421,26 +458,30 @@ static int dim_rule_classes(struct dim *d)
 		size_t n = 0, cap = 0;
 		uint32_t *v = NULL;
 
-		for (size_t g = d->ival_off[r]; g < d->ival_off[r + 1]; g++) {
-			for (size_t s = d->seg_lo[g]; s < d->seg_end[g]; s++) {
-				uint32_t c = d->seg_class[s];
+		for (int l = 0; l < nd; l++) {
+			const struct dim *e = ds[l];
 
-				if (stamp[c] == r + 1)
-					continue;
-				stamp[c] = (uint32_t)r + 1;
-				if (n == cap) {
-					uint32_t *nv;
+			for (size_t g = e->ival_off[r]; g < e->ival_off[r + 1]; g++) {
+				for (size_t s = e->seg_lo[g]; s < e->seg_end[g]; s++) {
+					uint32_t c = e->seg_class[s];
 
-					cap = cap ? cap * 2 : 8;
-					nv = realloc(v, cap * sizeof(*v));
-					if (!nv) {
-						free(v);
-						free(stamp);
-						return -ENOMEM;
+					if (stamp[c] == r + 1)
+						continue;
+					stamp[c] = (uint32_t)r + 1;
+					if (n == cap) {
+						uint32_t *nv;
+
+						cap = cap ? cap * 2 : 8;
+						nv = realloc(v, cap * sizeof(*v));
+						if (!nv) {
+							free(v);
+							free(stamp);
+							return -ENOMEM;
+						}
+						v = nv;
 					}
-					v = nv;
+					v[n++] = c;
 				}
-				v[n++] = c;
 			}
 		}
 		d->rule_classes[r] = v;
@@ -448,6 +489,11 @@ static int dim_rule_classes(struct dim *d)
 	}
 	free(stamp);
 	return 0;
+}
+
+static int dim_rule_classes(struct dim *d)
+{
+	return dim_rule_classes_lines(&d, 1);
 }
 
 static void dim_free(struct dim *d)
@@ -488,7 +534,8 @@ struct addr_out {
 	bool overflow;
 };
 
-static int addr_push(struct addr_out *o, u128 value, unsigned int plen, uint32_t cls)
+/* value and plen in the line's own width: 32 bits for IPv4, 128 for IPv6. */
+static int addr_push(struct addr_out *o, bool v4, u128 value, unsigned int plen, uint32_t cls)
 {
 	struct ms_addr_entry *ae;
 
@@ -506,27 +553,34 @@ static int addr_push(struct addr_out *o, u128 value, unsigned int plen, uint32_t
 		o->cap = ncap;
 	}
 	ae = &(*o->arr)[(*o->n)++];
+	if (v4)
+		value |= (u128)0xffff << 32; /* stored IPv4-mapped, as the classifier has it */
 	u128_to_addr(value, ae->addr);
-	ae->plen = (uint8_t)plen;
+	ae->plen = (uint8_t)(plen + (v4 ? 96 : 0));
+	ae->family = v4 ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
 	ae->cls = cls;
 	return 0;
 }
 
-/* Cover [lo, hi] of the address space with the fewest aligned prefixes. */
-static int emit_range(struct addr_out *o, u128 lo, u128 hi, uint32_t cls)
+/* Cover [lo, hi] of a line with the fewest aligned prefixes. */
+static int emit_range(struct addr_out *o, bool v4, u128 lo, u128 hi, uint32_t cls)
 {
+	int width = v4 ? 32 : 128;
+
 	for (;;) {
 		int k = ctz128(lo);
 		u128 span;
 		int err;
 
+		if (k > width)
+			k = width;
 		for (;;) {
 			span = k == 128 ? U128_MAX : (((u128)1 << k) - 1);
 			if (hi - lo >= span)
 				break;
 			k--;
 		}
-		err = addr_push(o, lo, 128 - (unsigned int)k, cls);
+		err = addr_push(o, v4, lo, (unsigned int)(width - k), cls);
 		if (err)
 			return err;
 		if (hi - lo == span)
@@ -539,7 +593,7 @@ static int emit_range(struct addr_out *o, u128 lo, u128 hi, uint32_t cls)
  * LPM entries for a dimension: one zero-length entry for the class with the
  * most runs of segments, then exact covers of every other run.
  */
-static int dim_emit(const struct dim *d, struct addr_out *o)
+static int dim_emit(const struct dim *d, bool v4, struct addr_out *o)
 {
 	uint32_t *runs = calloc(d->n_class ? d->n_class : 1, sizeof(*runs));
 	uint32_t def = 0;
@@ -554,7 +608,7 @@ static int dim_emit(const struct dim *d, struct addr_out *o)
 		if (runs[c] > runs[def])
 			def = c;
 	free(runs);
-	err = addr_push(o, 0, 0, def);
+	err = addr_push(o, v4, 0, 0, def);
 	for (size_t i = 0; i < d->n_seg && !err;) {
 		size_t j = i + 1;
 		u128 hi;
@@ -563,7 +617,7 @@ static int dim_emit(const struct dim *d, struct addr_out *o)
 			j++;
 		hi = j < d->n_seg ? d->starts[j] - 1 : d->space_max;
 		if (d->seg_class[i] != def)
-			err = emit_range(o, d->starts[i], hi, d->seg_class[i]);
+			err = emit_range(o, v4, d->starts[i], hi, d->seg_class[i]);
 		i = j;
 	}
 	return err;
@@ -1000,34 +1054,37 @@ static const char *const dim_names[2] = { "source address", "destination address
 
 /*
  * Dimension which (0 src, 1 dst, 2 ports) of every rule: its intervals,
- * segments, classes and each rule's classes. Touches only *d and reads p,
- * so the three can be built at once.
+ * segments, classes and each rule's classes. An address dimension is d and
+ * v6 (its IPv6 line), d its IPv4 line holding the rules' classes. Touches
+ * only *d and *v6 and reads p, so the three can be built at once.
  */
-static int dim_build(const struct ms_policy *p, struct dim *d, int which)
+static int dim_build(const struct ms_policy *p, struct dim *d, struct dim *v6, int which)
 {
+	struct dim *lines[2] = { d, v6 };
 	int err;
 
 	for (size_t r = 0; r < p->n_rules; r++) {
 		const struct ms_rule *rule = &p->rules[r];
+		const struct ms_addrset *as = which == 0 ? &rule->from : &rule->to;
 
+		if (which == 2) {
+			if (ports_ivals(rule, &d->sets[r]))
+				return -ENOMEM;
+			continue;
+		}
 		/* An `any` selector stays out of the segmentation: it covers
 		 * every class, and leaving it out keeps class counts low. */
-		if (which == 0) {
-			d->any[r] = rule->from.any;
-			if (!rule->from.any && addrset_ivals(&rule->from, &d->sets[r]))
-				return -ENOMEM;
-		} else if (which == 1) {
-			d->any[r] = rule->to.any;
-			if (!rule->to.any && addrset_ivals(&rule->to, &d->sets[r]))
-				return -ENOMEM;
-		} else if (ports_ivals(rule, &d->sets[r])) {
+		d->any[r] = v6->any[r] = as->any;
+		if (!as->any && (addrset_ivals(as, true, &d->sets[r]) ||
+				 addrset_ivals(as, false, &v6->sets[r])))
 			return -ENOMEM;
-		}
 	}
-	err = dim_classify(d);
-	if (!err)
-		err = dim_rule_classes(d);
-	return err;
+	if (which == 2) {
+		err = dim_classify(d);
+		return err ? err : dim_rule_classes(d);
+	}
+	err = dim_classify_lines(lines, 2);
+	return err ? err : dim_rule_classes_lines(lines, 2);
 }
 
 struct dim_job {
@@ -1041,7 +1098,7 @@ static void *dim_build_run(void *arg)
 {
 	struct dim_job *j = arg;
 
-	j->err = dim_build(j->p, j->d, j->which);
+	j->err = dim_build(j->p, j->d, NULL, j->which);
 	return NULL;
 }
 
@@ -1049,9 +1106,12 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 	       char **errmsg)
 {
 	struct ms_compiled *c = calloc(1, sizeof(*c));
-	struct dim dims[3] = { { .space_max = U128_MAX },
+	/* src and dst IPv4, ports, src and dst IPv6 */
+	struct dim dims[5] = { { .space_max = V4_SPACE_MAX },
+			       { .space_max = V4_SPACE_MAX },
+			       { .space_max = PORT_SPACE_MAX },
 			       { .space_max = U128_MAX },
-			       { .space_max = PORT_SPACE_MAX } };
+			       { .space_max = U128_MAX } };
 	int err = -ENOMEM;
 
 	*errmsg = NULL;
@@ -1065,7 +1125,7 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 	c->n_rules = (uint32_t)p->n_rules;
 	c->default_action = p->default_action;
 	c->monitor = p->monitor;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 5; i++) {
 		dims[i].n_sets = p->n_rules;
 		dims[i].sets = calloc(p->n_rules ? p->n_rules : 1, sizeof(struct ivec));
 		dims[i].any = calloc(p->n_rules ? p->n_rules : 1, sizeof(bool));
@@ -1080,9 +1140,9 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 	bool threaded = p->n_rules >= PARALLEL_RULES_MIN &&
 			!pthread_create(&th, NULL, dim_build_run, &port_job);
 
-	err = dim_build(p, &dims[0], 0);
+	err = dim_build(p, &dims[0], &dims[3], 0);
 	if (!err)
-		err = dim_build(p, &dims[1], 1);
+		err = dim_build(p, &dims[1], &dims[4], 1);
 	if (threaded)
 		pthread_join(th, NULL);
 	else
@@ -1101,7 +1161,9 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 			.limit = l->max_addr_entries,
 		};
 
-		err = dim_emit(&dims[i], &o);
+		err = dim_emit(&dims[i], true, &o);
+		if (!err)
+			err = dim_emit(&dims[i + 3], false, &o);
 		if (o.overflow) {
 			err = set_err(errmsg,
 				      "%s table overflow: more than %u entries needed; the policy "
@@ -1116,7 +1178,7 @@ int ms_compile(const struct ms_policy *p, const struct ms_limits *l, struct ms_c
 		goto out;
 	err = fill_decisions(p, l, dims, c, errmsg);
 out:
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		dim_free(&dims[i]);
 	if (err) {
 		if (err == -ENOMEM && !*errmsg)
@@ -1202,19 +1264,20 @@ static const struct ms_decision_entry *find_dec(const struct ms_compiled *c, uin
 uint32_t ms_compiled_eval(const struct ms_compiled *c, const struct ms_flow *f, uint8_t *action)
 {
 	u128 s = addr_to_u128(f->src), d = addr_to_u128(f->dst);
+	uint8_t fam = ms_flow_is_v4(f) ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
 	int best;
 	uint32_t sc = 0, dc = 0, pc = 0;
 
 	best = -1;
 	for (size_t i = 0; i < c->n_src; i++)
-		if ((int)c->src[i].plen > best &&
+		if (c->src[i].family == fam && (int)c->src[i].plen > best &&
 		    prefix_match(addr_to_u128(c->src[i].addr), c->src[i].plen, 128, s)) {
 			best = c->src[i].plen;
 			sc = c->src[i].cls;
 		}
 	best = -1;
 	for (size_t i = 0; i < c->n_dst; i++)
-		if ((int)c->dst[i].plen > best &&
+		if (c->dst[i].family == fam && (int)c->dst[i].plen > best &&
 		    prefix_match(addr_to_u128(c->dst[i].addr), c->dst[i].plen, 128, d)) {
 			best = c->dst[i].plen;
 			dc = c->dst[i].cls;

@@ -35,8 +35,9 @@ struct ms_limits {
 void ms_limits_default(struct ms_limits *l);
 
 struct ms_addr_entry {
-	uint8_t addr[16];
-	uint8_t plen; /* 0..128 */
+	uint8_t addr[16]; /* IPv4-mapped for IPv4 */
+	uint8_t plen;	  /* 0..128; IPv4 /n is 96 + n */
+	uint8_t family;	  /* MS_FAMILY_*: the entry matches addresses of this family only */
 	uint32_t cls;
 };
 

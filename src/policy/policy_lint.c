@@ -6,7 +6,8 @@
 
 static bool cidr_in(const struct ms_cidr *inner, const struct ms_cidr *outer)
 {
-	return inner->plen >= outer->plen && ms_cidr_contains(outer, inner->addr);
+	return inner->plen >= outer->plen &&
+	       ms_cidr_contains_af(outer, inner->addr, ms_cidr_is_v4(inner));
 }
 
 static bool cidr_in_any(const struct ms_cidr *c, const struct ms_cidr *v, size_t n)

@@ -1004,8 +1004,14 @@ static void warn_v6_only(struct pctx *c, const struct ynode *n, const struct ms_
 {
 	size_t spans = nv;
 
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].v6mapped)
+			pwarn(c, n->kids[i]->pos,
+			      "'%s' is an IPv6 prefix (IPv4-mapped addresses in IPv6 packets), "
+			      "never IPv4; write the IPv4 address or prefix to match IPv4",
+			      disp(c, n->kids[i]));
 	for (size_t i = 0; i < nv; i++) {
-		if (v[i].plen >= 96 && ms_addr_is_v4(v[i].addr))
+		if (ms_cidr_is_v4(&v[i]))
 			return; /* IPv4 is named too: the author knows */
 		if (spans == nv && ms_cidr_spans_v4(&v[i]))
 			spans = i;
@@ -1551,13 +1557,22 @@ static void sel_cidr(struct pctx *c, struct ms_addr_term *t, const struct ynode 
 		const struct ms_cidr *e = &t->except[i];
 		bool inside = false;
 
-		for (size_t j = 0; j < t->n_cidrs && !inside; j++)
+		bool equal = false;
+
+		for (size_t j = 0; j < t->n_cidrs && !inside; j++) {
 			inside = e->plen >= t->cidrs[j].plen &&
-				 ms_cidr_contains(&t->cidrs[j], e->addr);
+				 ms_cidr_contains_af(&t->cidrs[j], e->addr, ms_cidr_is_v4(e));
+			equal = inside && e->plen == t->cidrs[j].plen;
+		}
 		if (!inside)
 			perr(c, except->kids[i]->pos,
 			     "except '%s' is not inside any cidr of this selector",
 			     disp(c, except->kids[i]));
+		else if (equal)
+			pwarn(c, except->kids[i]->pos,
+			      "except '%s' is its cidr whole: it removes every address that cidr "
+			      "adds",
+			      disp(c, except->kids[i]));
 	}
 }
 

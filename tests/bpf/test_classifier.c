@@ -530,6 +530,256 @@ static void t_vlan(void)
 	ms_dp_close(&dp);
 }
 
+/* A stack of VLAN tags (priority tags, 802.1Q and 802.1ad mixed) in front of
+ * IP: classified as deep as the parser follows, dropped beyond (the kernel
+ * strips any number of priority tags and delivers the packet), never passed
+ * unclassified. */
+static void t_vlan_stacks(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "web", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+	uint64_t unclass = 0;
+
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	pb_port(r, MS_PROTO_UDP, 53, 53);
+	dp = setup(p);
+	for (unsigned int depth = 0; depth <= 12; depth++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct pkt_spec ok = tcp(v6 ? PEER6 : PEER, 1000, v6 ? HOST6 : HOST, 80);
+			struct pkt_spec no = udp(v6 ? PEER6 : PEER, 1001, v6 ? HOST6 : HOST, 54);
+			bool followed = depth <= 8;
+
+			ok.vlan_tags = no.vlan_tags = depth;
+			ok.vlan_tpid = no.vlan_tpid = depth % 2 ? 0x88a8 : 0x8100;
+			CHECK(dpt_run(dp, IN, &ok) == (followed ? DPT_OK : DPT_DROP),
+			      "%u tags, IPv%d, allowed port: %s", depth, v6 ? 6 : 4,
+			      followed ? "classified" : "dropped");
+			CHECK(dpt_run(dp, IN, &no) == DPT_DROP,
+			      "%u tags, IPv%d, denied port dropped", depth, v6 ? 6 : 4);
+			unclass += followed ? 0 : 2;
+		}
+	}
+	CHECK(dpt_counter(dp, MS_CNT_UNCLASSIFIABLE) == unclass,
+	      "stacks past the parser counted unclassifiable: %llu of %llu",
+	      (unsigned long long)dpt_counter(dp, MS_CNT_UNCLASSIFIABLE),
+	      (unsigned long long)unclass);
+	CHECK(dpt_counter(dp, MS_CNT_MALFORMED) == unclass, "and malformed");
+	ms_dp_close(&dp);
+
+	/* Monitor mode passes them, as audit, still counted. */
+	p = policy(MS_ACT_DENY);
+	p->monitor = true;
+	dp = setup(p);
+	struct pkt_spec deep = udp(PEER, 1001, HOST, 54);
+
+	deep.vlan_tags = 9;
+	CHECK(dpt_run(dp, IN, &deep) == DPT_OK, "monitor: a deep stack passes");
+	CHECK(dpt_counter(dp, MS_CNT_UNCLASSIFIABLE) == 1 && dpt_counter(dp, MS_CNT_AUDIT) == 1,
+	      "monitor: counted unclassifiable and audit");
+	ms_dp_close(&dp);
+}
+
+/* Only ethertypes positively not IP pass unclassified; those that carry IP
+ * (MPLS, PPPoE), other TPIDs and unknown ones are dropped. */
+static void t_ethertypes(void)
+{
+	static const struct {
+		uint16_t type;
+		bool pass;
+	} t[] = {
+		{ 0x0806, true },  { 0x8035, true },  { 0x88cc, true },	 { 0x888e, true },
+		{ 0x8809, true },  { 0x88f7, true },  { 0x8902, true },	 { 0x0026, true },
+		{ 0x8847, false }, { 0x8848, false }, { 0x8864, false }, { 0x9100, false },
+		{ 0x88e5, false }, { 0x1234, false }, { 0xffff, false },
+	};
+	struct ms_dp *dp = setup(policy(MS_ACT_DENY));
+	uint64_t unclass = 0;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct pkt_spec s = { .ethertype = t[i].type };
+		uint8_t frame[128];
+		size_t n;
+
+		CHECK(dpt_run(dp, IN, &s) == (t[i].pass ? DPT_OK : DPT_DROP), "ethertype 0x%04x %s",
+		      t[i].type, t[i].pass ? "passes" : "dropped");
+		/* The same behind a priority tag. */
+		n = pkt_build(&s, frame + 4, sizeof(frame) - 4);
+		memmove(frame, frame + 4, 12);
+		memcpy(frame + 12, "\x81\x00\x00\x00", 4);
+		CHECK(dpt_run_raw(dp, EG, frame, n + 4) == (t[i].pass ? DPT_OK : DPT_DROP),
+		      "ethertype 0x%04x behind a tag %s", t[i].type,
+		      t[i].pass ? "passes" : "dropped");
+		unclass += t[i].pass ? 0 : 2;
+	}
+	CHECK(dpt_counter(dp, MS_CNT_UNCLASSIFIABLE) == unclass, "dropped ones counted: %llu",
+	      (unsigned long long)dpt_counter(dp, MS_CNT_UNCLASSIFIABLE));
+	ms_dp_close(&dp);
+}
+
+/* An IPv6 packet from (or to) an IPv4-mapped address meets IPv6 prefixes
+ * only: never IPv4 rules; ::ffff:0:0/96 written as such is IPv6. */
+static void t_mapped_v6(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "v4-admins-ssh", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_cidrs(&r->from, "198.18.0.0/16", NULL);
+	pb_port(r, MS_PROTO_TCP, 22, 22);
+	r = pb_rule(p, "v4-web", MS_ACT_ALLOW);
+	pb_cidrs(&r->to, "198.18.0.1/32", NULL);
+	pb_port(r, MS_PROTO_TCP, 80, 80);
+	r = pb_rule(p, "mapped-dns", MS_ACT_ALLOW);
+	pb_cidrs(&r->from, "::ffff:0:0/96", NULL);
+	pb_port(r, MS_PROTO_UDP, 53, 53);
+	dp = setup(p);
+	struct pkt_spec ssh4 = tcp(PEER, 1000, HOST, 22),
+			ssh6 = tcp("::ffff:" PEER, 1000, HOST6, 22);
+	struct pkt_spec web4 = tcp(PEER, 1001, HOST, 80),
+			web6 = tcp("2001:db8::7", 1001, "::ffff:" HOST, 80);
+	struct pkt_spec dns4 = udp(PEER, 1002, HOST, 53),
+			dns6 = udp("::ffff:" PEER, 1002, HOST6, 53);
+
+	ssh6.ipv6 = web6.ipv6 = dns6.ipv6 = true;
+	CHECK(dpt_run(dp, IN, &ssh4) == DPT_OK, "IPv4 source in the IPv4 rule");
+	CHECK(dpt_run(dp, IN, &ssh6) == DPT_DROP, "IPv6 from ::ffff:" PEER " is not IPv4");
+	CHECK(dpt_run(dp, IN, &web4) == DPT_OK, "IPv4 destination in the IPv4 rule");
+	CHECK(dpt_run(dp, IN, &web6) == DPT_DROP, "IPv6 to ::ffff:" HOST " is not IPv4");
+	CHECK(dpt_run(dp, IN, &dns6) == DPT_OK, "::ffff:0:0/96 matches the IPv6 packet");
+	CHECK(dpt_run(dp, IN, &dns4) == DPT_DROP, "and no IPv4 one");
+	ms_dp_close(&dp);
+}
+
+/* One allowed ICMP type opens no other, in neither direction; an allowed
+ * ICMP error creates no session at all. */
+static void t_icmp_sessions_by_type(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "unreach-in", MS_ACT_ALLOW);
+	struct ms_session se;
+	struct ms_dp *dp;
+
+	r->dirmask = MS_DIRMASK_INGRESS;
+	pb_port(r, MS_PROTO_ICMP, 3, 3);
+	pb_port(r, MS_PROTO_ICMPV6, 1, 1);
+	r = pb_rule(p, "timestamps-in", MS_ACT_ALLOW);
+	r->dirmask = MS_DIRMASK_INGRESS;
+	pb_port(r, MS_PROTO_ICMP, 13, 13);
+	r = pb_rule(p, "adverts-in", MS_ACT_ALLOW);
+	r->dirmask = MS_DIRMASK_INGRESS;
+	pb_port(r, MS_PROTO_ICMP, 9, 9);
+	pb_port(r, MS_PROTO_ICMPV6, 139, 139);
+	dp = setup(p);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *peer = v6 ? PEER6 : PEER, *host = v6 ? HOST6 : HOST;
+		struct pkt_spec unreach = icmp(peer, host, v6 ? 1 : 3, 0);
+		struct pkt_spec others[] = { icmp(peer, host, v6 ? 3 : 11, 0),
+					     icmp(peer, host, v6 ? 140 : 15, 0),
+					     icmp(peer, host, v6 ? 128 : 8, 0),
+					     icmp(peer, host, v6 ? 200 : 17, 0) };
+		struct pkt_spec back[] = { icmp(host, peer, v6 ? 1 : 3, 0),
+					   icmp(host, peer, v6 ? 129 : 16, 0),
+					   icmp(host, peer, v6 ? 2 : 12, 0) };
+
+		unreach.icmp_code = 3; /* its quote: zeros, no flow */
+		CHECK(dpt_run(dp, IN, &unreach) == DPT_OK, "v%d: the allowed error passes",
+		      v6 ? 6 : 4);
+		CHECK(dpt_session(dp, &unreach, &se) != 0, "v%d: and leaves no session",
+		      v6 ? 6 : 4);
+		for (size_t i = 0; i < 4; i++)
+			CHECK(dpt_run(dp, IN, &others[i]) == DPT_DROP,
+			      "v%d: type %u from the same peer still denied", v6 ? 6 : 4,
+			      others[i].icmp_type);
+		for (size_t i = 0; i < 3; i++)
+			CHECK(dpt_run(dp, EG, &back[i]) == DPT_DROP,
+			      "v%d: type %u back to the peer denied", v6 ? 6 : 4,
+			      back[i].icmp_type);
+		CHECK(dpt_run(dp, IN, &unreach) == DPT_OK, "v%d: the allowed error still passes",
+		      v6 ? 6 : 4);
+
+		/* A one-way message allowed inwards opens nothing back. */
+		struct pkt_spec adv = icmp(peer, host, v6 ? 139 : 9, 0),
+				adv_back = icmp(host, peer, v6 ? 139 : 9, 0);
+
+		CHECK(dpt_run(dp, IN, &adv) == DPT_OK, "v%d: type %u allowed in", v6 ? 6 : 4,
+		      adv.icmp_type);
+		CHECK(dpt_run(dp, EG, &adv_back) == DPT_DROP, "v%d: the same type back is denied",
+		      v6 ? 6 : 4);
+	}
+	/* A query and its reply share a session; nothing else does. */
+	struct pkt_spec ts = icmp(PEER, HOST, 13, 77), ts_r = icmp(HOST, PEER, 14, 77),
+			mask = icmp(PEER, HOST, 17, 77), echo_r = icmp(HOST, PEER, 0, 77);
+
+	CHECK(dpt_run(dp, IN, &ts) == DPT_OK, "timestamp request allowed");
+	CHECK(dpt_run(dp, EG, &ts_r) == DPT_OK, "its reply passes");
+	CHECK(dpt_run(dp, IN, &mask) == DPT_DROP, "a mask request, same identifier, denied");
+	CHECK(dpt_run(dp, EG, &echo_r) == DPT_DROP, "an echo reply, same identifier, denied");
+	ms_dp_close(&dp);
+}
+
+/* The later fragments of an IPv6 datagram whose first fragment has a
+ * destination-options header after the fragment header follow it. */
+static void t_frag_dstopts(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_rule *r = pb_rule(p, "dns", MS_ACT_ALLOW);
+	struct ms_dp *dp;
+
+	pb_port(r, MS_PROTO_UDP, 53, 53);
+	dp = setup(p);
+	struct pkt_spec a1 = frag(PEER6, HOST6, 53, true), a2 = frag(PEER6, HOST6, 53, false);
+	struct pkt_spec d1 = frag(PEER6, HOST6, 54, true), d2 = frag(PEER6, HOST6, 54, false);
+
+	a1.frag_dstopts = a2.frag_dstopts = d1.frag_dstopts = d2.frag_dstopts = true;
+	d1.sport = d2.sport = 1001;
+	CHECK(dpt_run(dp, IN, &a1) == DPT_OK, "allowed first fragment passes");
+	CHECK(dpt_run(dp, IN, &a2) == DPT_OK, "its later fragment follows");
+	CHECK(dpt_run(dp, IN, &d1) == DPT_DROP, "denied first fragment dropped");
+	CHECK(dpt_run(dp, IN, &d2) == DPT_DROP, "its later fragment dropped too");
+	ms_dp_close(&dp);
+}
+
+/* A reverse flow denied both ways is a denial of its own: its own session,
+ * and its reports and the original's do not hold each other back. */
+static void t_reverse_denied_own_rate(void)
+{
+	struct ms_policy *p = policy(MS_ACT_DENY);
+	struct ms_session_key k;
+	struct ms_session se, rse;
+	struct ms_event ev[8];
+	struct ms_dp *dp;
+	struct timespec ts;
+	size_t n;
+
+	dp = setup(p);
+	struct pkt_spec out = udp(HOST, 53, PEER, 40000), in = reply(&out);
+
+	CHECK(dpt_run(dp, EG, &out) == DPT_DROP, "denied");
+	CHECK(dpt_run(dp, IN, &in) == DPT_DROP, "the reverse denied too");
+	dpt_session_key(&out, &k);
+	k.flags = MS_KEY_REVERSE;
+	CHECK(bpf_map_lookup_elem(ms_dp_embryos_fd(dp), &k, &rse) == 0 &&
+		      rse.verdict == MS_VERDICT_DENY && rse.direction == MS_DIR_INGRESS,
+	      "the reverse has a denial of its own");
+	n = dpt_events(dp, ev, 8);
+	CHECK(n == 2, "two first reports: %zu", n);
+	/* The original's last report 11 s ago: its next packet is reported
+	 * again, whatever the reverse's packets did meanwhile. */
+	REQUIRE(dpt_session(dp, &out, &se) == 0, "session");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	se.last_report_ns = (uint64_t)ts.tv_sec * 1000000000ULL - 11000000000ULL;
+	dpt_session_key(&out, &k);
+	REQUIRE(bpf_map_update_elem(ms_dp_embryos_fd(dp), &k, &se, BPF_EXIST) == 0, "age");
+	CHECK(dpt_run(dp, IN, &in) == DPT_DROP, "reverse again");
+	CHECK(dpt_run(dp, EG, &out) == DPT_DROP, "original again");
+	n = dpt_events(dp, ev, 8);
+	CHECK(n == 1 && ev[0].type == MS_EV_FLOW_DENY && !memcmp(ev[0].src, out.src, 16),
+	      "one repeat report, the original's: %zu events%s", n,
+	      n && memcmp(ev[0].src, out.src, 16) ? " (the reverse's)" : "");
+	ms_dp_close(&dp);
+}
+
 static void t_revocation(void)
 {
 	struct ms_policy *p = policy(MS_ACT_DENY);
@@ -892,6 +1142,12 @@ int main(void)
 	RUN(t_truncated_malformed);
 	RUN(t_fragments);
 	RUN(t_vlan);
+	RUN(t_vlan_stacks);
+	RUN(t_ethertypes);
+	RUN(t_mapped_v6);
+	RUN(t_icmp_sessions_by_type);
+	RUN(t_frag_dstopts);
+	RUN(t_reverse_denied_own_rate);
 	RUN(t_revocation);
 	RUN(t_reverse_of_denied);
 	RUN(t_reverse_denied_both_ways);

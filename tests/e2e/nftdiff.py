@@ -12,7 +12,11 @@ Probes: TCP connect and echo, UDP echo, ICMP echo, IPv4 and IPv6, both
 directions, addresses on both sides of CIDR edges and ports on both sides of
 range edges; packet sequences: a packet that may be denied followed by the
 reversed tuple (UDP and TCP, both ways round), and a reload between two
-packets of one flow.
+packets of one flow; frames crafted on the peer's link (tests/e2e/frames.py):
+TCP and UDP behind random stacks of priority tags (0 to 12 deep, past what
+the kernel delivers and what the parser follows), UDP from IPv4-mapped IPv6
+sources, and ICMP queries (echo, timestamp) after an ICMP message of a
+random type between the same pair.
 
 This translation is written from docs/POLICY.md, independently of the
 benchmark's tests/bench/gen_rules.py, so one cannot hide the other's mistake.
@@ -52,7 +56,15 @@ CIDR4 = ["198.18.0.0/24", "198.18.0.0/26", "198.18.0.64/26", "198.18.0.0/25",
          "198.18.0.128/25", "198.18.0.2/32", "198.18.0.64/32", "198.18.0.1/32",
          "198.18.0.192/26", "0.0.0.0/0"]
 CIDR6 = ["2001:db8::/64", "2001:db8::/121", "2001:db8::80/121", "2001:db8::2/128",
-         "2001:db8::1/128", "2001:db8::1:0:0:0/80", "2001:db8::ff00/120", "::/0"]
+         "2001:db8::1/128", "2001:db8::1:0:0:0/80", "2001:db8::ff00/120", "::/0",
+         # IPv6 prefixes over IPv4-mapped addresses: IPv6 to both firewalls
+         "::ffff:0:0/96", "::ffff:198.18.0.0/120"]
+# ICMP types the crafted probes send first, then the queries they send.
+ICMP_OPENERS = {4: [3, 4, 5, 11, 12, 9, 10, 13, 15, 17, 42], 6: [1, 2, 3, 4, 139, 140, 200]}
+ICMP_QUERIES = {4: [8, 13], 6: [128]}
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import frames  # noqa: E402  (tests/e2e/frames.py)
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -111,14 +123,20 @@ def rand_ports(rng):
     out = []
     for _ in range(rng.randint(1, 3)):
         kind = rng.random()
-        if kind < 0.4:
+        if kind < 0.35:
             out.append(("tcp", *rand_range(rng)))
-        elif kind < 0.8:
+        elif kind < 0.7:
             out.append(("udp", *rand_range(rng)))
-        elif kind < 0.9:
+        elif kind < 0.8:
             out.append(("icmp", 8, 8))
-        else:
+        elif kind < 0.85:
             out.append(("icmpv6", 128, 128))
+        elif kind < 0.93:
+            t = rng.choice(ICMP_OPENERS[4] + ICMP_QUERIES[4])
+            out.append(("icmp", t, t) if rng.random() < 0.7 else ("icmp", 0, t))
+        else:
+            t = rng.choice(ICMP_OPENERS[6] + ICMP_QUERIES[6])
+            out.append(("icmpv6", t, t) if rng.random() < 0.7 else ("icmpv6", 1, t))
     return out
 
 
@@ -350,6 +368,84 @@ class Probe:
             if d[0] == (129 if v6 else 0) and struct.unpack("!H", d[4:6])[0] == ident:
                 return True
         return False
+
+
+class Crafted:
+    """A frame crafted on the peer's link (frames.py): optionally an ICMP
+    message first (an opener of a random type), then the probe; the result
+    is whether the host answered it."""
+
+    def __init__(self, ns, hmac, kind, src, dst, port, tags, v6, opener):
+        self.kind, self.src, self.dst, self.port, self.tags, self.v6, self.opener = \
+            kind, src, dst, port, tags, v6, opener
+        self.hmac = hmac
+        ns.enter("peer")
+        self.s = frames.open_link("veth1")
+        self.s_open = frames.open_link("veth1") if opener is not None else None
+        ns.enter(None)
+        self.result = None
+
+    def __str__(self):
+        first = f"icmp type {self.opener}, then " if self.opener is not None else ""
+        return (f"crafted: {first}{self.kind} {self.src} -> {self.dst}:{self.port}"
+                f" behind {self.tags} tags")
+
+    def args(self, kind, port):
+        return argparse.Namespace(kind=kind, src=self.src, dst=self.dst, port=port,
+                                  ipv6=self.v6, tags=self.tags, tpid=0, dstmac=self.hmac,
+                                  wait=TIMEOUT)
+
+    def run(self):
+        if self.s_open is not None:
+            a = self.args(f"icmp:{self.opener}", random.randrange(1, 65535))
+            et, pkt = frames.ip_packet(a.kind, a.src, a.dst, a.ipv6, 0, a.port)
+            try:
+                self.s_open.send(frames.frame(a, self.s_open, et, pkt))
+            except OSError:
+                pass
+            self.s_open.close()
+            time.sleep(0.05)
+        port = random.randrange(1, 65535) if self.kind.startswith("icmp") else self.port
+        self.result = frames.probe_on(self.s, self.args(self.kind, port))
+
+
+def rule_port(rng, pol):
+    """A port some rule of pol names for TCP or UDP, else any of PORTS:
+    probes that a rule may let in say more than ones the default drops."""
+    ports = [p for r in pol["rules"] for proto, lo, hi in (r["ports"] or [])
+             if proto in ("tcp", "udp") for p in range(lo, hi + 1) if p in PORTS]
+    return rng.choice(ports) if ports and rng.random() < 0.7 else rng.choice(PORTS)
+
+
+def rand_crafted(rng, n, pol):
+    out = []
+    for _ in range(n):
+        what = rng.random()
+        v6 = rng.random() < 0.5
+        src = rng.choice(PEER6 if v6 else PEER4)
+        dst = rng.choice(HOST6 if v6 else HOST4)
+        port = rule_port(rng, pol)
+        if what < 0.5:
+            # Deeper than 8 the kernel drops them (here), deeper than 9 the
+            # parser: both must come out silent, as nftables has them.
+            tags = rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 4, 6, 8, 9, 10, 12])
+            out.append((rng.choice(["tcp", "udp"]), src, dst, port, tags, v6, None))
+        elif what < 0.75:
+            # UDP from an IPv4-mapped source: an IPv6 packet to both.
+            out.append(("udp", "::ffff:" + rng.choice(PEER4), rng.choice(HOST6), port,
+                        rng.choice([0, 0, 2]), True, None))
+        else:
+            fam_ = 6 if v6 else 4
+            # Mostly an opener some rule allows: whether it opens the query
+            # (it must not, unless a rule allows the query too).
+            name = "icmpv6" if v6 else "icmp"
+            allowed = [t for r in pol["rules"] for proto, lo, hi in (r["ports"] or [])
+                       if proto == name for t in ICMP_OPENERS[fam_] if lo <= t <= hi]
+            opener = rng.choice(allowed if allowed and rng.random() < 0.7
+                                else ICMP_OPENERS[fam_])
+            out.append((f"icmp:{rng.choice(ICMP_QUERIES[fam_])}", src, dst, 0,
+                        rng.choice([0, 0, 1]), v6, opener))
+    return out
 
 
 def run_all(items):
@@ -606,11 +702,19 @@ def run_plan(ns, fw, pol, pol2, gen, plan):
     for s, _, _ in rl:
         s.close()
     out["reload"] = list(zip(before, after))
+    # Crafted frames last, under the reloaded policy: one at a time per
+    # pair of addresses would be slow; in parallel, each waits for its own
+    # answer by ports and identifier.
+    crafted = [Crafted(ns, plan["hmac"], *c) for c in plan["crafted"]]
+    run_all(crafted)
+    out["crafted"] = [c.result for c in crafted]
     return out
 
 
-def make_plan(rng, ns):
-    plan = {"probes": rand_probes(rng, ns, 36), "seqs": [], "reload": []}
+def make_plan(rng, ns, pol):
+    """pol: the policy the crafted frames meet, the reloaded one."""
+    plan = {"probes": rand_probes(rng, ns, 36), "seqs": [], "reload": [],
+            "crafted": rand_crafted(rng, 16, pol), "hmac": ns.hmac}
     used = set()
     for _ in range(10):
         v6 = rng.random() < 0.5
@@ -657,9 +761,12 @@ def main():
     # Probes name the sides "host" and "peer".
     ns.fds["host"] = ns.fds[args.host]
     ns.fds["peer"] = ns.fds[args.peer]
+    ns.hmac = subprocess.run(["ip", "-n", args.host, "-br", "link", "show", "veth0"],
+                             capture_output=True, text=True).stdout.split()[2]
     Servers(ns, ["host", "peer"])
     print(f"seed {args.seed}, {args.policies} policies", flush=True)
-    total = {"probes": 0, "seqs": 0, "reload": 0}
+    total = {"probes": 0, "seqs": 0, "reload": 0, "crafted": 0}
+    crafted_answered = 0
     failed = 0
     reverse_after_deny = 0
     for i in range(-1, args.policies):
@@ -675,7 +782,7 @@ def main():
             pol2 = {"default": "deny", "rules": [{
                 "name": "ping-only", "action": "allow", "priority": 100, "direction": "any",
                 "from": None, "to": None, "ports": [("icmp", 8, 8), ("icmpv6", 128, 128)]}]}
-            plan = make_plan(rng, ns)
+            plan = make_plan(rng, ns, pol2)
             plan["seqs"] = [(proto, "peer", a, pa, b, pb) for proto, _, a, pa, b, pb in
                             [("udp", 0, "198.18.0.2", 53 + 7000, "198.18.0.1", 7040),
                              ("tcp", 0, "198.18.0.2", 7443, "198.18.0.1", 7041),
@@ -687,7 +794,7 @@ def main():
             if rng.random() < 0.5:
                 remap_ports(pol)
                 remap_ports(pol2)
-            plan = make_plan(rng, ns)
+            plan = make_plan(rng, ns, pol2)
         gen = 10 + 2 * i
         try:
             got_m = one_run(args, ns, Microsegd(args, f"{i}"), pol, pol2, gen, plan)
@@ -697,8 +804,9 @@ def main():
             failed += 1
             continue
         diffs = []
+        crafted_answered += sum(bool(x) for x in got_m["crafted"])
         for k, items in (("probes", plan["probes"]), ("seqs", plan["seqs"]),
-                         ("reload", plan["reload"])):
+                         ("reload", plan["reload"]), ("crafted", plan["crafted"])):
             total[k] += len(items)
             for j, (m, n) in enumerate(zip(got_m[k], got_n[k])):
                 if m != n:
@@ -727,10 +835,12 @@ def main():
         else:
             allowed = sum(bool(x) for x in got_m["probes"])
             print(f"PASS: {name} ({len(plan['probes'])} probes, {allowed} answered; "
-                  f"{len(plan['seqs'])} sequences; {len(plan['reload'])} reloaded flows)",
+                  f"{len(plan['seqs'])} sequences; {len(plan['reload'])} reloaded flows; "
+                  f"{len(plan['crafted'])} crafted frames)",
                   flush=True)
     print(f"  {total['probes']} probes, {total['seqs']} sequences ({reverse_after_deny} "
           f"reversed tuples passed after a denial), {total['reload']} flows across a reload, "
+          f"{total['crafted']} crafted frames ({crafted_answered} answered), "
           f"over {args.policies + 1} policies (seed {args.seed})")
     if reverse_after_deny < 4:
         print("FAIL: nftdiff-coverage: the issue's reversed-tuple case did not pass")

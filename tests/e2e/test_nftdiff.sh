@@ -4,7 +4,9 @@
 # enforced by microsegd and then by an equivalent nftables ruleset on the
 # same namespace pair, with the same probes (TCP, UDP, ICMP, v4 and v6,
 # both directions, CIDR and range edges, reversed tuples after a denial, a
-# reload between two packets). Every outcome must be equal.
+# reload between two packets; frames crafted on the peer's link: random
+# VLAN tag depths, IPv6 from IPv4-mapped sources, ICMP queries after an
+# ICMP message of a random type). Every outcome must be equal.
 #   NFTDIFF_SEED=N reproduces a run; NFTDIFF_POLICIES=N changes its size.
 . "$(dirname "$0")/lib.sh"
 

@@ -8,8 +8,11 @@
  *   - exactly one of the allowed, denied, audit and passthrough counters
  *     grew, by one, and denied grew exactly when the packet was dropped;
  *   - monitor mode never drops;
- *   - a frame that is not IPv4 or IPv6 (after up to two VLAN tags) passes,
- *     counted as passthrough, in both modes.
+ *   - a frame whose ethertype (after at most 8 VLAN tags) is a link-control
+ *     one positively not IP passes, counted as passthrough, in both modes;
+ *     one whose ethertype is neither that nor IP, or with more tags, is
+ *     dropped in enforce mode (passed in monitor mode), counted
+ *     unclassifiable and malformed.
  *
  * Input: MODE-BYTE, then in raw mode (MODE bit 1) the frame itself; else a
  * packet description (family, protocol, ports, flags, IPv4 options, IPv6
@@ -133,9 +136,12 @@ static size_t build(const uint8_t *d, size_t n, uint8_t *frame, size_t cap, size
 		s.icmp_type = v6 ? 1 : 3;
 		s.frag_first = s.frag_later = false;
 	}
-	len = pkt_build(&s, frame, cap - 8);
-	/* Up to two VLAN tags after the MAC addresses. */
-	for (int i = 0; i < ((b[11] >> 6) & 3) && i < 2; i++) {
+	len = pkt_build(&s, frame, cap - 48);
+	/* VLAN tags after the MAC addresses: none, 1, 8 (the parser's depth)
+	 * or 10 (past it). */
+	static const int tags[4] = { 0, 1, 8, 10 };
+
+	for (int i = 0; i < tags[(b[11] >> 6) & 3]; i++) {
 		memmove(frame + 16, frame + 12, len - 12);
 		frame[12] = i ? 0x81 : 0x88;
 		frame[13] = i ? 0x00 : 0xa8;
@@ -161,29 +167,39 @@ static uint64_t counters_sum(struct ms_dp *dp, uint64_t *c)
 	return sum;
 }
 
-/* Not IP after at most two VLAN tags: the classifier must pass it. */
-static bool not_ip(const uint8_t *f, size_t len)
+enum frame_class { FR_IP, FR_LINK, FR_UNCLASS, FR_TRUNCATED };
+
+/* What the frame is, by its ethertype after at most 8 VLAN tags
+ * (bpf/parse.h, written out again here as the oracle). */
+static enum frame_class frame_class(const uint8_t *f, size_t len)
 {
 	size_t off = 12;
 	uint16_t et;
 
-	for (int i = 0; i < 3; i++) {
-		if (off + 2 > len)
-			return true;
-		et = (uint16_t)(f[off] << 8 | f[off + 1]);
-		if ((et == 0x8100 || et == 0x88a8) && i < 2) {
+	for (int i = 0;; i++) {
+		et = (uint16_t)(f[off] << 8 | f[off + 1]); /* in the frame: MIN_FRAME, and below */
+		if ((et == 0x8100 || et == 0x88a8) && i < 8) {
+			if (off + 6 > len)
+				return FR_TRUNCATED;
 			off += 4;
 			continue;
 		}
-		return et != 0x0800 && et != 0x86dd;
+		break;
 	}
-	return false;
+	if (et == 0x0800 || et == 0x86dd)
+		return FR_IP;
+	if (et < 0x0600 || et == 0x0806 || et == 0x8035 || et == 0x8809 || et == 0x888e ||
+	    et == 0x88cc || et == 0x88f7 || et == 0x8902)
+		return FR_LINK;
+	return FR_UNCLASS;
 }
 
 static void run(struct ms_dp *dp, const char *mode, int dir, const uint8_t *f, size_t len)
 {
 	uint64_t before[4], after[4];
 	uint64_t s0 = counters_sum(dp, before), s1;
+	uint64_t u0 = dpt_counter(dp, MS_CNT_UNCLASSIFIABLE);
+	enum frame_class fc = frame_class(f, len);
 	int r = dpt_run_raw(dp, dir, f, len);
 
 	if (r < 0) {
@@ -210,8 +226,16 @@ static void run(struct ms_dp *dp, const char *mode, int dir, const uint8_t *f, s
 		fprintf(stderr, "monitor mode dropped a packet\n");
 		abort();
 	}
-	if (not_ip(f, len) && (r != TC_ACT_OK || after[3] != before[3] + 1)) {
-		fprintf(stderr, "%s: a non-IP frame was not passed through\n", mode);
+	if (fc == FR_LINK && (r != TC_ACT_OK || after[3] != before[3] + 1)) {
+		fprintf(stderr, "%s: a link-control frame was not passed through\n", mode);
+		abort();
+	}
+	if (fc == FR_UNCLASS && (r != (strcmp(mode, "monitor") ? TC_ACT_SHOT : TC_ACT_OK) ||
+				 dpt_counter(dp, MS_CNT_UNCLASSIFIABLE) != u0 + 1)) {
+		fprintf(stderr, "%s: an unclassifiable frame was %s, %s\n", mode,
+			r == TC_ACT_OK ? "passed" : "dropped",
+			dpt_counter(dp, MS_CNT_UNCLASSIFIABLE) != u0 + 1 ? "not counted"
+									 : "counted");
 		abort();
 	}
 }

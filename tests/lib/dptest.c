@@ -76,10 +76,10 @@ int dpt_run(struct ms_dp *dp, int dir, const struct pkt_spec *s)
 
 void dpt_session_key(const struct pkt_spec *s, struct ms_session_key *k)
 {
-	bool v4 = pkt_is_v4(s->src);
+	bool v4 = pkt_spec_v4(s);
+	uint8_t fam = v4 ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
 	bool icmp = (s->proto == MS_PROTO_ICMP && v4) || (s->proto == MS_PROTO_ICMPV6 && !v4);
-	bool echo = icmp && (v4 ? (s->icmp_type == 8 || s->icmp_type == 0)
-				: (s->icmp_type == 128 || s->icmp_type == 129));
+	int query = icmp ? ms_icmp_query(fam, s->icmp_type) : 0;
 	bool ports =
 		s->proto == MS_PROTO_TCP || s->proto == MS_PROTO_UDP || s->proto == MS_PROTO_SCTP;
 	__be16 sp = 0, dp = 0;
@@ -87,11 +87,11 @@ void dpt_session_key(const struct pkt_spec *s, struct ms_session_key *k)
 	if (ports) {
 		sp = htons(s->sport);
 		dp = htons(s->dport);
-	} else if (echo) {
-		bool request = v4 ? s->icmp_type == 8 : s->icmp_type == 128;
-
-		sp = request ? htons(s->icmp_id) : 0;
-		dp = request ? 0 : htons(s->icmp_id);
+	} else if (query) {
+		sp = query == 1 ? htons(s->icmp_id) : 0;
+		dp = query == 1 ? 0 : htons(s->icmp_id);
+	} else if (icmp) {
+		dp = htons(s->icmp_type);
 	}
 	memset(k, 0, sizeof(*k));
 	if (ms_tuple_is_lo(s->src, sp, s->dst, dp)) {
@@ -106,7 +106,9 @@ void dpt_session_key(const struct pkt_spec *s, struct ms_session_key *k)
 		k->port_hi = sp;
 	}
 	k->proto = s->proto;
-	k->family = v4 ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
+	k->family = fam;
+	if (icmp)
+		k->icmp = ms_icmp_key_type(fam, s->icmp_type);
 }
 
 int dpt_session(struct ms_dp *dp, const struct pkt_spec *s, struct ms_session *out)

@@ -26,6 +26,11 @@ bool pkt_is_v4(const uint8_t *a)
 	return !memcmp(a, pfx, 12);
 }
 
+bool pkt_spec_v4(const struct pkt_spec *s)
+{
+	return !s->ipv6 && pkt_is_v4(s->src);
+}
+
 static uint16_t csum(const uint8_t *p, size_t n)
 {
 	uint32_t s = 0;
@@ -49,9 +54,10 @@ static void put16(uint8_t *p, uint16_t v)
  * realism, though the classifier does not verify them. */
 static size_t build_ip(const struct pkt_spec *s, uint8_t *p, size_t cap)
 {
-	bool v4 = pkt_is_v4(s->src);
+	bool v4 = pkt_spec_v4(s);
 	size_t l3 = v4 ? 20 + s->ip_opts
-		       : 40 + 8 * s->ext_hdrs + ((s->frag_later || s->frag_first) ? 8 : 0);
+		       : 40 + 8 * s->ext_hdrs + ((s->frag_later || s->frag_first) ? 8 : 0) +
+				    (s->frag_dstopts ? 8 : 0);
 	size_t l4 = 0, inner_len = 0;
 	uint8_t *q;
 	uint8_t inner[256];
@@ -109,6 +115,16 @@ static size_t build_ip(const struct pkt_spec *s, uint8_t *p, size_t cap)
 			*prev = 44;
 			put16(h + 2, s->frag_later ? (uint16_t)(1480 | 1) : 1);
 			prev = h;
+			if (s->frag_dstopts) {
+				/* The fragment header names it in every fragment;
+				 * a later fragment's copy stands for payload. */
+				uint8_t *o = h + 8;
+
+				*prev = 60;
+				o[2] = 1;
+				o[3] = 4;
+				prev = o;
+			}
 		}
 		*prev = s->proto;
 	}
@@ -149,8 +165,16 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		memset(buf + 14, 0, cap - 14 < 46 ? cap - 14 : 46);
 		n = 14 + 46;
 	} else {
-		put16(buf + 12, pkt_is_v4(s->src) ? 0x0800 : 0x86dd);
-		n = 14 + build_ip(s, buf + 14, cap - 14);
+		size_t tags = 4 * (size_t)s->vlan_tags;
+
+		if (cap < 14 + tags)
+			abort();
+		for (unsigned int i = 0; i < s->vlan_tags; i++) {
+			put16(buf + 12 + 4 * i, s->vlan_tpid ? s->vlan_tpid : 0x8100);
+			put16(buf + 14 + 4 * i, 0); /* priority tag: PCP 0, VID 0 */
+		}
+		put16(buf + 12 + tags, pkt_spec_v4(s) ? 0x0800 : 0x86dd);
+		n = 14 + tags + build_ip(s, buf + 14 + tags, cap - 14 - tags);
 	}
 	if (s->truncate && s->truncate < n)
 		n = s->truncate;

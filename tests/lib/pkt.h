@@ -24,11 +24,17 @@ struct pkt_spec {
 	size_t truncate;	      /* cut the frame to this many bytes */
 	uint16_t ethertype;	      /* override (e.g. 0x0806 ARP) */
 	unsigned int payload;	      /* payload bytes after L4 */
+	unsigned int vlan_tags;	      /* VLAN tags before the IP header (VID 0) */
+	uint16_t vlan_tpid;	      /* their TPID: 0x8100 when 0 */
+	bool ipv6;		      /* IPv6 even with IPv4-mapped addresses */
+	bool frag_dstopts; /* IPv6: a destination-options header after the fragment header */
 };
 
 /* Fill a 16-byte address from text ("198.18.0.1" or "2001:db8::1"). */
 void pkt_addr(uint8_t *out, const char *text);
 bool pkt_is_v4(const uint8_t *a);
+/* s is an IPv4 packet. */
+bool pkt_spec_v4(const struct pkt_spec *s);
 
 /* Build the frame into buf (cap bytes); returns its length. */
 size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap);

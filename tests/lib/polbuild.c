@@ -83,18 +83,22 @@ static void rand_cidr(uint64_t *rng, struct ms_cidr *c)
 	bool v4 = strchr(a, '.') != NULL;
 	unsigned int plen;
 
+	memset(c, 0, sizeof(*c));
 	/* Now and then an IPv6 prefix spanning the IPv4-mapped block (::/0),
-	 * or all of IPv4 written as ::ffff:0:0/96: where families could mix. */
+	 * all of IPv4 (0.0.0.0/0), or an IPv6 prefix inside the block
+	 * (::ffff:0:0/96, ::ffff:198.18.0.0/112): where families could mix. */
 	if (rnd(rng, 12) == 0) {
-		memset(c->addr, 0, 16);
 		if (rnd(rng, 3) == 0) {
 			c->addr[10] = c->addr[11] = 0xff;
 			c->plen = 96;
+			c->v6mapped = rnd(rng, 2);
 		} else {
 			c->plen = spans[rnd(rng, sizeof(spans))];
 		}
 		return;
 	}
+	if (v4 && rnd(rng, 10) == 0)
+		c->v6mapped = true; /* the same prefix, written as IPv6 */
 	pkt_addr(c->addr, a);
 	if (v4) {
 		plen = 96 + 15 + rnd(rng, 18); /* /15 .. /32 */
@@ -215,12 +219,15 @@ static void rand_addr(uint64_t *rng, const struct ms_policy *p, bool v4, uint8_t
 			for (size_t t = 0; t < sets[k]->n_terms; t++) {
 				const struct ms_addr_term *term = &sets[k]->terms[t];
 
+				/* Of either family: an IPv6 flow from inside an IPv4
+				 * prefix's range is where families could mix. */
 				for (size_t j = 0; j < term->n_cidrs && n < 64; j++)
-					if (pkt_is_v4(term->cidrs[j].addr) == v4 &&
-					    term->cidrs[j].plen >= 96 - 96 * !v4)
+					if (ms_cidr_is_v4(&term->cidrs[j]) == v4 ||
+					    (!v4 && pkt_is_v4(term->cidrs[j].addr)))
 						pool[n++] = term->cidrs[j];
 				for (size_t j = 0; j < term->n_except && n < 64; j++)
-					if (pkt_is_v4(term->except[j].addr) == v4)
+					if (ms_cidr_is_v4(&term->except[j]) == v4 ||
+					    (!v4 && pkt_is_v4(term->except[j].addr)))
 						pool[n++] = term->except[j];
 			}
 	}
@@ -228,7 +235,7 @@ static void rand_addr(uint64_t *rng, const struct ms_policy *p, bool v4, uint8_t
 		struct ms_cidr c;
 
 		rand_cidr(rng, &c);
-		while (pkt_is_v4(c.addr) != v4)
+		while (ms_cidr_is_v4(&c) != v4)
 			rand_cidr(rng, &c);
 		pool[0] = c;
 		n = 1;
@@ -260,8 +267,8 @@ static void rand_addr(uint64_t *rng, const struct ms_policy *p, bool v4, uint8_t
 	}
 	if (v4 && !pkt_is_v4(out)) /* stepped out of the mapped range */
 		pkt_addr(out, "198.18.0.1");
-	if (!v4 && pkt_is_v4(out)) /* an edge of ::/80 is an IPv4 address */
-		pkt_addr(out, "2001:db8::1");
+	/* An IPv6 address inside ::ffff:0:0/96 stays: an IPv6 packet from an
+	 * IPv4-mapped address must meet IPv6 prefixes only. */
 }
 
 void pb_random_flow(uint64_t *rng, const struct ms_policy *p, struct ms_flow *f)
@@ -271,6 +278,7 @@ void pb_random_flow(uint64_t *rng, const struct ms_policy *p, struct ms_flow *f)
 
 	memset(f, 0, sizeof(*f));
 	f->dir = (uint8_t)rnd(rng, 2);
+	f->family = v4 ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
 	rand_addr(rng, p, v4, f->src);
 	rand_addr(rng, p, v4, f->dst);
 	proto = protos[rnd(rng, 6)];

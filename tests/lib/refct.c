@@ -34,7 +34,7 @@ static struct ref_flow *find(struct ref_ct *ct, const struct pkt_spec *s, bool *
 	for (unsigned int i = 0; i < ct->n; i++) {
 		struct ref_flow *f = &ct->f[i];
 
-		if (f->proto != s->proto)
+		if (f->proto != s->proto || f->v4 != pkt_spec_v4(s))
 			continue;
 		if (same_end(f->init, f->init_port, s->src, s->sport) &&
 		    same_end(f->resp, f->resp_port, s->dst, s->dport)) {
@@ -59,10 +59,13 @@ void ref_ct_forget(struct ref_ct *ct, const struct pkt_spec *s)
 		*f = ct->f[--ct->n];
 }
 
-static bool decide(const struct ref_ct *ct, uint8_t dir, const uint8_t *src, const uint8_t *dst,
-		   uint8_t proto, uint16_t port)
+static bool decide(const struct ref_ct *ct, uint8_t dir, bool v4, const uint8_t *src,
+		   const uint8_t *dst, uint8_t proto, uint16_t port)
 {
-	struct ms_flow fl = { .dir = dir, .proto = proto, .port = port };
+	struct ms_flow fl = { .dir = dir,
+			      .family = v4 ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6,
+			      .proto = proto,
+			      .port = port };
 	uint8_t action;
 
 	memcpy(fl.src, src, 16);
@@ -75,6 +78,7 @@ static bool decide(const struct ref_ct *ct, uint8_t dir, const uint8_t *src, con
 static bool start(struct ref_ct *ct, struct ref_flow *slot, uint8_t dir, const struct pkt_spec *s)
 {
 	struct ref_flow nf = { .proto = s->proto,
+			       .v4 = pkt_spec_v4(s),
 			       .init_port = s->sport,
 			       .resp_port = s->dport,
 			       .dir = dir,
@@ -82,7 +86,7 @@ static bool start(struct ref_ct *ct, struct ref_flow *slot, uint8_t dir, const s
 
 	memcpy(nf.init, s->src, 16);
 	memcpy(nf.resp, s->dst, 16);
-	nf.allowed = decide(ct, dir, s->src, s->dst, s->proto, s->dport);
+	nf.allowed = decide(ct, dir, nf.v4, s->src, s->dst, s->proto, s->dport);
 	if (!slot) {
 		if (ct->n == ct->cap) {
 			unsigned int ncap = ct->cap ? ct->cap * 2 : 16;
@@ -119,7 +123,7 @@ bool ref_ct_packet(struct ref_ct *ct, uint8_t dir, const struct pkt_spec *s)
 	}
 	/* Decided by an older policy: decided again, as its initiator sent it. */
 	if (f->gen != ct->gen) {
-		bool now = decide(ct, f->dir, f->init, f->resp, f->proto, f->resp_port);
+		bool now = decide(ct, f->dir, f->v4, f->init, f->resp, f->proto, f->resp_port);
 
 		if (f->allowed && !now)
 			f->revoked = true;

@@ -17,6 +17,7 @@
 
 struct ref_flow {
 	uint8_t proto;
+	bool v4;
 	uint8_t init[16], resp[16]; /* initiator and responder */
 	uint16_t init_port, resp_port;
 	uint8_t dir; /* enum ms_dir of the first packet */

@@ -65,8 +65,9 @@ static void t_classes_nested(void)
 	/* outside both, in /16 only, in /24 (and so /16) */
 	CHECK(c->n_src_classes == 3, "3 source classes, got %u", c->n_src_classes);
 	CHECK(c->n_dst_classes == 1, "destination untouched: 1 class, got %u", c->n_dst_classes);
-	/* /0 default + the /16 minus the /24 (8 prefixes) + the /24, at most */
-	CHECK(c->n_src <= 1 + 8 + 1, "few LPM entries: %zu", c->n_src);
+	/* the /0 defaults of both families + the /16 minus the /24 (8
+	 * prefixes) + the /24, at most */
+	CHECK(c->n_src <= 2 + 8 + 1, "few LPM entries: %zu", c->n_src);
 	struct ms_flow a = flow("198.18.1.5", "198.18.9.9", MS_PROTO_TCP, 80, 0);
 	struct ms_flow b = flow("198.18.2.5", "198.18.9.9", MS_PROTO_TCP, 80, 0);
 	struct ms_flow o = flow("198.19.2.5", "198.18.9.9", MS_PROTO_TCP, 80, 0);
@@ -148,7 +149,8 @@ static void t_full_range_and_any(void)
 
 /* IPv4 is matched by IPv4 prefixes only: ::/0 (or any IPv6 prefix spanning
  * the IPv4-mapped block) is IPv6 only, in the compiled tables and in the
- * reference evaluator; ::ffff:0:0/96 is all of IPv4. */
+ * reference evaluator; so is ::ffff:0:0/96, which holds IPv6 packets'
+ * IPv4-mapped addresses and no IPv4 address. */
 static void t_families_never_mix(void)
 {
 	static const char *const v6_spans[] = { "::/0", "::/64", "::/80" };
@@ -173,21 +175,33 @@ static void t_families_never_mix(void)
 		ms_compiled_free(&c);
 		ms_policy_free(&p);
 	}
-	{
+	/* An IPv6 packet from or to an IPv4-mapped address is IPv6: IPv6
+	 * prefixes match it (::ffff:0:0/96 written as such is one), IPv4 ones
+	 * never. */
+	static const char *const mapped_rules[] = { "::ffff:0:0/96", "::ffff:198.18.0.0/112",
+						    "::/0", "0.0.0.0/0", "198.18.0.0/16" };
+
+	for (size_t i = 0; i < 5; i++) {
 		struct ms_policy *p = ms_policy_new();
-		struct ms_rule *r = pb_rule(p, "v4", MS_ACT_DENY);
+		struct ms_rule *r = pb_rule(p, "r", MS_ACT_DENY);
 		struct ms_compiled *c;
+		bool v6rule = strchr(mapped_rules[i], ':') != NULL;
 		uint8_t a;
 
-		pb_cidrs(&r->to, "::ffff:0:0/96", NULL);
+		pb_cidrs(&r->from, mapped_rules[i], NULL);
 		c = compile_ok(p);
 		REQUIRE(c, "compiles");
-		struct ms_flow v4 = flow("198.18.0.2", "203.0.113.9", MS_PROTO_TCP, 80, 0);
-		struct ms_flow v6 = flow("2001:db8::2", "2001:db8::1", MS_PROTO_TCP, 80, 0);
+		struct ms_flow v4 = flow("198.18.0.2", "198.18.0.1", MS_PROTO_TCP, 80, 0);
+		struct ms_flow m6 =
+			flow("::ffff:198.18.0.2", "::ffff:198.18.0.1", MS_PROTO_TCP, 80, 0);
+		uint32_t want4 = v6rule ? MS_RULE_DEFAULT : 1, want6 = v6rule ? 1 : MS_RULE_DEFAULT;
 
-		CHECK(eval(c, &v4) == 1 && ms_policy_eval(p, &v4, &a) == 1,
-		      "::ffff:0:0/96 is all of IPv4");
-		CHECK(eval(c, &v6) == MS_RULE_DEFAULT, "and no IPv6");
+		m6.family = MS_FAMILY_IPV6;
+		v4.family = MS_FAMILY_IPV4;
+		CHECK(eval(c, &v4) == want4 && ms_policy_eval(p, &v4, &a) == want4,
+		      "%s and IPv4 198.18.0.2", mapped_rules[i]);
+		CHECK(eval(c, &m6) == want6 && ms_policy_eval(p, &m6, &a) == want6,
+		      "%s and IPv6 ::ffff:198.18.0.2", mapped_rules[i]);
 		ms_compiled_free(&c);
 		ms_policy_free(&p);
 	}

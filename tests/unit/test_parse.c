@@ -794,6 +794,32 @@ static void test_v6_only_warning(void)
 	CHECK(D.n_warnings == 0, "an IPv6 prefix that does not span IPv4: no warning");
 }
 
+/* An except equal to its cidr removes all of it: said, at the except. A
+ * prefix written as IPv6 in ::ffff:0:0/96 is IPv6: said too. */
+static void test_except_whole_and_mapped_warnings(void)
+{
+	OK("version: 1\nrules:\n  - name: r\n    action: allow\n"
+	   "    from: {cidr: [198.18.0.0/16, 198.19.0.0/16], except: [198.18.0.0/16]}\n");
+	CHECK(D.n_warnings == 1 && has_msg("t.yaml:5:59: warning: except '198.18.0.0/16' is its "
+					   "cidr whole"),
+	      "except equal to its cidr warns, at the except");
+	OK("version: 1\nrules:\n  - name: r\n    action: allow\n"
+	   "    from: {cidr: [198.18.0.0/16], except: [198.18.1.0/24]}\n");
+	CHECK(D.n_warnings == 0, "a narrower except: no warning");
+	OK("version: 1\nrules:\n  - name: r\n    action: allow\n"
+	   "    from: {cidr: [\"::ffff:198.18.0.0/112\", 198.18.0.0/16]}\n");
+	CHECK(D.n_warnings == 1 && has_msg("t.yaml:5:19: warning: '::ffff:198.18.0.0/112' is an "
+					   "IPv6 prefix"),
+	      "IPv6 inside ::ffff:0:0/96 warns");
+	CHECK(P && P->rules[0].from.terms[0].cidrs[0].v6mapped &&
+		      !ms_cidr_is_v4(&P->rules[0].from.terms[0].cidrs[0]) &&
+		      ms_cidr_is_v4(&P->rules[0].from.terms[0].cidrs[1]),
+	      "and is IPv6, the IPv4 prefix beside it IPv4");
+	ERR("version: 1\nrules:\n  - name: r\n    action: allow\n"
+	    "    from: {cidr: [\"::ffff:198.18.0.0/112\"], except: [198.18.1.0/24]}\n",
+	    "t.yaml:5:54: error: except '198.18.1.0/24' is not inside any cidr of this selector");
+}
+
 static void test_check(void)
 {
 	char *good = write_tmp(HDR WL "rules:\n  - name: a\n    action: allow\n"
@@ -869,6 +895,7 @@ int main(void)
 	RUN(test_parse_file);
 	RUN(test_anomaly_section);
 	RUN(test_v6_only_warning);
+	RUN(test_except_whole_and_mapped_warnings);
 	RUN(test_check);
 	RUN(test_diag_api);
 	ms_policy_free(&P);
