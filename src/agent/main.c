@@ -72,7 +72,8 @@ struct options {
 	bool cleanup;	    /* --cleanup: remove what microsegd left, exit */
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
-	const char *state_dir; /* NULL: none */
+	const char **web_hosts; /* api.web_hosts, ours to free */
+	const char *state_dir;	/* NULL: none */
 	size_t graph_max_edges;
 	const char *baseline; /* graph JSON for new_edge anomalies; NULL: none */
 	bool discover;	      /* --discover: workloads behind the interfaces */
@@ -84,6 +85,7 @@ enum {
 	OPT_API_SOCKET,
 	OPT_API_GROUP,
 	OPT_WEB,
+	OPT_WEB_HOST,
 	OPT_STATE_DIR,
 	OPT_GRAPH_MAX_EDGES,
 	OPT_BASELINE,
@@ -107,6 +109,7 @@ static const struct option long_opts[] = {
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "api-group", required_argument, NULL, OPT_API_GROUP },
 	{ "web", required_argument, NULL, OPT_WEB },
+	{ "web-host", required_argument, NULL, OPT_WEB_HOST },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
@@ -152,7 +155,11 @@ static void usage(FILE *f)
 		"      --api-group GROUP     group allowed to use the API socket (default: root)\n"
 		"      --web ADDR:PORT       serve the web console and the API's GET\n"
 		"                            endpoints read-only over TCP, e.g.\n"
-		"                            127.0.0.1:9595                  (default: off)\n"
+		"                            127.0.0.1:9595                  (default: off);\n"
+		"                            it answers only requests whose Host is its own\n"
+		"                            address (or localhost on loopback)\n"
+		"      --web-host NAME       also answer Host NAME (or NAME:PORT) on --web: the\n"
+		"                            name the console is reached by; repeatable\n"
 		"      --state-dir DIR       where the flow graph is kept across restarts;\n"
 		"                            'none' keeps nothing (default: " DEFAULT_STATE_DIR
 		")\n"
@@ -343,6 +350,23 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return usage_error("invalid --web '%s' (ADDR:PORT)", optarg);
 			o->api.web = optarg;
 			break;
+		case OPT_WEB_HOST: {
+			const char **n;
+
+			if (!*optarg || strpbrk(optarg, " \t/"))
+				return usage_error("invalid --web-host '%s' (a host name, or "
+						   "NAME:PORT)",
+						   optarg);
+			n = realloc(o->web_hosts, (o->api.n_web_hosts + 1) * sizeof(*n));
+			if (!n) {
+				fprintf(stderr, "microsegd: out of memory\n");
+				return EXIT_SYSTEM;
+			}
+			o->web_hosts = n;
+			o->web_hosts[o->api.n_web_hosts++] = optarg;
+			o->api.web_hosts = o->web_hosts;
+			break;
+		}
 		case OPT_STATE_DIR:
 			if (!*optarg)
 				return usage_error("empty state directory ('none' disables it)");
@@ -1110,5 +1134,6 @@ int main(int argc, char **argv)
 	status = run(&o);
 out:
 	free(o.ifnames);
+	free(o.web_hosts);
 	return status;
 }

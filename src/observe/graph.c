@@ -626,8 +626,12 @@ int ms_graph_clone(const struct ms_graph *g, struct ms_graph **out)
 	c->cap_edges = g->cap_edges;
 	c->node_tab_cap = g->node_tab_cap;
 	c->edge_tab_cap = g->edge_tab_cap;
-	memcpy(c->node_tab, g->node_tab, g->node_tab_cap * sizeof(*c->node_tab));
-	memcpy(c->edge_tab, g->edge_tab, g->edge_tab_cap * sizeof(*c->edge_tab));
+	/* An empty graph has no tables yet, and memcpy from NULL is undefined
+	 * even for no bytes. */
+	if (g->node_tab_cap)
+		memcpy(c->node_tab, g->node_tab, g->node_tab_cap * sizeof(*c->node_tab));
+	if (g->edge_tab_cap)
+		memcpy(c->edge_tab, g->edge_tab, g->edge_tab_cap * sizeof(*c->edge_tab));
 	for (size_t i = 0; i < g->n_nodes; i++) {
 		const struct node *sn = &g->nodes[i];
 		struct node *n = &c->nodes[i];

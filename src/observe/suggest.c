@@ -122,6 +122,7 @@ struct ctx {
 	cJSON *g;
 	struct snode *nodes;
 	size_t n_nodes;
+	size_t cap_nodes; /* allocated, zeroed: freed up to this, also midway */
 	struct group *groups;
 	size_t n_groups;
 	struct rule *rules;
@@ -238,6 +239,12 @@ static const struct ms_workload *current_holding(const struct ms_policy *p, cons
 	return best;
 }
 
+/* Checked once per node or edge in the loops over them. */
+static bool cancelled(const struct ctx *c)
+{
+	return c->o->cancel && atomic_load_explicit(c->o->cancel, memory_order_relaxed);
+}
+
 static bool passing(const struct ctx *c, const cJSON *e)
 {
 	return jnum(e, "allowed") + jnum(e, "audit") > 0 ||
@@ -291,7 +298,8 @@ static int load_nodes(struct ctx *c)
 	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(c->g, "nodes"), *n;
 	size_t i = 0;
 
-	c->nodes = calloc((size_t)cJSON_GetArraySize(nodes) + 1, sizeof(*c->nodes));
+	c->cap_nodes = (size_t)cJSON_GetArraySize(nodes) + 1;
+	c->nodes = calloc(c->cap_nodes, sizeof(*c->nodes));
 	if (!c->nodes)
 		return -ENOMEM;
 	/* Workloads first: an address node that is one of a workload's
@@ -307,6 +315,8 @@ static int load_nodes(struct ctx *c)
 			const struct snode *holder;
 			char *base;
 
+			if (cancelled(c))
+				return -ECANCELED;
 			if (!id || !name || !kind || (strcmp(kind, "workload") == 0) == (pass == 1))
 				continue;
 			holder = pass ? node_holding(c, i, name) : NULL;
@@ -569,6 +579,8 @@ static int group_nodes(struct ctx *c)
 		char *key;
 		size_t g;
 
+		if (cancelled(c))
+			return -ECANCELED;
 		if (!*s->sig)
 			continue; /* no passing edge: no rule names it */
 		key = node_labels_key(c, s);
@@ -594,6 +606,8 @@ static int group_nodes(struct ctx *c)
 	for (size_t g = 0; g < c->n_groups; g++) {
 		struct group *gr = &c->groups[g];
 
+		if (cancelled(c))
+			return -ECANCELED;
 		gr->usable = gr->usable && gr->n > 1 && selects_exactly(c, (int)g, gr->key);
 		if (!gr->usable)
 			for (size_t i = 0; i < c->n_nodes; i++)
@@ -684,6 +698,8 @@ static int build_rules(struct ctx *c)
 		struct rule *r = NULL;
 		int err;
 
+		if (cancelled(c))
+			return -ECANCELED;
 		if (!passing(c, e) || si < 0 || di < 0 || proto < 0)
 			continue;
 		err = selector(c, &c->nodes[si], &sy, &sn);
@@ -904,6 +920,7 @@ static void print_denied(struct ctx *c)
 static int print_rules(struct ctx *c)
 {
 	char **names = calloc(c->n_rules + 1, sizeof(*names));
+	int err = -ENOMEM;
 
 	if (!names)
 		return -ENOMEM;
@@ -914,13 +931,17 @@ static int print_rules(struct ctx *c)
 		const char *pn = ms_proto_name((uint8_t)r->proto);
 		char pbuf[8], *raw = NULL;
 
+		if (cancelled(c)) {
+			err = -ECANCELED;
+			goto fail;
+		}
 		snprintf(pbuf, sizeof(pbuf), "%d", r->proto);
 		if (asprintf(&raw, "%s-to-%s-%s", r->src_name, r->dst_name, pn ? pn : pbuf) < 0)
-			goto oom;
+			goto fail;
 		names[i] = sanitize(raw);
 		free(raw);
 		if (!names[i])
-			goto oom;
+			goto fail;
 		for (int k = 2;; k++) {
 			bool dup = false;
 
@@ -931,7 +952,7 @@ static int print_rules(struct ctx *c)
 			raw = names[i];
 			if (asprintf(&names[i], "%s-%d", raw, k) < 0) {
 				names[i] = raw;
-				goto oom;
+				goto fail;
 			}
 			free(raw);
 		}
@@ -950,11 +971,11 @@ static int print_rules(struct ctx *c)
 		free(names[i]);
 	free(names);
 	return 0;
-oom:
+fail:
 	for (size_t i = 0; i < c->n_rules; i++)
 		free(names[i]);
 	free(names);
-	return -ENOMEM;
+	return err;
 }
 
 static void header(struct ctx *c)
@@ -1031,7 +1052,7 @@ int ms_suggest(const struct ms_graph *g, const struct ms_suggest_opts *o, char *
 			buf = NULL;
 		}
 	}
-	for (size_t i = 0; i < c.n_nodes; i++) {
+	for (size_t i = 0; c.nodes && i < c.cap_nodes; i++) {
 		free(c.nodes[i].name);
 		free(c.nodes[i].sig);
 	}
