@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -39,6 +40,7 @@
 #include "observer.h"
 #include "policy_check.h"
 #include "policy_parse.h"
+#include "safefile.h"
 #include "server.h"
 #include "stats.h"
 #include "timefmt.h"
@@ -901,6 +903,31 @@ out:
 	return err;
 }
 
+/*
+ * The state directory, made if absent; refused (and nothing kept) if
+ * others can write in it: root's files there could be pointed elsewhere.
+ */
+static bool usable_state_dir(const char *dir)
+{
+	const char *why = NULL;
+	int err;
+
+	if (mkdir(dir, 0750) && errno != EEXIST) {
+		log_warn("state directory %s unusable: %s; the flow graph will not be kept "
+			 "across restarts",
+			 dir, strerror(errno));
+		return false;
+	}
+	err = ms_dir_check(dir, &why);
+	if (err) {
+		log_error("refusing the state directory %s: %s; the flow graph and the policy "
+			  "record will not be kept (make it root's, mode 0750)",
+			  dir, why ? why : strerror(-err));
+		return false;
+	}
+	return true;
+}
+
 static int run(const struct options *o)
 {
 	struct ms_daemon d = {
@@ -941,6 +968,10 @@ static int run(const struct options *o)
 	/* A flow log on a closed pipe, or an API client gone, is a write
 	 * error to handle, not death. */
 	signal(SIGPIPE, SIG_IGN);
+	if (d.state_dir && !usable_state_dir(d.state_dir)) {
+		d.state_dir = NULL;
+		oo.state_dir = NULL;
+	}
 	err = ms_notify_init();
 	if (err)
 		log_warn("NOTIFY_SOCKET unusable, not notifying systemd: %s", strerror(-err));
@@ -1084,6 +1115,9 @@ int main(int argc, char **argv)
 	};
 	int status;
 
+	/* Before anything is opened: a closed stderr must not become the
+	 * flow log (nor any other file) and receive the log lines. */
+	ms_keep_std_fds();
 	ms_dp_opts_default(&o.dp);
 	o.dp.pin_dir = MS_DEFAULT_PIN_DIR; /* the library's default pins nothing */
 	ms_log_init();

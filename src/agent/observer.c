@@ -98,7 +98,7 @@ int ms_observer_new(const struct ms_observer_opts *opts, struct ms_observer **ou
 			else if (err < 0)
 				log_warn("cannot load %s/graph.json: %s; starting with an empty "
 					 "flow graph",
-					 o->state_dir, strerror(-err));
+					 o->state_dir, errmsg ? errmsg : strerror(-err));
 			else
 				log_info("flow graph loaded from %s: %zu nodes, %zu edges",
 					 o->state_dir, ms_graph_nodes(o->graph),
