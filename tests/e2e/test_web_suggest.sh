@@ -48,12 +48,15 @@ ns_h timeout 120 python3 "$WG" timed "$HOST4" "$WEB_PORT" /v1/suggest "$E2E_TMP/
 sug_pid=$!
 ns_h timeout 120 python3 "$WG" timed "$HOST4" "$WEB_PORT" /v1/graph >"$E2E_TMP/graph" &
 graph_pid=$!
+ns_h timeout 120 python3 "$WG" timed "$HOST4" "$WEB_PORT" /v1/sessions >"$E2E_TMP/sessions" &
+sess_pid=$!
 sent2=$(ns_p timeout 90 python3 "$PY" flood 198.21.0.0 "$HOST4" 8081 "$FLOOD2" 1)
 echo "  second flood: $sent2 spoofed SYNs"
 wait "$sug_pid"
 wait "$graph_pid"
+wait "$sess_pid"
 wait "$poll_pid"
-echo "  suggest: $(cat "$E2E_TMP/suggest"); graph: $(cat "$E2E_TMP/graph"); poll worst/n: $(cat "$E2E_TMP/poll")"
+echo "  suggest: $(cat "$E2E_TMP/suggest"); graph: $(cat "$E2E_TMP/graph"); sessions: $(cat "$E2E_TMP/sessions"); poll worst/n: $(cat "$E2E_TMP/poll")"
 read -r sug_s sug_status _ <"$E2E_TMP/suggest"
 read -r graph_s graph_status _ <"$E2E_TMP/graph"
 read -r worst _ <"$E2E_TMP/poll"
