@@ -181,6 +181,10 @@ int ms_read_regular(const char *path, size_t max, char **buf, size_t *len, const
 		if (!got)
 			break;
 		n += (size_t)got;
+		if (n > max) {
+			err = -EFBIG;
+			break;
+		}
 	}
 	close(fd);
 	if (err) {
