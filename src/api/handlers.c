@@ -238,6 +238,7 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		ok &= add_u64(api, "connections", cnt->connections);
 		ok &= add_u64(api, "follow_clients", cnt->follow_clients);
 		ok &= add_u64(api, "follow_dropped", cnt->follow_dropped);
+		ok &= add_u64(api, "slow_cut", cnt->slow_cut);
 		ok &= add_u64(api, "requests", cnt->requests);
 	}
 	ok &= api != NULL;

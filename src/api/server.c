@@ -1143,10 +1143,10 @@ int ms_api_timeout_ms(const struct ms_api *a)
 
 	if (a->need_run || atomic_load(&a->jobs_done))
 		return 0;
-	/* A job waiting for its sweep is looked at again soon. */
-	for (const struct pending *p = a->pending; p; p = p->next)
-		if (p->state == P_WAIT)
-			best = MS_API_JOB_POLL_MS;
+	/* A job waiting for its sweep, or on the worker (which does not wake
+	 * the loop), is looked at again soon. */
+	if (a->pending)
+		best = MS_API_JOB_POLL_MS;
 	for (size_t i = 0; i < a->n_ls; i++) {
 		MHD_UNSIGNED_LONG_LONG t;
 

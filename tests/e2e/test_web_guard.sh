@@ -59,6 +59,11 @@ check slow-others-fast python3 -c "import sys; sys.exit(0 if float('${t_s:-99}')
 wait "$slow_pid"
 echo "  slow clients cut: $(cat "$E2E_TMP/slow") of $(cat "$E2E_TMP/slow.err")"
 check slow-all-cut test "$(cat "$E2E_TMP/slow")" -ge 300
+slow_cut() { python3 "$E2E_ROOT/tests/e2e/api.py" req "$MS_API" GET /v1/status 2>/dev/null |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["api"]["slow_cut"])'; }
+n_cut=$(slow_cut)
+echo "  cut by the agent (the rest refused at once, over the per-address limit): $n_cut"
+check slow-cut-counted test "${n_cut:-0}" -ge 10
 check slow-peer-answered-after test "$(status_for /v1/status "$HOST4:$WEB_PORT")" = 200
 check agent-alive daemon_alive
 daemon_stop
