@@ -953,13 +953,17 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 
 /* ------------------------------------------------- answers off the loop */
 
-enum job_kind { JOB_SUGGEST, JOB_GRAPH_JSON, JOB_GRAPH_DOT };
+enum job_kind { JOB_SUGGEST, JOB_GRAPH_JSON, JOB_GRAPH_DOT, JOB_CHECK };
 
 struct ms_api_job {
 	enum job_kind kind;
 	/* suggest: the request, and the sweep that makes the table fresh */
 	struct ms_suggest_opts so;
 	bool json;
+	/* check: the candidate policy, and whether to replay recent flows */
+	char *body;
+	size_t body_len;
+	bool replay;
 	char *source;
 	uint64_t sweep_target;
 	uint64_t asked_ms;
@@ -981,6 +985,7 @@ void ms_api_job_free(struct ms_api_job **jp)
 	if (!j)
 		return;
 	free(j->source);
+	free(j->body);
 	ms_policy_free(&j->current);
 	ms_graph_free(&j->g);
 	free(j->lines.s);
@@ -995,9 +1000,32 @@ bool ms_api_defer(struct ms_daemon *d, const struct ms_api_req *req, struct ms_a
 {
 	struct ms_api_job *j;
 	bool suggest = !strcmp(req->path, "/v1/suggest"), graph = !strcmp(req->path, "/v1/graph");
+	bool check = !strcmp(req->path, "/v1/policy/check");
 	const char *fmt = graph ? req->arg(req->arg_cls, "format") : NULL;
 
 	*out = NULL;
+	if (check && !req->readonly && !strcmp(req->method, "POST")) {
+		const char *rp = req->arg(req->arg_cls, "replay");
+
+		/* A policy of 8 MiB takes seconds to compile. */
+		memset(resp, 0, sizeof(*resp));
+		j = calloc(1, sizeof(*j));
+		if (j && req->body_len) {
+			j->body = malloc(req->body_len);
+			if (j->body)
+				memcpy(j->body, req->body, req->body_len);
+		}
+		if (!j || (req->body_len && !j->body)) {
+			ms_api_job_free(&j);
+			set_body(resp, 500, NULL, NULL);
+			return true;
+		}
+		j->kind = JOB_CHECK;
+		j->body_len = req->body_len;
+		j->replay = rp && strcmp(rp, "0");
+		*out = j;
+		return true;
+	}
 	if ((!suggest && !graph) || !d->obs ||
 	    (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")))
 		return false; /* answered by ms_api_handle, errors included */
@@ -1102,17 +1130,19 @@ int ms_api_job_snapshot(struct ms_daemon *d, struct ms_api_job *j)
 	struct ms_events *ev = d->dp ? d->ev : NULL;
 	int err;
 
-	err = ms_observer_live_copy(d->obs, ev, &j->g, &j->graph_ms, &j->graph_sweep);
-	if (err || j->kind != JOB_SUGGEST)
-		return err;
-	err = copy_workloads(d->ev ? ms_events_policy(d->ev) : NULL, &j->current);
-	if (err)
-		return err;
-	j->so.current = j->current;
-	j->so.source = j->source;
 	check_env_of(d, &j->env);
 	j->env.ring = NULL;
-	if (j->json) {
+	if (j->kind != JOB_CHECK) {
+		err = ms_observer_live_copy(d->obs, ev, &j->g, &j->graph_ms, &j->graph_sweep);
+		if (err || j->kind != JOB_SUGGEST)
+			return err;
+		err = copy_workloads(d->ev ? ms_events_policy(d->ev) : NULL, &j->current);
+		if (err)
+			return err;
+		j->so.current = j->current;
+		j->so.source = j->source;
+	}
+	if ((j->json || j->replay) && d->obs) {
 		struct ms_flow_filter all;
 
 		memset(&all, 0, sizeof(all));
@@ -1144,6 +1174,12 @@ void ms_api_job_run(struct ms_api_job *j, const atomic_bool *cancel)
 	case JOB_GRAPH_DOT:
 		set_body(&j->resp, 200, "text/vnd.graphviz; charset=utf-8", ms_graph_to_dot(j->g));
 		break;
+	case JOB_CHECK: {
+		cJSON *o = check_json(&j->env, "policy", j->body, j->body_len, j->replay);
+
+		reply_json(&j->resp, 200, o, o != NULL);
+		break;
+	}
 	}
 	/* What the answer needs is in resp now: the snapshot goes early. */
 	ms_graph_free(&j->g);

@@ -68,7 +68,8 @@ void ms_api_error(struct ms_api_resp *resp, unsigned int status, const char *msg
 
 /*
  * Answers too costly for the agent's loop (GET /v1/suggest, GET /v1/graph
- * of a graph not yet written for this sweep) are made from a snapshot on
+ * of a graph not yet written for this sweep, POST /v1/policy/check: a large
+ * policy compiles for seconds) are made from a snapshot on
  * a worker thread, in four steps: ms_api_defer on the loop says whether
  * req is one (true: *job to run, or NULL and resp filled with an error);
  * ms_api_job_ready on the loop says when its snapshot can be taken (a
