@@ -968,10 +968,6 @@ static int run(const struct options *o)
 	/* A flow log on a closed pipe, or an API client gone, is a write
 	 * error to handle, not death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (d.state_dir && !usable_state_dir(d.state_dir)) {
-		d.state_dir = NULL;
-		oo.state_dir = NULL;
-	}
 	err = ms_notify_init();
 	if (err)
 		log_warn("NOTIFY_SOCKET unusable, not notifying systemd: %s", strerror(-err));
@@ -989,6 +985,12 @@ static int run(const struct options *o)
 	}
 	if (!o->discover && !l.p->discovery)
 		ms_daemon_log_diag(&first_diag);
+	/* After the policy: an invalid one is exit status 1 before anything
+	 * is made on disk. */
+	if (d.state_dir && !usable_state_dir(d.state_dir)) {
+		d.state_dir = NULL;
+		oo.state_dir = NULL;
+	}
 	err = ms_dp_open(&d.dp_opts, &d.dp);
 	if (err)
 		goto out;
