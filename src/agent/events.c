@@ -1083,6 +1083,46 @@ int ms_events_for_each_session(struct ms_events *ev, session_fn fn, void *cls)
 	return err;
 }
 
+struct ms_session_cursor {
+	struct table_reader rd[2]; /* the unanswered table, then the answered */
+	struct ms_session_key keys[SWEEP_BATCH];
+	struct ms_session vals[SWEEP_BATCH];
+	int table;
+};
+
+int ms_events_sessions_open(struct ms_events *ev, struct ms_session_cursor **out)
+{
+	struct ms_session_cursor *c;
+
+	if (!ev->dp)
+		return -ENODEV;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->rd[0].fd = ms_dp_embryos_fd(ev->dp);
+	c->rd[1].fd = ms_dp_sessions_fd(ev->dp);
+	*out = c;
+	return 0;
+}
+
+int ms_events_sessions_step(struct ms_session_cursor *c, session_fn fn, void *cls)
+{
+	int err;
+
+	while (c->table < 2 && c->rd[c->table].done)
+		c->table++;
+	if (c->table == 2)
+		return 1;
+	err = reader_step(&c->rd[c->table], c->keys, c->vals, fn, cls);
+	return err ? err : c->table == 1 && c->rd[1].done;
+}
+
+void ms_events_sessions_close(struct ms_session_cursor **c)
+{
+	free(*c);
+	*c = NULL;
+}
+
 void ms_events_for_each_open(struct ms_events *ev, ms_events_open_fn fn, void *cls)
 {
 	ms_shadow_for_each(ev->shadow, fn, cls);

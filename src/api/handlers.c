@@ -698,50 +698,90 @@ static int add_session(void *cls, const struct ms_session_key *k, const struct m
 	return 0;
 }
 
-static void h_sessions(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
-{
-	struct sess_ctx c = { .d = d, .ok = true };
+/* GET /v1/sessions in steps: the table is read a batch at a time. */
+struct sessions_req {
+	struct sess_ctx c;
 	struct ms_flow_filter f;
-	char *errmsg = NULL;
 	cJSON *o;
+	struct ms_session_cursor *cur;
+};
+
+static void sessions_clear(struct sessions_req *sr)
+{
+	cJSON_Delete(sr->o);
+	cJSON_Delete(sr->c.arr);
+	ms_flow_filter_clear(&sr->f);
+	ms_events_sessions_close(&sr->cur);
+	memset(sr, 0, sizeof(*sr));
+}
+
+/* false with resp filled when the request is refused. */
+static bool sessions_begin(struct ms_daemon *d, const struct ms_api_req *req,
+			   struct sessions_req *sr, struct ms_api_resp *resp)
+{
+	char *errmsg = NULL;
 	int r;
 
+	memset(sr, 0, sizeof(*sr));
 	if (!d->dp) {
 		ms_api_error(resp, 503, "the data plane is not loaded");
-		return;
+		return false;
 	}
-	r = ms_flow_filter_parse(&f, req->arg, req->arg_cls, &errmsg);
-	if (!r && (f.event >= 0 || f.since_ms || f.follow)) {
+	r = ms_flow_filter_parse(&sr->f, req->arg, req->arg_cls, &errmsg);
+	if (!r && (sr->f.event >= 0 || sr->f.since_ms || sr->f.follow)) {
 		r = -EINVAL;
 		errmsg = strdup("event, since and follow do not apply to sessions");
 	}
 	if (r) {
 		ms_api_error(resp, r == -ENOMEM ? 500 : 400, errmsg ? errmsg : "out of memory");
 		free(errmsg);
-		ms_flow_filter_clear(&f);
-		return;
+		ms_flow_filter_clear(&sr->f);
+		return false;
 	}
-	c.f = &f;
-	o = cJSON_CreateObject();
-	c.arr = cJSON_CreateArray();
-	c.ok = o && c.arr;
-	if (c.ok) {
-		r = ms_events_for_each_session(d->ev, add_session, &c);
-		if (r && r != -ENOMEM) {
-			cJSON_Delete(o);
-			cJSON_Delete(c.arr);
-			ms_flow_filter_clear(&f);
-			ms_api_error(resp, 503, "cannot read the session table");
-			return;
-		}
-		c.ok &= add_u64(o, "count", c.total);
-		c.ok &= add_u64(o, "max", ms_dp_session_max(d->dp));
-		c.ok &= cJSON_AddItemToObject(o, "sessions", c.arr);
-		c.arr = NULL;
+	sr->c = (struct sess_ctx){ .d = d, .f = &sr->f };
+	sr->o = cJSON_CreateObject();
+	sr->c.arr = cJSON_CreateArray();
+	sr->c.ok = sr->o && sr->c.arr;
+	r = ms_events_sessions_open(d->ev, &sr->cur);
+	if (r) {
+		sessions_clear(sr);
+		ms_api_error(resp, r == -ENOMEM ? 500 : 503, "cannot read the session table");
+		return false;
 	}
-	cJSON_Delete(c.arr);
-	ms_flow_filter_clear(&f);
-	reply_json(resp, 200, o, c.ok);
+	return true;
+}
+
+/* One batch of the table; true when the answer is in resp (sr emptied). */
+static bool sessions_step(struct sessions_req *sr, struct ms_api_resp *resp)
+{
+	int r = sr->c.ok ? ms_events_sessions_step(sr->cur, add_session, &sr->c) : 1;
+
+	if (!r)
+		return false;
+	if (r < 0 && r != -ENOMEM) {
+		sessions_clear(sr);
+		ms_api_error(resp, 503, "cannot read the session table");
+		return true;
+	}
+	if (sr->c.ok) {
+		sr->c.ok &= add_u64(sr->o, "count", sr->c.total);
+		sr->c.ok &= add_u64(sr->o, "max", ms_dp_session_max(sr->c.d->dp));
+		sr->c.ok &= cJSON_AddItemToObject(sr->o, "sessions", sr->c.arr);
+		sr->c.arr = NULL;
+	}
+	reply_json(resp, 200, sr->o, sr->c.ok);
+	sr->o = NULL;
+	sessions_clear(sr);
+	return true;
+}
+
+static void h_sessions(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	struct sessions_req sr;
+
+	if (sessions_begin(d, req, &sr, resp))
+		while (!sessions_step(&sr, resp))
+			;
 }
 
 static void h_graph(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
@@ -953,7 +993,7 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 
 /* ------------------------------------------------- answers off the loop */
 
-enum job_kind { JOB_SUGGEST, JOB_GRAPH_JSON, JOB_GRAPH_DOT, JOB_CHECK };
+enum job_kind { JOB_SUGGEST, JOB_GRAPH_JSON, JOB_GRAPH_DOT, JOB_CHECK, JOB_SESSIONS };
 
 struct ms_api_job {
 	enum job_kind kind;
@@ -964,6 +1004,8 @@ struct ms_api_job {
 	char *body;
 	size_t body_len;
 	bool replay;
+	/* sessions: read on the loop, a batch per step (ms_api_job_step) */
+	struct sessions_req sr;
 	char *source;
 	uint64_t sweep_target;
 	uint64_t asked_ms;
@@ -986,6 +1028,8 @@ void ms_api_job_free(struct ms_api_job **jp)
 		return;
 	free(j->source);
 	free(j->body);
+	if (j->kind == JOB_SESSIONS)
+		sessions_clear(&j->sr);
 	ms_policy_free(&j->current);
 	ms_graph_free(&j->g);
 	free(j->lines.s);
@@ -1023,6 +1067,23 @@ bool ms_api_defer(struct ms_daemon *d, const struct ms_api_req *req, struct ms_a
 		j->kind = JOB_CHECK;
 		j->body_len = req->body_len;
 		j->replay = rp && strcmp(rp, "0");
+		*out = j;
+		return true;
+	}
+	if (!strcmp(req->path, "/v1/sessions") && d->dp &&
+	    (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))) {
+		/* A full table is seconds to read and describe: in steps. */
+		memset(resp, 0, sizeof(*resp));
+		j = calloc(1, sizeof(*j));
+		if (!j) {
+			set_body(resp, 500, NULL, NULL);
+			return true;
+		}
+		j->kind = JOB_SESSIONS;
+		if (!sessions_begin(d, req, &j->sr, resp)) {
+			ms_api_job_free(&j);
+			return true;
+		}
 		*out = j;
 		return true;
 	}
@@ -1125,6 +1186,16 @@ static int copy_line(void *cls, const char *line, size_t len)
 	return b->oom ? -ENOMEM : 0;
 }
 
+bool ms_api_job_sliced(const struct ms_api_job *j)
+{
+	return j->kind == JOB_SESSIONS;
+}
+
+bool ms_api_job_step(struct ms_api_job *j)
+{
+	return sessions_step(&j->sr, &j->resp);
+}
+
 int ms_api_job_snapshot(struct ms_daemon *d, struct ms_api_job *j)
 {
 	struct ms_events *ev = d->dp ? d->ev : NULL;
@@ -1180,6 +1251,8 @@ void ms_api_job_run(struct ms_api_job *j, const atomic_bool *cancel)
 		reply_json(&j->resp, 200, o, o != NULL);
 		break;
 	}
+	case JOB_SESSIONS:
+		break; /* stepped on the loop, never run here */
 	}
 	/* What the answer needs is in resp now: the snapshot goes early. */
 	ms_graph_free(&j->g);

@@ -69,7 +69,8 @@ void ms_api_error(struct ms_api_resp *resp, unsigned int status, const char *msg
 /*
  * Answers too costly for the agent's loop (GET /v1/suggest, GET /v1/graph
  * of a graph not yet written for this sweep, POST /v1/policy/check: a large
- * policy compiles for seconds) are made from a snapshot on
+ * policy compiles for seconds; GET /v1/sessions, see below) are made from a
+ * snapshot on
  * a worker thread, in four steps: ms_api_defer on the loop says whether
  * req is one (true: *job to run, or NULL and resp filled with an error);
  * ms_api_job_ready on the loop says when its snapshot can be taken (a
@@ -93,6 +94,12 @@ void ms_api_job_run(struct ms_api_job *j, const atomic_bool *cancel);
 void ms_api_job_finish(struct ms_daemon *d, struct ms_api_job **j, int err,
 		       struct ms_api_resp *resp);
 void ms_api_job_free(struct ms_api_job **j);
+
+/* A job done on the loop in steps instead (GET /v1/sessions: the table is
+ * read a batch per step), not snapshot nor run: ms_api_job_step does one
+ * step, true when the answer is ready for ms_api_job_finish. */
+bool ms_api_job_sliced(const struct ms_api_job *j);
+bool ms_api_job_step(struct ms_api_job *j);
 
 /*
  * What can be refused from the request line alone, before any body is

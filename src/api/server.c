@@ -49,6 +49,7 @@ struct conn {
 
 /* A request answered by a job on the worker thread (handlers.h). */
 enum pend_state {
+	P_SLICE,  /* done on the loop, a step per turn */
 	P_WAIT,	  /* until its snapshot can be taken (loop) */
 	P_QUEUED, /* the worker's: touched by the loop only under mu */
 	P_DONE,	  /* back to the loop, connection resumed */
@@ -579,7 +580,13 @@ static void jobs_step(struct ms_api *a, bool tick)
 
 	for (p = a->pending; p; p = next) {
 		next = p->next;
-		if (p->state == P_WAIT && ms_api_job_ready(a->d, p->job, now)) {
+		if (p->state == P_SLICE) {
+			for (int i = 0; i < MS_API_SLICE_STEPS; i++)
+				if (ms_api_job_step(p->job)) {
+					pending_resume(p);
+					break;
+				}
+		} else if (p->state == P_WAIT && ms_api_job_ready(a->d, p->job, now)) {
 			pending_enqueue(p);
 		} else if (p->state == P_QUEUED) {
 			bool finished;
@@ -634,14 +641,16 @@ static enum MHD_Result start_job(struct ms_api *a, struct MHD_Connection *conn, 
 	p->api = a;
 	p->conn = conn;
 	p->job = job;
-	p->state = P_WAIT;
+	p->state = ms_api_job_sliced(job) ? P_SLICE : P_WAIT;
 	atomic_init(&p->cancel, false);
 	p->next = a->pending;
 	a->pending = p;
 	a->n_pending++;
 	rc->pend = p;
 	MHD_suspend_connection(conn);
-	if (ms_api_job_ready(a->d, job, ms_time_now_ms()))
+	if (p->state == P_SLICE)
+		a->need_run = true; /* the first step on the loop's next turn */
+	else if (ms_api_job_ready(a->d, job, ms_time_now_ms()))
 		pending_enqueue(p);
 	return MHD_YES;
 }
@@ -1145,6 +1154,9 @@ int ms_api_timeout_ms(const struct ms_api *a)
 		return 0;
 	/* A job waiting for its sweep, or on the worker (which does not wake
 	 * the loop), is looked at again soon. */
+	for (const struct pending *p = a->pending; p; p = p->next)
+		if (p->state == P_SLICE)
+			return 0; /* more of it on the loop's next turn */
 	if (a->pending)
 		best = MS_API_JOB_POLL_MS;
 	for (size_t i = 0; i < a->n_ls; i++) {

@@ -30,6 +30,9 @@
 /* Suggestions and graphs waiting for or in the worker thread. */
 #define MS_API_MAX_JOBS 4
 #define MS_API_JOB_POLL_MS 50
+/* Steps of a job done on the loop per turn (GET /v1/sessions: batches of
+ * the session table, a few hundred sessions each). */
+#define MS_API_SLICE_STEPS 4
 /* A follower this far behind is disconnected rather than buffered for. */
 #define MS_API_FOLLOW_MAX_PENDING (1u << 20)
 /* An idle follow stream gets an empty line this often, so a client that
