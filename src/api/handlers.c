@@ -751,13 +751,17 @@ static bool sessions_begin(struct ms_daemon *d, const struct ms_api_req *req,
 	return true;
 }
 
-/* One batch of the table; true when the answer is in resp (sr emptied). */
+/*
+ * One batch of the table; true when it is all read: then the answer is in
+ * resp already (an error), or sr->o is complete for sessions_print.
+ */
 static bool sessions_step(struct sessions_req *sr, struct ms_api_resp *resp)
 {
 	int r = sr->c.ok ? ms_events_sessions_step(sr->cur, add_session, &sr->c) : 1;
 
 	if (!r)
 		return false;
+	ms_events_sessions_close(&sr->cur);
 	if (r < 0 && r != -ENOMEM) {
 		sessions_clear(sr);
 		ms_api_error(resp, 503, "cannot read the session table");
@@ -769,19 +773,28 @@ static bool sessions_step(struct sessions_req *sr, struct ms_api_resp *resp)
 		sr->c.ok &= cJSON_AddItemToObject(sr->o, "sessions", sr->c.arr);
 		sr->c.arr = NULL;
 	}
+	return true;
+}
+
+/* The answer from what sessions_step gathered (any thread: sr only). */
+static void sessions_print(struct sessions_req *sr, struct ms_api_resp *resp)
+{
+	if (resp->status)
+		return; /* answered by sessions_step */
 	reply_json(resp, 200, sr->o, sr->c.ok);
 	sr->o = NULL;
 	sessions_clear(sr);
-	return true;
 }
 
 static void h_sessions(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
 {
 	struct sessions_req sr;
 
-	if (sessions_begin(d, req, &sr, resp))
-		while (!sessions_step(&sr, resp))
-			;
+	if (!sessions_begin(d, req, &sr, resp))
+		return;
+	while (!sessions_step(&sr, resp))
+		;
+	sessions_print(&sr, resp);
 }
 
 static void h_graph(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
@@ -1201,6 +1214,8 @@ int ms_api_job_snapshot(struct ms_daemon *d, struct ms_api_job *j)
 	struct ms_events *ev = d->dp ? d->ev : NULL;
 	int err;
 
+	if (j->kind == JOB_SESSIONS)
+		return 0; /* read already, in steps */
 	check_env_of(d, &j->env);
 	j->env.ring = NULL;
 	if (j->kind != JOB_CHECK) {
@@ -1252,7 +1267,10 @@ void ms_api_job_run(struct ms_api_job *j, const atomic_bool *cancel)
 		break;
 	}
 	case JOB_SESSIONS:
-		break; /* stepped on the loop, never run here */
+		/* Read on the loop in steps; the text of a large table is
+		 * written here. */
+		sessions_print(&j->sr, &j->resp);
+		break;
 	}
 	/* What the answer needs is in resp now: the snapshot goes early. */
 	ms_graph_free(&j->g);

@@ -95,9 +95,10 @@ void ms_api_job_finish(struct ms_daemon *d, struct ms_api_job **j, int err,
 		       struct ms_api_resp *resp);
 void ms_api_job_free(struct ms_api_job **j);
 
-/* A job done on the loop in steps instead (GET /v1/sessions: the table is
- * read a batch per step), not snapshot nor run: ms_api_job_step does one
- * step, true when the answer is ready for ms_api_job_finish. */
+/* A job whose snapshot is taken on the loop in steps (GET /v1/sessions:
+ * the table is read a batch per step): ms_api_job_step does one, true when
+ * it is all taken; then on as the others (ms_api_job_snapshot has nothing
+ * more to take, ms_api_job_run writes the answer's text). */
 bool ms_api_job_sliced(const struct ms_api_job *j);
 bool ms_api_job_step(struct ms_api_job *j);
 

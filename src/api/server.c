@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,7 +50,7 @@ struct conn {
 
 /* A request answered by a job on the worker thread (handlers.h). */
 enum pend_state {
-	P_SLICE,  /* done on the loop, a step per turn */
+	P_SLICE,  /* its snapshot taken on the loop, a step per turn */
 	P_WAIT,	  /* until its snapshot can be taken (loop) */
 	P_QUEUED, /* the worker's: touched by the loop only under mu */
 	P_DONE,	  /* back to the loop, connection resumed */
@@ -475,6 +476,12 @@ static void *worker_main(void *cls)
 	struct ms_api *a = cls;
 	struct pending *p;
 
+	/* Background work: on a busy host the loop (events, the data plane's
+	 * ring buffer) gets the CPU first. Linux takes the nice value per
+	 * thread. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), MS_API_WORKER_NICE))
+		log_debug("api: cannot lower the worker's priority: %s", strerror(errno));
+
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		while (!a->qhead && !a->wstop)
@@ -583,7 +590,7 @@ static void jobs_step(struct ms_api *a, bool tick)
 		if (p->state == P_SLICE) {
 			for (int i = 0; i < MS_API_SLICE_STEPS; i++)
 				if (ms_api_job_step(p->job)) {
-					pending_resume(p);
+					pending_enqueue(p);
 					break;
 				}
 		} else if (p->state == P_WAIT && ms_api_job_ready(a->d, p->job, now)) {

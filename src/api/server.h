@@ -30,6 +30,8 @@
 /* Suggestions and graphs waiting for or in the worker thread. */
 #define MS_API_MAX_JOBS 4
 #define MS_API_JOB_POLL_MS 50
+/* The worker thread's nice value: below the loop's. */
+#define MS_API_WORKER_NICE 10
 /* Steps of a job done on the loop per turn (GET /v1/sessions: batches of
  * the session table, a few hundred sessions each). */
 #define MS_API_SLICE_STEPS 4
