@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "timefmt.h"
 #include "policy_compile.h"
 #include "policy_parse.h"
+#include "safefile.h"
 
 #define POLICY_RECORD "policy-in-force"
 #define RECORD_HEADER "# microsegd state %" PRIu64 " generation %" PRIu64 "\n"
@@ -33,22 +35,28 @@ static void record_policy(const struct ms_daemon *d, uint64_t gen)
 	uint64_t id = ms_dp_state_id(d->dp);
 	char *path = id ? record_path(d) : NULL, *tmp = NULL;
 	FILE *f = NULL;
+	int fd;
 	bool ok;
 
 	if (!path)
 		return;
-	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+	/* Created exclusively under a name nobody can hold in advance. */
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
 		tmp = NULL;
 		goto out;
 	}
-	f = fopen(tmp, "we");
+	fd = mkostemp(tmp, O_CLOEXEC);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f && fd >= 0)
+		close(fd);
 	ok = f && fprintf(f, RECORD_HEADER, id, gen) > 0 &&
 	     fwrite(d->source, 1, d->source_len, f) == d->source_len;
 	if (f && fclose(f))
 		ok = false;
 	if (!ok || rename(tmp, path)) {
 		log_debug("cannot record the policy in %s: %s", path, strerror(errno));
-		unlink(tmp);
+		if (fd >= 0)
+			unlink(tmp);
 	}
 out:
 	free(tmp);
@@ -61,9 +69,11 @@ void ms_daemon_name_adopted(struct ms_daemon *d)
 	struct ms_diag diag = { 0 };
 	struct ms_policy *p = NULL;
 	char *path = record_path(d), *text = NULL;
+	const char *why = NULL;
 	size_t len = 0;
 
-	if (!path || !ms_dp_state_id(d->dp) || ms_policy_read_file(path, &text, &len))
+	if (!path || !ms_dp_state_id(d->dp) ||
+	    ms_read_regular(path, MS_POLICY_MAX_BYTES, &text, &len, &why))
 		goto out;
 	{
 		/* The header is the file's first line, text not NUL-terminated. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "flowline.h"
 #include "log.h"
 #include "proto.h"
+#include "safefile.h"
 #include "shadow.h"
 #include "workload_index.h"
 
@@ -42,6 +44,7 @@ struct ms_events {
 	size_t n_hist;
 	int64_t mono_to_real_ns;
 	uint64_t lost;
+	bool torn; /* the flow log ends in part of a line that could not be cut */
 	uint64_t sessions;
 	bool write_failing; /* warned about a failing flow log, not yet recovered */
 	bool batching;	    /* inside a drain or sweep: flush at its end */
@@ -166,9 +169,13 @@ int ms_events_new(const char *path, struct ms_dp *dp, struct ms_events **out)
 			err = -ENOMEM;
 			goto fail;
 		}
-		ev->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		const char *why = NULL;
+
+		ev->fd = ms_open_append(path, &why);
 		if (ev->fd < 0) {
-			err = -errno;
+			err = ev->fd;
+			if (why)
+				log_error("refusing the flow log %s: %s", path, why);
 			goto fail;
 		}
 	}
@@ -217,11 +224,16 @@ int ms_events_reopen(struct ms_events *ev)
 {
 	int fd;
 
+	const char *why = NULL;
+
 	if (!ev->path)
 		return 0;
-	fd = open(ev->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
+	fd = ms_open_append(ev->path, &why);
+	if (fd < 0) {
+		if (why)
+			log_error("refusing the flow log %s: %s", ev->path, why);
+		return fd;
+	}
 	flush_lines(ev);
 	close(ev->fd);
 	ev->fd = fd;
@@ -459,6 +471,22 @@ char *ms_event_json(struct ms_events *ev, const struct ms_event *e)
 	return out;
 }
 
+/*
+ * Remove the torn bytes at the end of the flow log. Where that cannot be
+ * done (not a regular file), the next write starts with a newline, so the
+ * piece is a line of its own (an invalid one) instead of the start of the
+ * next event's.
+ */
+static void untear(struct ms_events *ev, size_t torn)
+{
+	struct stat st;
+
+	if (!fstat(ev->fd, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= torn &&
+	    !ftruncate(ev->fd, st.st_size - (off_t)torn))
+		return;
+	ev->torn = true;
+}
+
 /* Write out the buffered lines. They go in as few write()s as possible, each
  * holding whole lines only, so readers never see half a line and
  * logrotate's copytruncate loses whole lines at worst. */
@@ -467,7 +495,16 @@ static void flush_lines(struct ms_events *ev)
 	size_t off = 0;
 	int err = 0;
 
-	while (off < ev->buf_len) {
+	if (ev->torn && ev->buf_len) {
+		ssize_t n = write(ev->fd, "\n", 1);
+
+		if (n == 1)
+			ev->torn = false;
+		else
+			err = n < 0 ? -errno : -ENOSPC;
+	}
+
+	while (!err && off < ev->buf_len) {
 		ssize_t n = write(ev->fd, ev->buf + off, ev->buf_len - off);
 
 		if (n < 0) {
@@ -479,9 +516,17 @@ static void flush_lines(struct ms_events *ev)
 		off += (size_t)n;
 	}
 	if (err) {
+		size_t torn = 0;
+
 		/* Count the lines that did not make it. */
 		for (size_t i = off; i < ev->buf_len; i++)
 			ev->lost += ev->buf[i] == '\n';
+		/* A short write before the error (a full disk) left part of a
+		 * line: take it back, so readers only ever see whole lines. */
+		while (torn < off && ev->buf[off - torn - 1] != '\n')
+			torn++;
+		if (torn)
+			untear(ev, torn);
 		if (!ev->write_failing)
 			log_warn("cannot write the flow log: %s; events are counted as lost",
 				 strerror(-err));
@@ -1043,6 +1088,46 @@ int ms_events_for_each_session(struct ms_events *ev, session_fn fn, void *cls)
 	if (!err)
 		err = for_each_in(ms_dp_sessions_fd(ev->dp), fn, cls);
 	return err;
+}
+
+struct ms_session_cursor {
+	struct table_reader rd[2]; /* the unanswered table, then the answered */
+	struct ms_session_key keys[SWEEP_BATCH];
+	struct ms_session vals[SWEEP_BATCH];
+	int table;
+};
+
+int ms_events_sessions_open(struct ms_events *ev, struct ms_session_cursor **out)
+{
+	struct ms_session_cursor *c;
+
+	if (!ev->dp)
+		return -ENODEV;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->rd[0].fd = ms_dp_embryos_fd(ev->dp);
+	c->rd[1].fd = ms_dp_sessions_fd(ev->dp);
+	*out = c;
+	return 0;
+}
+
+int ms_events_sessions_step(struct ms_session_cursor *c, session_fn fn, void *cls)
+{
+	int err;
+
+	while (c->table < 2 && c->rd[c->table].done)
+		c->table++;
+	if (c->table == 2)
+		return 1;
+	err = reader_step(&c->rd[c->table], c->keys, c->vals, fn, cls);
+	return err ? err : c->table == 1 && c->rd[1].done;
+}
+
+void ms_events_sessions_close(struct ms_session_cursor **c)
+{
+	free(*c);
+	*c = NULL;
 }
 
 void ms_events_for_each_open(struct ms_events *ev, ms_events_open_fn fn, void *cls)

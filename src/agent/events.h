@@ -85,6 +85,20 @@ int ms_events_for_each_session(struct ms_events *ev,
 			       void *cls);
 
 /*
+ * The same in steps, for a reader that must not hold the loop: each step
+ * reads one batch (a few hundred sessions) and calls fn on them; returns 0
+ * while there is more, 1 at the end, or fn's value or -errno. The cursor
+ * must not outlive ev.
+ */
+struct ms_session_cursor;
+int ms_events_sessions_open(struct ms_events *ev, struct ms_session_cursor **c);
+int ms_events_sessions_step(struct ms_session_cursor *c,
+			    int (*fn)(void *cls, const struct ms_session_key *k,
+				      const struct ms_session *s),
+			    void *cls);
+void ms_events_sessions_close(struct ms_session_cursor **c);
+
+/*
  * Call fn for each session that passes traffic as the last sweep saw it
  * (its counts then), less those the classifier ended or revoked since:
  * the open flows, without reading the table. fn must not write events.

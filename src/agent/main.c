@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -40,6 +41,7 @@
 #include "observer.h"
 #include "policy_check.h"
 #include "policy_parse.h"
+#include "safefile.h"
 #include "server.h"
 #include "stats.h"
 #include "timefmt.h"
@@ -74,7 +76,8 @@ struct options {
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
 	const char *metrics;   /* --metrics ADDR:PORT; NULL: none */
-	const char *state_dir; /* NULL: none */
+	const char **web_hosts; /* api.web_hosts, ours to free */
+	const char *state_dir;	/* NULL: none */
 	size_t graph_max_edges;
 	const char *baseline; /* graph JSON for new_edge anomalies; NULL: none */
 	bool discover;	      /* --discover: workloads behind the interfaces */
@@ -87,6 +90,7 @@ enum {
 	OPT_API_GROUP,
 	OPT_WEB,
 	OPT_METRICS,
+	OPT_WEB_HOST,
 	OPT_STATE_DIR,
 	OPT_GRAPH_MAX_EDGES,
 	OPT_BASELINE,
@@ -111,6 +115,7 @@ static const struct option long_opts[] = {
 	{ "api-group", required_argument, NULL, OPT_API_GROUP },
 	{ "web", required_argument, NULL, OPT_WEB },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "web-host", required_argument, NULL, OPT_WEB_HOST },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "graph-max-edges", required_argument, NULL, OPT_GRAPH_MAX_EDGES },
 	{ "baseline", required_argument, NULL, OPT_BASELINE },
@@ -156,7 +161,11 @@ static void usage(FILE *f)
 		"      --api-group GROUP     group allowed to use the API socket (default: root)\n"
 		"      --web ADDR:PORT       serve the web console and the API's GET\n"
 		"                            endpoints read-only over TCP, e.g.\n"
-		"                            127.0.0.1:9595                  (default: off)\n"
+		"                            127.0.0.1:9595                  (default: off);\n"
+		"                            it answers only requests whose Host is its own\n"
+		"                            address (or localhost on loopback)\n"
+		"      --web-host NAME       also answer Host NAME (or NAME:PORT) on --web: the\n"
+		"                            name the console is reached by; repeatable\n"
 		"      --metrics ADDR:PORT   serve GET /metrics, and nothing else, over TCP:\n"
 		"                            for a Prometheus on the node network, with\n"
 		"                            --web kept local                (default: off)\n"
@@ -350,6 +359,23 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return usage_error("invalid --web '%s' (ADDR:PORT)", optarg);
 			o->api.web = optarg;
 			break;
+		case OPT_WEB_HOST: {
+			const char **n;
+
+			if (!*optarg || strpbrk(optarg, " \t/"))
+				return usage_error("invalid --web-host '%s' (a host name, or "
+						   "NAME:PORT)",
+						   optarg);
+			n = realloc(o->web_hosts, (o->api.n_web_hosts + 1) * sizeof(*n));
+			if (!n) {
+				fprintf(stderr, "microsegd: out of memory\n");
+				return EXIT_SYSTEM;
+			}
+			o->web_hosts = n;
+			o->web_hosts[o->api.n_web_hosts++] = optarg;
+			o->api.web_hosts = o->web_hosts;
+			break;
+		}
 		case OPT_METRICS:
 			if (!strchr(optarg, ':'))
 				return usage_error("invalid --metrics '%s' (ADDR:PORT)", optarg);
@@ -908,6 +934,31 @@ out:
 	return err;
 }
 
+/*
+ * The state directory, made if absent; refused (and nothing kept) if
+ * others can write in it: root's files there could be pointed elsewhere.
+ */
+static bool usable_state_dir(const char *dir)
+{
+	const char *why = NULL;
+	int err;
+
+	if (mkdir(dir, 0750) && errno != EEXIST) {
+		log_warn("state directory %s unusable: %s; the flow graph will not be kept "
+			 "across restarts",
+			 dir, strerror(errno));
+		return false;
+	}
+	err = ms_dir_check(dir, &why);
+	if (err) {
+		log_error("refusing the state directory %s: %s; the flow graph and the policy "
+			  "record will not be kept (make it root's, mode 0750)",
+			  dir, why ? why : strerror(-err));
+		return false;
+	}
+	return true;
+}
+
 static int run(const struct options *o)
 {
 	struct ms_daemon d = {
@@ -965,6 +1016,12 @@ static int run(const struct options *o)
 	}
 	if (!o->discover && !l.p->discovery)
 		ms_daemon_log_diag(&first_diag);
+	/* After the policy: an invalid one is exit status 1 before anything
+	 * is made on disk. */
+	if (d.state_dir && !usable_state_dir(d.state_dir)) {
+		d.state_dir = NULL;
+		oo.state_dir = NULL;
+	}
 	err = ms_dp_open(&d.dp_opts, &d.dp);
 	if (err)
 		goto out;
@@ -1101,6 +1158,9 @@ int main(int argc, char **argv)
 	};
 	int status;
 
+	/* Before anything is opened: a closed stderr must not become the
+	 * flow log (nor any other file) and receive the log lines. */
+	ms_keep_std_fds();
 	ms_dp_opts_default(&o.dp);
 	o.dp.pin_dir = MS_DEFAULT_PIN_DIR; /* the library's default pins nothing */
 	ms_log_init();
@@ -1151,5 +1211,6 @@ int main(int argc, char **argv)
 	status = run(&o);
 out:
 	free(o.ifnames);
+	free(o.web_hosts);
 	return status;
 }

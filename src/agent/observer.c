@@ -98,7 +98,7 @@ int ms_observer_new(const struct ms_observer_opts *opts, struct ms_observer **ou
 			else if (err < 0)
 				log_warn("cannot load %s/graph.json: %s; starting with an empty "
 					 "flow graph",
-					 o->state_dir, strerror(-err));
+					 o->state_dir, errmsg ? errmsg : strerror(-err));
 			else
 				log_info("flow graph loaded from %s: %zu nodes, %zu edges",
 					 o->state_dir, ms_graph_nodes(o->graph),
@@ -565,6 +565,31 @@ char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev)
 	struct ms_graph *g = live_graph(o, ev);
 
 	return g ? ms_graph_to_dot(g) : NULL;
+}
+
+int ms_observer_live_copy(struct ms_observer *o, struct ms_events *ev, struct ms_graph **copy,
+			  uint64_t *at_ms, uint64_t *sweep)
+{
+	struct ms_graph *g = live_graph(o, ev);
+
+	if (!g || ms_graph_clone(g, copy))
+		return -ENOMEM;
+	*at_ms = o->live_ms;
+	*sweep = o->live_sweeps;
+	return 0;
+}
+
+bool ms_observer_graph_text_cached(const struct ms_observer *o, const struct ms_events *ev)
+{
+	uint64_t sweeps = ev ? ms_events_sweeps(ev) : 0;
+
+	return o->live && o->live_text && sweeps && o->live_sweeps == sweeps;
+}
+
+void ms_observer_graph_keep_text(struct ms_observer *o, uint64_t sweep, const char *text)
+{
+	if (o->live && !o->live_text && sweep && o->live_sweeps == sweep)
+		o->live_text = strdup(text); /* only a cache: NULL is no harm */
 }
 
 const struct ms_flowring *ms_observer_ring(const struct ms_observer *o)

@@ -86,6 +86,20 @@ const struct ms_graph *ms_observer_live_graph(struct ms_observer *o, struct ms_e
 /* The same in Graphviz dot; a malloc'd string or NULL. */
 char *ms_observer_graph_dot(struct ms_observer *o, struct ms_events *ev);
 
+/*
+ * For work away from the loop: a copy of that graph, its own to free, the
+ * Unix ms it was made at and the sweep it is of. Returns 0 or -ENOMEM.
+ */
+int ms_observer_live_copy(struct ms_observer *o, struct ms_events *ev, struct ms_graph **copy,
+			  uint64_t *at_ms, uint64_t *sweep);
+
+/* Whether ms_observer_graph_text would only copy text already written. */
+bool ms_observer_graph_text_cached(const struct ms_observer *o, const struct ms_events *ev);
+
+/* The text of the copy of sweep, written elsewhere: kept for the next ask
+ * if that graph is still the live one (text is copied, not taken). */
+void ms_observer_graph_keep_text(struct ms_observer *o, uint64_t sweep, const char *text);
+
 const struct ms_flowring *ms_observer_ring(const struct ms_observer *o);
 const struct ms_graph *ms_observer_graph(const struct ms_observer *o);
 

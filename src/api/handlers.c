@@ -25,6 +25,8 @@
 #include "web_assets.h"
 
 #define CT_JSON "application/json"
+#define MS_XSTR(x) #x
+#define MS_STR(x) MS_XSTR(x)
 
 static const char *const counter_names[MS_CNT_MAX] = {
 	[MS_CNT_ALLOWED] = "allowed",
@@ -237,6 +239,7 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		ok &= add_u64(api, "connections", cnt->connections);
 		ok &= add_u64(api, "follow_clients", cnt->follow_clients);
 		ok &= add_u64(api, "follow_dropped", cnt->follow_dropped);
+		ok &= add_u64(api, "slow_cut", cnt->slow_cut);
 		ok &= add_u64(api, "requests", cnt->requests);
 	}
 	ok &= api != NULL;
@@ -354,20 +357,52 @@ static int replay_line(void *cls, const char *line, size_t len)
 	return r == -ENOMEM ? r : 0;
 }
 
+/*
+ * What a check needs of the agent: on the loop, the agent itself; on the
+ * worker thread, copies (the recent flows as lines, one per '\n').
+ */
+struct check_env {
+	const char *mode; /* NULL, "enforce" or "monitor" */
+	struct ms_limits limits;
+	const struct ms_flowring *ring; /* NULL: lines */
+	const char *lines;
+	size_t lines_len;
+};
+
+static void check_env_of(const struct ms_daemon *d, struct check_env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->mode = d->mode;
+	env->limits = d->dp_opts.limits;
+	env->ring = d->obs ? ms_observer_ring(d->obs) : NULL;
+}
+
 /* The candidate against the agent's recent flows (the ring of /v1/flows). */
-static cJSON *replay_recent(struct ms_daemon *d, const struct ms_policy *p,
+static cJSON *replay_recent(const struct check_env *env, const struct ms_policy *p,
 			    const struct ms_compiled *c)
 {
 	struct ms_flow_filter all;
 	struct ms_replay *r = NULL;
 	cJSON *j = NULL;
+	int err = 0;
 
 	memset(&all, 0, sizeof(all));
 	ms_flow_filter_clear(&all);
 	all.limit = MS_FLOW_FILTER_MAX_LIMIT;
 	if (ms_replay_new(p, c, &r))
 		return NULL;
-	if (!d->obs || !ms_flowring_query(ms_observer_ring(d->obs), &all, replay_line, r))
+	if (env->ring) {
+		err = ms_flowring_query(env->ring, &all, replay_line, r);
+	} else {
+		for (size_t i = 0; !err && i < env->lines_len;) {
+			const char *nl = memchr(env->lines + i, '\n', env->lines_len - i);
+			size_t n = nl ? (size_t)(nl - env->lines) - i : env->lines_len - i;
+
+			err = replay_line(r, env->lines + i, n);
+			i += n + 1;
+		}
+	}
+	if (!err)
 		j = ms_replay_json(r, 20);
 	ms_replay_free(&r);
 	return j;
@@ -378,8 +413,8 @@ static cJSON *replay_recent(struct ms_daemon *d, const struct ms_policy *p,
  * it: {"ok","diagnostics","summary"}, and "replay" against the recent flows
  * when asked. NULL when out of memory.
  */
-static cJSON *check_json(struct ms_daemon *d, const char *name, const char *text, size_t len,
-			 bool replay)
+static cJSON *check_json(const struct check_env *env, const char *name, const char *text,
+			 size_t len, bool replay)
 {
 	struct ms_diag dg = { 0 };
 	struct ms_policy *p = NULL;
@@ -398,9 +433,9 @@ static cJSON *check_json(struct ms_daemon *d, const char *name, const char *text
 		goto out;
 	}
 	if (!r) {
-		if (d->mode)
-			p->monitor = !strcmp(d->mode, "monitor");
-		lim = d->dp_opts.limits;
+		if (env->mode)
+			p->monitor = !strcmp(env->mode, "monitor");
+		lim = env->limits;
 		if (!lim.max_decision_entries)
 			ms_limits_default(&lim);
 		r = ms_compile(p, &lim, &c, &errmsg);
@@ -436,7 +471,7 @@ static cJSON *check_json(struct ms_daemon *d, const char *name, const char *text
 		cJSON *rj;
 
 		ms_compiled_index(c);
-		rj = replay_recent(d, p, c);
+		rj = replay_recent(env, p, c);
 
 		ok &= rj && cJSON_AddItemToObject(o, "replay", rj);
 	}
@@ -455,7 +490,11 @@ out:
 static void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
 {
 	const char *rp = req->arg(req->arg_cls, "replay");
-	cJSON *o = check_json(d, "policy", req->body, req->body_len, rp && strcmp(rp, "0"));
+	struct check_env env;
+	cJSON *o;
+
+	check_env_of(d, &env);
+	o = check_json(&env, "policy", req->body, req->body_len, rp && strcmp(rp, "0"));
 
 	reply_json(resp, 200, o, o != NULL);
 }
@@ -660,50 +699,103 @@ static int add_session(void *cls, const struct ms_session_key *k, const struct m
 	return 0;
 }
 
-static void h_sessions(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
-{
-	struct sess_ctx c = { .d = d, .ok = true };
+/* GET /v1/sessions in steps: the table is read a batch at a time. */
+struct sessions_req {
+	struct sess_ctx c;
 	struct ms_flow_filter f;
-	char *errmsg = NULL;
 	cJSON *o;
+	struct ms_session_cursor *cur;
+};
+
+static void sessions_clear(struct sessions_req *sr)
+{
+	cJSON_Delete(sr->o);
+	cJSON_Delete(sr->c.arr);
+	ms_flow_filter_clear(&sr->f);
+	ms_events_sessions_close(&sr->cur);
+	memset(sr, 0, sizeof(*sr));
+}
+
+/* false with resp filled when the request is refused. */
+static bool sessions_begin(struct ms_daemon *d, const struct ms_api_req *req,
+			   struct sessions_req *sr, struct ms_api_resp *resp)
+{
+	char *errmsg = NULL;
 	int r;
 
+	memset(sr, 0, sizeof(*sr));
 	if (!d->dp) {
 		ms_api_error(resp, 503, "the data plane is not loaded");
-		return;
+		return false;
 	}
-	r = ms_flow_filter_parse(&f, req->arg, req->arg_cls, &errmsg);
-	if (!r && (f.event >= 0 || f.since_ms || f.follow)) {
+	r = ms_flow_filter_parse(&sr->f, req->arg, req->arg_cls, &errmsg);
+	if (!r && (sr->f.event >= 0 || sr->f.since_ms || sr->f.follow)) {
 		r = -EINVAL;
 		errmsg = strdup("event, since and follow do not apply to sessions");
 	}
 	if (r) {
 		ms_api_error(resp, r == -ENOMEM ? 500 : 400, errmsg ? errmsg : "out of memory");
 		free(errmsg);
-		ms_flow_filter_clear(&f);
+		ms_flow_filter_clear(&sr->f);
+		return false;
+	}
+	sr->c = (struct sess_ctx){ .d = d, .f = &sr->f };
+	sr->o = cJSON_CreateObject();
+	sr->c.arr = cJSON_CreateArray();
+	sr->c.ok = sr->o && sr->c.arr;
+	r = ms_events_sessions_open(d->ev, &sr->cur);
+	if (r) {
+		sessions_clear(sr);
+		ms_api_error(resp, r == -ENOMEM ? 500 : 503, "cannot read the session table");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * One batch of the table; true when it is all read: then the answer is in
+ * resp already (an error), or sr->o is complete for sessions_print.
+ */
+static bool sessions_step(struct sessions_req *sr, struct ms_api_resp *resp)
+{
+	int r = sr->c.ok ? ms_events_sessions_step(sr->cur, add_session, &sr->c) : 1;
+
+	if (!r)
+		return false;
+	ms_events_sessions_close(&sr->cur);
+	if (r < 0 && r != -ENOMEM) {
+		sessions_clear(sr);
+		ms_api_error(resp, 503, "cannot read the session table");
+		return true;
+	}
+	if (sr->c.ok) {
+		sr->c.ok &= add_u64(sr->o, "count", sr->c.total);
+		sr->c.ok &= add_u64(sr->o, "max", ms_dp_session_max(sr->c.d->dp));
+		sr->c.ok &= cJSON_AddItemToObject(sr->o, "sessions", sr->c.arr);
+		sr->c.arr = NULL;
+	}
+	return true;
+}
+
+/* The answer from what sessions_step gathered (any thread: sr only). */
+static void sessions_print(struct sessions_req *sr, struct ms_api_resp *resp)
+{
+	if (resp->status)
+		return; /* answered by sessions_step */
+	reply_json(resp, 200, sr->o, sr->c.ok);
+	sr->o = NULL;
+	sessions_clear(sr);
+}
+
+static void h_sessions(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	struct sessions_req sr;
+
+	if (!sessions_begin(d, req, &sr, resp))
 		return;
-	}
-	c.f = &f;
-	o = cJSON_CreateObject();
-	c.arr = cJSON_CreateArray();
-	c.ok = o && c.arr;
-	if (c.ok) {
-		r = ms_events_for_each_session(d->ev, add_session, &c);
-		if (r && r != -ENOMEM) {
-			cJSON_Delete(o);
-			cJSON_Delete(c.arr);
-			ms_flow_filter_clear(&f);
-			ms_api_error(resp, 503, "cannot read the session table");
-			return;
-		}
-		c.ok &= add_u64(o, "count", c.total);
-		c.ok &= add_u64(o, "max", ms_dp_session_max(d->dp));
-		c.ok &= cJSON_AddItemToObject(o, "sessions", c.arr);
-		c.arr = NULL;
-	}
-	cJSON_Delete(c.arr);
-	ms_flow_filter_clear(&f);
-	reply_json(resp, 200, o, c.ok);
+	while (!sessions_step(&sr, resp))
+		;
+	sessions_print(&sr, resp);
 }
 
 static void h_graph(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
@@ -815,44 +907,80 @@ static void h_metrics(struct ms_daemon *d, const struct ms_api_counters *cnt,
 
 /* format=json: the policy with its own check and a replay of the recent
  * flows, so the read-only console can show what it would change. Takes yaml. */
-static void suggest_json(struct ms_daemon *d, char *yaml, struct ms_api_resp *resp)
+static void suggest_json(const struct check_env *env, char *yaml, struct ms_api_resp *resp)
 {
 	cJSON *o = cJSON_CreateObject(), *chk = NULL;
 	bool ok = o && cJSON_AddStringToObject(o, "policy", yaml);
 
 	if (ok)
-		chk = check_json(d, "suggested", yaml, strlen(yaml), true);
+		chk = check_json(env, "suggested", yaml, strlen(yaml), true);
 	ok &= chk && cJSON_AddItemToObject(o, "check", chk);
 	free(yaml);
 	reply_json(resp, 200, o, ok);
 }
 
-static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+/* The query of GET /v1/suggest; false with resp filled when it is invalid. */
+static bool suggest_args(const struct ms_api_req *req, struct ms_suggest_opts *so, bool *json,
+			 struct ms_api_resp *resp)
 {
 	const char *group = req->arg(req->arg_cls, "group");
 	const char *deny = req->arg(req->arg_cls, "include_denied");
 	const char *fmt = req->arg(req->arg_cls, "format");
-	struct ms_suggest_opts so = { .group = MS_GROUP_LABELS };
-	const struct ms_graph *g;
-	char *yaml = NULL, *src = NULL;
-	int err;
 
+	memset(so, 0, sizeof(*so));
+	so->group = MS_GROUP_LABELS;
 	if (fmt && strcmp(fmt, "yaml") && strcmp(fmt, "json")) {
 		ms_api_error(resp, 400, "invalid format (yaml or json)");
-		return;
+		return false;
 	}
-
+	*json = fmt && !strcmp(fmt, "json");
 	if (group && !strcmp(group, "workload"))
-		so.group = MS_GROUP_WORKLOAD;
+		so->group = MS_GROUP_WORKLOAD;
 	else if (group && strcmp(group, "labels")) {
 		ms_api_error(resp, 400, "invalid group (labels or workload)");
-		return;
+		return false;
 	}
 	if (deny && strcmp(deny, "0") && strcmp(deny, "1")) {
 		ms_api_error(resp, 400, "invalid include_denied (1 or 0)");
-		return;
+		return false;
 	}
-	so.include_denied = deny && !strcmp(deny, "1");
+	so->include_denied = deny && !strcmp(deny, "1");
+	return true;
+}
+
+/* The answer from ms_suggest's outcome; takes yaml. */
+static void suggest_reply(const struct check_env *env, int err, char *yaml, bool json,
+			  struct ms_api_resp *resp)
+{
+	if (err == -ENODATA)
+		ms_api_error(resp, 409,
+			     "no flow observed passing yet: let traffic run (in monitor mode) "
+			     "first");
+	else if (err == -ECANCELED)
+		ms_api_error(resp, 503,
+			     "the suggestion took longer than " MS_STR(
+				     MS_API_JOB_TIMEOUT_SEC) " s "
+							     "and was stopped: the flow graph is "
+							     "too large (see --graph-max-edges)");
+	else if (err)
+		set_body(resp, 500, NULL, NULL);
+	else if (json)
+		suggest_json(env, yaml, resp);
+	else
+		set_body(resp, 200, "application/yaml; charset=utf-8", yaml);
+}
+
+static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	struct ms_suggest_opts so;
+	struct check_env env;
+	const struct ms_graph *g;
+	char *yaml = NULL, *src = NULL;
+	bool json;
+	int err;
+
+	if (!suggest_args(req, &so, &json, resp))
+		return;
 	if (!d->obs) {
 		ms_api_error(resp, 503, "no flow graph");
 		return;
@@ -862,8 +990,9 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 		src = NULL;
 	so.source = src;
 	/* A policy from the last sweep would deny the flows of the last second
-	 * once applied: the table is read now, whatever that costs under load
-	 * (a suggestion is asked for seldom). */
+	 * once applied: the table is read now. (The server asks through
+	 * ms_api_defer instead, which waits for a sweep without holding the
+	 * loop.) */
 	if (d->dp && d->ev) {
 		err = ms_events_sweep(d->ev, false);
 		if (err)
@@ -872,16 +1001,299 @@ static void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct 
 	g = ms_observer_live_graph(d->obs, d->dp ? d->ev : NULL);
 	err = g ? ms_suggest(g, &so, &yaml) : -ENOMEM;
 	free(src);
-	if (err == -ENODATA)
-		ms_api_error(resp, 409,
-			     "no flow observed passing yet: let traffic run (in monitor mode) "
-			     "first");
-	else if (err)
+	check_env_of(d, &env);
+	suggest_reply(&env, err, yaml, json, resp);
+}
+
+/* ------------------------------------------------- answers off the loop */
+
+enum job_kind { JOB_SUGGEST, JOB_GRAPH_JSON, JOB_GRAPH_DOT, JOB_CHECK, JOB_SESSIONS };
+
+struct ms_api_job {
+	enum job_kind kind;
+	/* suggest: the request, and the sweep that makes the table fresh */
+	struct ms_suggest_opts so;
+	bool json;
+	/* check: the candidate policy, and whether to replay recent flows */
+	char *body;
+	size_t body_len;
+	bool replay;
+	/* sessions: read on the loop, a batch per step (ms_api_job_step) */
+	struct sessions_req sr;
+	char *source;
+	uint64_t sweep_target;
+	uint64_t asked_ms;
+	/* the snapshot, the job's own */
+	struct ms_policy *current; /* the workloads of the policy in force */
+	struct ms_graph *g;
+	uint64_t graph_ms, graph_sweep;
+	struct check_env env;
+	struct sbuf lines; /* the recent flows, for the replay of format=json */
+	/* the outcome */
+	struct ms_api_resp resp;
+	char *text; /* JOB_GRAPH_JSON: the text, for the observer's cache */
+};
+
+void ms_api_job_free(struct ms_api_job **jp)
+{
+	struct ms_api_job *j = *jp;
+
+	if (!j)
+		return;
+	free(j->source);
+	free(j->body);
+	if (j->kind == JOB_SESSIONS)
+		sessions_clear(&j->sr);
+	ms_policy_free(&j->current);
+	ms_graph_free(&j->g);
+	free(j->lines.s);
+	ms_api_resp_clear(&j->resp);
+	free(j->text);
+	free(j);
+	*jp = NULL;
+}
+
+bool ms_api_defer(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp,
+		  struct ms_api_job **out)
+{
+	struct ms_api_job *j;
+	bool suggest = !strcmp(req->path, "/v1/suggest"), graph = !strcmp(req->path, "/v1/graph");
+	bool check = !strcmp(req->path, "/v1/policy/check");
+	const char *fmt = graph ? req->arg(req->arg_cls, "format") : NULL;
+
+	*out = NULL;
+	if (check && !req->readonly && !strcmp(req->method, "POST")) {
+		const char *rp = req->arg(req->arg_cls, "replay");
+
+		/* A policy of 8 MiB takes seconds to compile. */
+		memset(resp, 0, sizeof(*resp));
+		j = calloc(1, sizeof(*j));
+		if (j && req->body_len) {
+			j->body = malloc(req->body_len);
+			if (j->body)
+				memcpy(j->body, req->body, req->body_len);
+		}
+		if (!j || (req->body_len && !j->body)) {
+			ms_api_job_free(&j);
+			set_body(resp, 500, NULL, NULL);
+			return true;
+		}
+		j->kind = JOB_CHECK;
+		j->body_len = req->body_len;
+		j->replay = rp && strcmp(rp, "0");
+		*out = j;
+		return true;
+	}
+	if (!strcmp(req->path, "/v1/sessions") && d->dp &&
+	    (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))) {
+		/* A full table is seconds to read and describe: in steps. */
+		memset(resp, 0, sizeof(*resp));
+		j = calloc(1, sizeof(*j));
+		if (!j) {
+			set_body(resp, 500, NULL, NULL);
+			return true;
+		}
+		j->kind = JOB_SESSIONS;
+		if (!sessions_begin(d, req, &j->sr, resp)) {
+			ms_api_job_free(&j);
+			return true;
+		}
+		*out = j;
+		return true;
+	}
+	if ((!suggest && !graph) || !d->obs ||
+	    (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")))
+		return false; /* answered by ms_api_handle, errors included */
+	if (graph && fmt && strcmp(fmt, "json") && strcmp(fmt, "dot"))
+		return false;
+	/* The console's graph, already written for this sweep, is a copy. */
+	if (graph && (!fmt || !strcmp(fmt, "json")) &&
+	    ms_observer_graph_text_cached(d->obs, d->dp ? d->ev : NULL))
+		return false;
+	memset(resp, 0, sizeof(*resp));
+	j = calloc(1, sizeof(*j));
+	if (!j) {
 		set_body(resp, 500, NULL, NULL);
-	else if (fmt && !strcmp(fmt, "json"))
-		suggest_json(d, yaml, resp);
-	else
-		set_body(resp, 200, "application/yaml; charset=utf-8", yaml);
+		return true;
+	}
+	j->kind = suggest		       ? JOB_SUGGEST
+		  : fmt && !strcmp(fmt, "dot") ? JOB_GRAPH_DOT
+					       : JOB_GRAPH_JSON;
+	if (suggest) {
+		if (!suggest_args(req, &j->so, &j->json, resp)) {
+			ms_api_job_free(&j);
+			return true;
+		}
+		if (asprintf(&j->source, "the flow graph of the agent (policy %s)",
+			     d->policy_path) < 0)
+			j->source = NULL;
+		/* A policy from a sweep older than the request would deny the
+		 * flows of the last second once applied: wait for one that
+		 * began after it (the loop runs it in steps). */
+		if (d->dp && d->ev) {
+			j->sweep_target =
+				ms_events_sweeps(d->ev) + (ms_events_sweeping(d->ev) ? 2 : 1);
+			if (!ms_events_sweeping(d->ev) && ms_events_sweep_start(d->ev))
+				j->sweep_target = 0;
+		}
+		j->asked_ms = ms_time_now_ms();
+	}
+	*out = j;
+	return true;
+}
+
+bool ms_api_job_ready(const struct ms_daemon *d, const struct ms_api_job *j, uint64_t now_ms)
+{
+	if (j->kind != JOB_SUGGEST || !j->sweep_target || !d->dp || !d->ev)
+		return true;
+	return ms_events_sweeps(d->ev) >= j->sweep_target ||
+	       now_ms - j->asked_ms > MS_API_SWEEP_WAIT_SEC * 1000ULL;
+}
+
+static int copy_workloads(const struct ms_policy *p, struct ms_policy **out)
+{
+	struct ms_policy *c = ms_policy_new();
+
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; p && i < p->n_workloads; i++) {
+		const struct ms_workload *w = &p->workloads[i];
+		struct ms_workload *cw = ms_policy_add_workload(c);
+
+		if (!cw || !(cw->name = strdup(w->name)))
+			goto nomem;
+		cw->pos = w->pos;
+		cw->discovered = w->discovered;
+		if (w->n_labels) {
+			cw->labels = calloc(w->n_labels, sizeof(*cw->labels));
+			if (!cw->labels)
+				goto nomem;
+			for (size_t k = 0; k < w->n_labels; k++) {
+				cw->labels[k].key = strdup(w->labels[k].key);
+				cw->labels[k].value = strdup(w->labels[k].value);
+				cw->n_labels++;
+				if (!cw->labels[k].key || !cw->labels[k].value)
+					goto nomem;
+			}
+		}
+		if (w->n_addrs) {
+			cw->addrs = malloc(w->n_addrs * sizeof(*cw->addrs));
+			if (!cw->addrs)
+				goto nomem;
+			memcpy(cw->addrs, w->addrs, w->n_addrs * sizeof(*cw->addrs));
+			cw->n_addrs = w->n_addrs;
+		}
+	}
+	*out = c;
+	return 0;
+nomem:
+	ms_policy_free(&c);
+	return -ENOMEM;
+}
+
+static int copy_line(void *cls, const char *line, size_t len)
+{
+	struct sbuf *b = cls;
+
+	sb_put(b, line, len);
+	sb_put(b, "\n", 1);
+	return b->oom ? -ENOMEM : 0;
+}
+
+bool ms_api_job_sliced(const struct ms_api_job *j)
+{
+	return j->kind == JOB_SESSIONS;
+}
+
+bool ms_api_job_step(struct ms_api_job *j)
+{
+	return sessions_step(&j->sr, &j->resp);
+}
+
+int ms_api_job_snapshot(struct ms_daemon *d, struct ms_api_job *j)
+{
+	struct ms_events *ev = d->dp ? d->ev : NULL;
+	int err;
+
+	if (j->kind == JOB_SESSIONS)
+		return 0; /* read already, in steps */
+	check_env_of(d, &j->env);
+	j->env.ring = NULL;
+	if (j->kind != JOB_CHECK) {
+		err = ms_observer_live_copy(d->obs, ev, &j->g, &j->graph_ms, &j->graph_sweep);
+		if (err || j->kind != JOB_SUGGEST)
+			return err;
+		err = copy_workloads(d->ev ? ms_events_policy(d->ev) : NULL, &j->current);
+		if (err)
+			return err;
+		j->so.current = j->current;
+		j->so.source = j->source;
+	}
+	if ((j->json || j->replay) && d->obs) {
+		struct ms_flow_filter all;
+
+		memset(&all, 0, sizeof(all));
+		ms_flow_filter_clear(&all);
+		all.limit = MS_FLOW_FILTER_MAX_LIMIT;
+		if (ms_flowring_query(ms_observer_ring(d->obs), &all, copy_line, &j->lines))
+			return -ENOMEM;
+		j->env.lines = j->lines.s;
+		j->env.lines_len = j->lines.len;
+	}
+	return 0;
+}
+
+void ms_api_job_run(struct ms_api_job *j, const atomic_bool *cancel)
+{
+	char *yaml = NULL;
+	int err;
+
+	switch (j->kind) {
+	case JOB_SUGGEST:
+		j->so.cancel = cancel;
+		err = ms_suggest(j->g, &j->so, &yaml);
+		suggest_reply(&j->env, err, yaml, j->json, &j->resp);
+		break;
+	case JOB_GRAPH_JSON:
+		j->text = ms_graph_print_at(j->g, j->graph_ms);
+		set_body(&j->resp, 200, CT_JSON, j->text ? strdup(j->text) : NULL);
+		break;
+	case JOB_GRAPH_DOT:
+		set_body(&j->resp, 200, "text/vnd.graphviz; charset=utf-8", ms_graph_to_dot(j->g));
+		break;
+	case JOB_CHECK: {
+		cJSON *o = check_json(&j->env, "policy", j->body, j->body_len, j->replay);
+
+		reply_json(&j->resp, 200, o, o != NULL);
+		break;
+	}
+	case JOB_SESSIONS:
+		/* Read on the loop in steps; the text of a large table is
+		 * written here. */
+		sessions_print(&j->sr, &j->resp);
+		break;
+	}
+	/* What the answer needs is in resp now: the snapshot goes early. */
+	ms_graph_free(&j->g);
+	ms_policy_free(&j->current);
+}
+
+void ms_api_job_finish(struct ms_daemon *d, struct ms_api_job **jp, int err,
+		       struct ms_api_resp *resp)
+{
+	struct ms_api_job *j = *jp;
+
+	memset(resp, 0, sizeof(*resp));
+	if (err) {
+		ms_api_error(resp, err == -ENOMEM ? 500 : 503,
+			     err == -ENOMEM ? "out of memory" : "the agent is shutting down");
+	} else {
+		*resp = j->resp;
+		memset(&j->resp, 0, sizeof(j->resp));
+		if (j->text && d->obs)
+			ms_observer_graph_keep_text(d->obs, j->graph_sweep, j->text);
+	}
+	ms_api_job_free(jp);
 }
 
 static void h_history(struct ms_daemon *d, struct ms_api_resp *resp)
@@ -945,12 +1357,55 @@ static const struct route routes[] = {
 	{ "/v1/history", "GET", R_HISTORY },
 };
 
+/* The route of req, or NULL with resp filled with the refusal. */
+static const struct route *route_of(const struct ms_api_req *req, struct ms_api_resp *resp)
+{
+	const struct route *rt = NULL;
+	bool get;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(req->path, routes[i].path))
+			rt = &routes[i];
+	if (!rt) {
+		ms_api_error(resp, 404, "no such endpoint");
+		return NULL;
+	}
+	/* HEAD is answered like GET; the server sends no body for it. */
+	get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+	if (req->readonly && !get) {
+		ms_api_error(resp, 405, "read-only listener: only GET is served here");
+		return NULL;
+	}
+	if (strcmp(rt->method, "GET") ? strcmp(req->method, rt->method) != 0 : !get) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "method not allowed (use %s)", rt->method);
+		ms_api_error(resp, 405, msg);
+		return NULL;
+	}
+	return rt;
+}
+
+bool ms_api_refuse(const struct ms_api_req *req, struct ms_api_resp *resp, bool *body)
+{
+	const struct route *rt;
+
+	memset(resp, 0, sizeof(*resp));
+	*body = false;
+	if (ms_web_asset_find(req->path))
+		return false; /* no body; ms_web_serve answers other methods */
+	rt = route_of(req, resp);
+	if (!rt)
+		return true;
+	*body = rt->id == R_CHECK;
+	return false;
+}
+
 void ms_api_handle(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		   const struct ms_api_req *req, struct ms_api_resp *resp)
 {
-	const struct route *rt = NULL;
+	const struct route *rt;
 	const struct ms_web_asset *wa;
-	bool get;
 
 	memset(resp, 0, sizeof(*resp));
 	wa = ms_web_asset_find(req->path);
@@ -958,26 +1413,9 @@ void ms_api_handle(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		ms_web_serve(wa, req, resp);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (!strcmp(req->path, routes[i].path))
-			rt = &routes[i];
-	if (!rt) {
-		ms_api_error(resp, 404, "no such endpoint");
+	rt = route_of(req, resp);
+	if (!rt)
 		return;
-	}
-	/* HEAD is answered like GET; the server sends no body for it. */
-	get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
-	if (req->readonly && !get) {
-		ms_api_error(resp, 405, "read-only listener: only GET is served here");
-		return;
-	}
-	if (strcmp(rt->method, "GET") ? strcmp(req->method, rt->method) != 0 : !get) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "method not allowed (use %s)", rt->method);
-		ms_api_error(resp, 405, msg);
-		return;
-	}
 	switch (rt->id) {
 	case R_STATUS:
 		h_status(d, cnt, resp);

@@ -2,9 +2,10 @@
 /*
  * The control API's HTTP side: libmicrohttpd on a unix socket (full access)
  * and, optionally, a TCP listener (read-only), both driven from the
- * daemon's one epoll loop in libmicrohttpd's external-polling epoll mode:
- * no thread ever touches the daemon's state, and a slow client only ever
- * waits on its own socket.
+ * daemon's one epoll loop in libmicrohttpd's external-polling epoll mode. A
+ * slow client only ever waits on its own socket; an answer too costly for
+ * the loop is made on one worker thread from a snapshot the loop took
+ * (handlers.h), and only the loop touches the daemon's state.
  */
 #ifndef MICROSEGD_SERVER_H
 #define MICROSEGD_SERVER_H
@@ -17,6 +18,23 @@
 #define MS_DEFAULT_API_SOCKET "/run/microsegd/microsegd.sock"
 #define MS_API_MAX_CONNECTIONS 256
 #define MS_API_IDLE_TIMEOUT_SEC 30
+/* The web listener's share: in all, and per client address. */
+#define MS_WEB_MAX_CONNECTIONS 64
+#define MS_WEB_PER_IP_CONNECTIONS 16
+/* A request (headers and body) not complete this long after its
+ * connection opened, or after the answer before it, is cut. */
+#define MS_API_REQUEST_TIMEOUT_SEC 10
+/* Bodies held at once, all connections together (each at most
+ * MS_API_MAX_BODY). */
+#define MS_API_MAX_BODIES (4 * MS_API_MAX_BODY)
+/* Suggestions and graphs waiting for or in the worker thread. */
+#define MS_API_MAX_JOBS 4
+#define MS_API_JOB_POLL_MS 50
+/* The worker thread's nice value: below the loop's. */
+#define MS_API_WORKER_NICE 10
+/* Steps of a job done on the loop per turn (GET /v1/sessions: batches of
+ * the session table, a few hundred sessions each). */
+#define MS_API_SLICE_STEPS 4
 /* A follower this far behind is disconnected rather than buffered for. */
 #define MS_API_FOLLOW_MAX_PENDING (1u << 20)
 /* An idle follow stream gets an empty line this often, so a client that
@@ -32,6 +50,9 @@ struct ms_api_opts {
 	const char *socket_path; /* NULL: no unix socket */
 	const char *group;	 /* group allowed on the socket; NULL: root only */
 	const char *web;	 /* "ADDR:PORT" for the read-only TCP listener; NULL: none */
+	/* More Host names the web listener answers to (--web-host). */
+	const char *const *web_hosts;
+	size_t n_web_hosts;
 };
 
 struct ms_api;

@@ -5,30 +5,66 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "safefile.h"
 
 /* Report at most this many bad lines one by one; the rest are counted. */
 #define MAX_BAD_REPORTS 10
+
+/*
+ * The next line of f into line (MS_MAX_LINE + 1 bytes), without its
+ * newline: its length, -1 at the end, -2 when it is longer than
+ * MS_MAX_LINE (the rest of it is not read: a flow log has no such line).
+ */
+static ssize_t next_line(FILE *f, char *line)
+{
+	size_t n = 0;
+	int ch;
+
+	while ((ch = getc_unlocked(f)) != EOF && ch != '\n') {
+		if (n == MS_MAX_LINE)
+			return -2;
+		line[n++] = (char)ch;
+	}
+	if (ch == EOF && !n)
+		return -1;
+	line[n] = '\0';
+	return (ssize_t)n;
+}
 
 static int read_one(const char *path, ctl_line_fn fn, void *cls, size_t *bad)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	const char *name = strcmp(path, "-") ? path : "(stdin)";
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
+	char *line = malloc(MS_MAX_LINE + 1);
+	size_t lineno = 0;
 	int ret = CTL_OK;
 	ssize_t n;
 
 	if (!f) {
 		fprintf(stderr, "microsegctl: cannot open %s: %s\n", path, strerror(errno));
+		free(line);
 		return CTL_FAILED;
 	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
+	if (!line) {
+		fprintf(stderr, "microsegctl: out of memory\n");
+		ret = CTL_FAILED;
+		goto out;
+	}
+	while ((n = next_line(f, line)) != -1) {
 		char *err = NULL;
 		cJSON *j;
 		int rc;
 
 		lineno++;
-		if (n <= 1)
+		if (n == -2) {
+			fprintf(stderr,
+				"microsegctl: %s:%zu: line longer than %u bytes: not a flow log; "
+				"stopped reading it\n",
+				name, lineno, MS_MAX_LINE);
+			ret = CTL_FAILED;
+			break;
+		}
+		if (!n)
 			continue;
 		j = cJSON_ParseWithLength(line, (size_t)n);
 		rc = j ? fn(cls, j, &err) : -EINVAL;
@@ -44,6 +80,11 @@ static int read_one(const char *path, ctl_line_fn fn, void *cls, size_t *bad)
 				err ? err : "not a JSON object");
 		free(err);
 	}
+	if (ferror(f)) {
+		fprintf(stderr, "microsegctl: cannot read %s: %s\n", name, strerror(errno));
+		ret = CTL_FAILED;
+	}
+out:
 	free(line);
 	if (f != stdin)
 		fclose(f);

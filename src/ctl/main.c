@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "safefile.h"
 #include "flowring.h"
 
 static const struct {
@@ -104,7 +105,11 @@ int main(int argc, char **argv)
 {
 	struct ctl_opts o = { 0 };
 	const char *env = getenv("MICROSEGD_SOCKET");
-	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+	char **pos;
+
+	/* A closed stdout or stderr must not become a file opened later. */
+	ms_keep_std_fds();
+	pos = calloc((size_t)argc + 1, sizeof(*pos));
 	int npos = 0, c, ret = CTL_USAGE, ci = -1;
 	bool any_filter = false, help = false;
 

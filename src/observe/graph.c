@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "graph.h"
+#include "safefile.h"
 #include "jsonout.h"
 #include "microsegd_abi.h"
 #include "proto.h"
@@ -626,8 +627,12 @@ int ms_graph_clone(const struct ms_graph *g, struct ms_graph **out)
 	c->cap_edges = g->cap_edges;
 	c->node_tab_cap = g->node_tab_cap;
 	c->edge_tab_cap = g->edge_tab_cap;
-	memcpy(c->node_tab, g->node_tab, g->node_tab_cap * sizeof(*c->node_tab));
-	memcpy(c->edge_tab, g->edge_tab, g->edge_tab_cap * sizeof(*c->edge_tab));
+	/* An empty graph has no tables yet, and memcpy from NULL is undefined
+	 * even for no bytes. */
+	if (g->node_tab_cap)
+		memcpy(c->node_tab, g->node_tab, g->node_tab_cap * sizeof(*c->node_tab));
+	if (g->edge_tab_cap)
+		memcpy(c->edge_tab, g->edge_tab, g->edge_tab_cap * sizeof(*c->edge_tab));
 	for (size_t i = 0; i < g->n_nodes; i++) {
 		const struct node *sn = &g->nodes[i];
 		struct node *n = &c->nodes[i];
@@ -1270,7 +1275,8 @@ int ms_graph_save(const struct ms_graph *g, const char *dir)
 	size_t len, off = 0;
 	int fd = -1, err = 0;
 
-	if (path_in(dir, "graph.json", &path) || path_in(dir, ".graph.json.tmp", &tmp)) {
+	/* A name nobody can guess or hold in advance, created exclusively. */
+	if (path_in(dir, "graph.json", &path) || path_in(dir, ".graph.json.XXXXXX", &tmp)) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1280,8 +1286,14 @@ int ms_graph_save(const struct ms_graph *g, const char *dir)
 		goto out;
 	}
 	len = strlen(text);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
+		err = -errno;
+		free(tmp);
+		tmp = NULL; /* nothing of ours to remove */
+		goto out;
+	}
+	if (fchmod(fd, 0640)) {
 		err = -errno;
 		goto out;
 	}
@@ -1323,6 +1335,7 @@ out:
 
 int ms_graph_load(struct ms_graph *g, const char *dir, char **errmsg)
 {
+	const char *why = NULL;
 	char *path = NULL, *text = NULL, *aside = NULL;
 	struct stat st;
 	cJSON *j = NULL;
@@ -1333,9 +1346,14 @@ int ms_graph_load(struct ms_graph *g, const char *dir, char **errmsg)
 		*errmsg = NULL;
 	if (path_in(dir, "graph.json", &path))
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Never blocks on a FIFO, never follows a link: what is not a
+	 * regular file is not a graph. */
+	fd = ms_open_regular(path, &why);
 	if (fd < 0) {
-		err = errno == ENOENT ? 0 : -errno;
+		err = fd == -ENOENT ? 0 : fd;
+		if (err && why && errmsg)
+			*errmsg = strdup(why);
+		fd = -1;
 		goto out;
 	}
 	if (fstat(fd, &st)) {

@@ -122,11 +122,15 @@ struct ctx {
 	cJSON *g;
 	struct snode *nodes;
 	size_t n_nodes;
+	size_t cap_nodes; /* allocated, zeroed: freed up to this, also midway */
 	struct group *groups;
 	size_t n_groups;
 	struct rule *rules;
 	size_t n_rules;
-	struct strmap node_ids;	 /* node id -> index */
+	struct strmap node_ids; /* node id -> index */
+	struct strmap names;	/* workload names given so far -> node index */
+	size_t *holders;	/* nodes defined with addresses, in order */
+	size_t n_holders;
 	struct strmap rule_keys; /* "src\x1fdst\x1fproto" -> rule index */
 	char **rule_key_text;	 /* the keys rule_keys borrows */
 	FILE *f;
@@ -238,6 +242,12 @@ static const struct ms_workload *current_holding(const struct ms_policy *p, cons
 	return best;
 }
 
+/* Checked once per node or edge in the loops over them. */
+static bool cancelled(const struct ctx *c)
+{
+	return c->o->cancel && atomic_load_explicit(c->o->cancel, memory_order_relaxed);
+}
+
 static bool passing(const struct ctx *c, const cJSON *e)
 {
 	return jnum(e, "allowed") + jnum(e, "audit") > 0 ||
@@ -249,14 +259,18 @@ static long node_index(const struct ctx *c, const char *id)
 	return map_get(&c->node_ids, id);
 }
 
-static bool name_taken(const struct ctx *c, const char *name, size_t upto)
+/* Taken by the current policy or a node named before (a map: a flood of
+ * addresses is a hundred thousand nodes). */
+static bool name_taken(const struct ctx *c, const char *name)
 {
-	if (current_wl(c->o->current, name))
-		return true;
-	for (size_t i = 0; i < upto; i++)
-		if (c->nodes[i].name && !strcmp(c->nodes[i].name, name))
-			return true;
-	return false;
+	return current_wl(c->o->current, name) || map_get(&c->names, name) >= 0;
+}
+
+/* Node i has its final name. */
+static int named(struct ctx *c, size_t i)
+{
+	return map_get(&c->names, c->nodes[i].name) >= 0 ? 0
+							 : map_put(&c->names, c->nodes[i].name, i);
 }
 
 /* ------------------------------------------------------------- nodes */
@@ -269,11 +283,10 @@ static const struct snode *node_holding(const struct ctx *c, size_t n, const cha
 
 	if (ms_cidr_parse(addr, &a))
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t h = 0; h < c->n_holders && c->holders[h] < n; h++) {
+		size_t i = c->holders[h];
 		const cJSON *it;
 
-		if (!c->nodes[i].define || !c->nodes[i].addrs)
-			continue;
 		cJSON_ArrayForEach(it, c->nodes[i].addrs)
 		{
 			struct ms_cidr w;
@@ -291,8 +304,10 @@ static int load_nodes(struct ctx *c)
 	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(c->g, "nodes"), *n;
 	size_t i = 0;
 
-	c->nodes = calloc((size_t)cJSON_GetArraySize(nodes) + 1, sizeof(*c->nodes));
-	if (!c->nodes)
+	c->cap_nodes = (size_t)cJSON_GetArraySize(nodes) + 1;
+	c->nodes = calloc(c->cap_nodes, sizeof(*c->nodes));
+	c->holders = calloc(c->cap_nodes, sizeof(*c->holders));
+	if (!c->nodes || !c->holders)
 		return -ENOMEM;
 	/* Workloads first: an address node that is one of a workload's
 	 * addresses (a log that spans a policy change names it both ways) is
@@ -307,6 +322,8 @@ static int load_nodes(struct ctx *c)
 			const struct snode *holder;
 			char *base;
 
+			if (cancelled(c))
+				return -ECANCELED;
 			if (!id || !name || !kind || (strcmp(kind, "workload") == 0) == (pass == 1))
 				continue;
 			holder = pass ? node_holding(c, i, name) : NULL;
@@ -314,7 +331,7 @@ static int load_nodes(struct ctx *c)
 				s->id = id;
 				s->group = -1;
 				s->name = strdup(holder->name);
-				if (!s->name)
+				if (!s->name || named(c, i))
 					return -ENOMEM;
 				i++;
 				continue;
@@ -336,7 +353,7 @@ static int load_nodes(struct ctx *c)
 				s->name = strdup(cw->name);
 				s->in_current = true;
 				s->labels = NULL;
-				if (!s->name)
+				if (!s->name || named(c, i))
 					return -ENOMEM;
 				i++;
 				continue;
@@ -357,15 +374,17 @@ static int load_nodes(struct ctx *c)
 			if (!base)
 				return -ENOMEM;
 			s->name = strdup(base);
-			for (int k = 2; s->name && name_taken(c, s->name, i); k++) {
+			for (int k = 2; s->name && name_taken(c, s->name); k++) {
 				free(s->name);
 				if (asprintf(&s->name, "%s-%d", base, k) < 0)
 					s->name = NULL;
 			}
 			free(base);
-			if (!s->name)
+			if (!s->name || named(c, i))
 				return -ENOMEM;
 			s->define = true;
+			if (s->addrs)
+				c->holders[c->n_holders++] = i;
 			i++;
 		}
 	c->n_nodes = i;
@@ -569,6 +588,8 @@ static int group_nodes(struct ctx *c)
 		char *key;
 		size_t g;
 
+		if (cancelled(c))
+			return -ECANCELED;
 		if (!*s->sig)
 			continue; /* no passing edge: no rule names it */
 		key = node_labels_key(c, s);
@@ -594,6 +615,8 @@ static int group_nodes(struct ctx *c)
 	for (size_t g = 0; g < c->n_groups; g++) {
 		struct group *gr = &c->groups[g];
 
+		if (cancelled(c))
+			return -ECANCELED;
 		gr->usable = gr->usable && gr->n > 1 && selects_exactly(c, (int)g, gr->key);
 		if (!gr->usable)
 			for (size_t i = 0; i < c->n_nodes; i++)
@@ -684,6 +707,8 @@ static int build_rules(struct ctx *c)
 		struct rule *r = NULL;
 		int err;
 
+		if (cancelled(c))
+			return -ECANCELED;
 		if (!passing(c, e) || si < 0 || di < 0 || proto < 0)
 			continue;
 		err = selector(c, &c->nodes[si], &sy, &sn);
@@ -904,6 +929,8 @@ static void print_denied(struct ctx *c)
 static int print_rules(struct ctx *c)
 {
 	char **names = calloc(c->n_rules + 1, sizeof(*names));
+	struct strmap taken = { 0 }; /* the rule names given so far */
+	int err = -ENOMEM;
 
 	if (!names)
 		return -ENOMEM;
@@ -914,27 +941,29 @@ static int print_rules(struct ctx *c)
 		const char *pn = ms_proto_name((uint8_t)r->proto);
 		char pbuf[8], *raw = NULL;
 
+		if (cancelled(c)) {
+			err = -ECANCELED;
+			goto fail;
+		}
 		snprintf(pbuf, sizeof(pbuf), "%d", r->proto);
 		if (asprintf(&raw, "%s-to-%s-%s", r->src_name, r->dst_name, pn ? pn : pbuf) < 0)
-			goto oom;
+			goto fail;
 		names[i] = sanitize(raw);
 		free(raw);
 		if (!names[i])
-			goto oom;
+			goto fail;
 		for (int k = 2;; k++) {
-			bool dup = false;
-
-			for (size_t j = 0; j < i && !dup; j++)
-				dup = !strcmp(names[j], names[i]);
-			if (!dup)
+			if (map_get(&taken, names[i]) < 0)
 				break;
 			raw = names[i];
 			if (asprintf(&names[i], "%s-%d", raw, k) < 0) {
 				names[i] = raw;
-				goto oom;
+				goto fail;
 			}
 			free(raw);
 		}
+		if (map_put(&taken, names[i], i))
+			goto fail;
 		fprintf(c->f,
 			"  # %" PRIu64 " flow%s (%" PRIu64 " allowed, %" PRIu64 " audit, %" PRIu64
 			" denied), first %s, last %s\n",
@@ -946,15 +975,13 @@ static int print_rules(struct ctx *c)
 		print_ports(c->f, r);
 		fputs("]\n", c->f);
 	}
+	err = 0;
+fail:
+	map_free(&taken);
 	for (size_t i = 0; i < c->n_rules; i++)
 		free(names[i]);
 	free(names);
-	return 0;
-oom:
-	for (size_t i = 0; i < c->n_rules; i++)
-		free(names[i]);
-	free(names);
-	return -ENOMEM;
+	return err;
 }
 
 static void header(struct ctx *c)
@@ -1031,7 +1058,7 @@ int ms_suggest(const struct ms_graph *g, const struct ms_suggest_opts *o, char *
 			buf = NULL;
 		}
 	}
-	for (size_t i = 0; i < c.n_nodes; i++) {
+	for (size_t i = 0; c.nodes && i < c.cap_nodes; i++) {
 		free(c.nodes[i].name);
 		free(c.nodes[i].sig);
 	}
@@ -1048,6 +1075,8 @@ int ms_suggest(const struct ms_graph *g, const struct ms_suggest_opts *o, char *
 		free(c.rule_key_text[i]);
 	free(c.rule_key_text);
 	map_free(&c.node_ids);
+	map_free(&c.names);
+	free(c.holders);
 	map_free(&c.rule_keys);
 	free(c.rules);
 	free(c.groups);

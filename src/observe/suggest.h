@@ -18,6 +18,8 @@
 
 #include <stdbool.h>
 
+#include <stdatomic.h>
+
 #include "graph.h"
 #include "policy.h"
 
@@ -31,6 +33,9 @@ struct ms_suggest_opts {
 	bool include_denied;		 /* allow flows observed as denied too */
 	const struct ms_policy *current; /* its workloads are kept; may be NULL */
 	const char *source;		 /* what the graph was learned from, for the header */
+	/* Set by another thread to stop a suggestion that takes too long
+	 * (-ECANCELED); NULL: runs to the end. */
+	const atomic_bool *cancel;
 };
 
 /*
@@ -38,7 +43,8 @@ struct ms_suggest_opts {
  * saying what it was learned from and a comment on each rule with its
  * observed flows and first/last seen; denied flows are listed in comments
  * unless included. Returns 0 and a malloc'd string in *out, -ENODATA when
- * the graph has no flow to allow, or -ENOMEM.
+ * the graph has no flow to allow, -ECANCELED when o->cancel was set, or
+ * -ENOMEM.
  */
 int ms_suggest(const struct ms_graph *g, const struct ms_suggest_opts *o, char **out);
 
