@@ -75,7 +75,7 @@ struct options {
 	bool cleanup;	    /* --cleanup: remove what microsegd left, exit */
 	struct ms_dp_opts dp;
 	struct ms_api_opts api;
-	const char *metrics;   /* --metrics ADDR:PORT; NULL: none */
+	const char *metrics;	/* --metrics ADDR:PORT; NULL: none */
 	const char **web_hosts; /* api.web_hosts, ours to free */
 	const char *state_dir;	/* NULL: none */
 	size_t graph_max_edges;
