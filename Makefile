@@ -43,7 +43,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-# src/ has one folder per concern (DESIGN.md section 1); headers are included
+# src/ has one folder per concern (docs/ARCHITECTURE.md); headers are included
 # by bare name from any of them.
 SRC_DIRS := lib policy observe agent api discover ctl
 CPPFLAGS += -Iinclude $(addprefix -Isrc/,$(SRC_DIRS)) -I$(BUILD) -D_GNU_SOURCE \
@@ -65,7 +65,7 @@ CTL_LIBS := -lcurl $(CORE_LIBS)
 LDLIBS := $(AGENT_LIBS)
 
 # The web console: its files and Debian's D3, embedded in the agent as a
-# generated C source (DESIGN.md section 11).
+# generated C source (README, "The web console").
 D3_JS ?= /usr/share/nodejs/d3/dist/d3.min.js
 WEB_FILES := $(sort $(wildcard src/api/web/*.html src/api/web/*.css src/api/web/*.js src/api/web/*.svg))
 WEB_C := $(BUILD)/web_assets.c

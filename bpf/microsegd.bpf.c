@@ -5,7 +5,7 @@
  * A packet of a known session is decided by one session lookup. The first
  * packet of a flow is classified by a fixed number of lookups whatever the
  * number of rules (src class, dst class, port class, decision, and up to
- * three wildcard decisions); see src/policy_compile.h.
+ * three wildcard decisions); see src/policy/policy_compile.h.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Flow events to the flow log (DESIGN.md section 4): the classifier's
+ * Flow events to the flow log (README, "The flow log"): the classifier's
  * ring-buffer events and the daemon's own flow_end reports from sweeping the
  * session table, written as one JSON object per line.
  *

@@ -68,7 +68,7 @@ struct ms_dp {
  * for a state to be adopted; an optional one that is not is replaced alone
  * (events: a different --ringbuf-size). ms_meta goes last: it is pinned
  * last, so a state without it is unfinished. Counters are not pinned: the
- * stats count from the agent's start (DESIGN.md section 5).
+ * stats count from the agent's start (README, "Stats").
  */
 static const struct {
 	const char *name;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * The periodic stats line (DESIGN.md section 5) and the SIGUSR1 report.
+ * The periodic stats line (README, "Stats") and the SIGUSR1 report.
  * Counts are cumulative since the daemon started: the classifier's per-CPU
  * counters live as long as its maps, which live as long as the daemon.
  */

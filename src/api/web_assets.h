@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * The web console (DESIGN.md section 11): its HTML, CSS, JS and D3, embedded
+ * The web console (README, "The web console"): its HTML, CSS, JS and D3, embedded
  * in the binary at build time by scripts/embed-web.sh, served at / of the
  * --web listener (and of the unix socket, for a tunnel).
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Process identity (DESIGN.md section 12): the data plane records, on a
+ * Process identity (README, "Containers"): the data plane records, on a
  * flow's first packet, the cgroup v2 id of the local socket; this turns the
  * id into what an operator reads: the systemd unit (or the cgroup path) and
  * the command of a process in it, while one is still there.

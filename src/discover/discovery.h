@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Workload discovery (DESIGN.md section 12): for each attached veth, the
+ * Workload discovery (README, "Containers"): for each attached veth, the
  * namespace at its far end, with its addresses and listening processes,
  * as an inventory of struct ms_discovered the policy labels and selects
  * from. Namespaces behind no attached interface are never looked at.

@@ -2,7 +2,7 @@
 /*
  * The network namespace at the far end of a veth, and its name: what a
  * container is, for a host firewall. Only namespaces behind an interface the
- * agent is attached to are ever looked up (DESIGN.md section 12).
+ * agent is attached to are ever looked up (README, "Containers").
  */
 #ifndef MICROSEGD_NETNS_H
 #define MICROSEGD_NETNS_H

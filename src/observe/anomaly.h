@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Anomalies (DESIGN.md section 9), found in the stream of flows:
+ * Anomalies (docs/LEARNING.md), found in the stream of flows:
  *  - scan: one source reaching at least N distinct (destination, port)
  *    pairs that were denied or audited within T seconds; reported once per
  *    source per window, whatever the number of packets or flows after.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * The flow graph (DESIGN.md section 8): every flow aggregated into edges
+ * The flow graph (docs/API.md, GET /v1/graph): every flow aggregated into edges
  * (src node, dst node, proto, responder port) between nodes that are
  * workloads or bare addresses. The agent feeds it from flow events and its
  * session sweeps; microsegctl feeds it from flow logs. Memory is bounded by
@@ -98,7 +98,7 @@ size_t ms_graph_edges(const struct ms_graph *g);
 uint64_t ms_graph_dropped(const struct ms_graph *g);
 size_t ms_graph_max_edges(const struct ms_graph *g);
 
-/* The graph in the JSON of DESIGN.md section 8 (generated = now). NULL on
+/* The graph in the JSON of docs/API.md (GET /v1/graph) (generated = now). NULL on
  * allocation failure. Nodes and edges are in a stable order (by id, then by
  * edge key). */
 cJSON *ms_graph_to_json(const struct ms_graph *g);
@@ -139,7 +139,7 @@ int ms_graph_save(const struct ms_graph *g, const char *dir);
 int ms_graph_load(struct ms_graph *g, const char *dir, char **errmsg);
 
 /*
- * One flow-log line (a JSON object, DESIGN.md section 4) as an observation,
+ * One flow-log line (a JSON object, README, "The flow log") as an observation,
  * with the graph's counting rule: flow_end counts (verdict allow or audit),
  * flow_deny counts unless it is a repeat report ("repeat": true),
  * flow_revoked counts as denied; flow_new and flow_audit only move last_seen.

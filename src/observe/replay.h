@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Impact preview (DESIGN.md section 9): the distinct flows of flow logs
+ * Impact preview (docs/LEARNING.md): the distinct flows of flow logs
  * evaluated against a candidate policy through its compiled tables (the
  * lookups the classifier does, never a second reading of the YAML), compared
  * with the verdicts they were recorded with.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * From traffic to policy (DESIGN.md section 9): a least-privilege policy
+ * From traffic to policy (docs/LEARNING.md): a least-privilege policy
  * that allows every flow of a flow graph observed as allowed or audited, and
  * nothing else (default deny).
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * Labels for discovered workloads (DESIGN.md section 12): `netns` (its
+ * Labels for discovered workloads (README, "Containers"): `netns` (its
  * namespace), `app` (the main listening process's command), `role` (from
  * its listening ports: the policy's autolabels: first, then the shipped
  * table), and the host's own labels from the policy's host: section.

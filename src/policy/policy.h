@@ -73,7 +73,7 @@ struct ms_workload {
 	struct ms_cidr *addrs;
 	size_t n_addrs;
 	struct ms_pos pos;
-	bool discovered; /* found by discovery (DESIGN.md section 12), not in the file */
+	bool discovered; /* found by discovery (README, "Containers"), not in the file */
 };
 
 /* A port on which a process listens, and that process's command. */
@@ -218,8 +218,8 @@ bool ms_addrset_contains(const struct ms_addrset *s, const uint8_t *addr);
 uint32_t *ms_policy_order(const struct ms_policy *p);
 
 /*
- * Reference evaluator: the obviously-correct linear evaluation of DESIGN.md
- * section 3. Returns the winning rule id (1-based) or MS_RULE_DEFAULT, and
+ * Reference evaluator: the obviously-correct linear evaluation of the
+ * rules of docs/POLICY.md. Returns the winning rule id (1-based) or MS_RULE_DEFAULT, and
  * the action in *action. Used by tests only; the data plane never loops over
  * rules.
  */

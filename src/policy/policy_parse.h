@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * The YAML v1 policy front end: reads a policy file (DESIGN.md section 3)
+ * The YAML v1 policy front end: reads a policy file (docs/POLICY.md)
  * through libyaml's event API, validates it and produces the in-memory model
  * of policy.h. Selectors come out resolved to address terms: `workload`,
  * `workloads` and `labels` become the addresses of the workloads they name,
@@ -60,7 +60,7 @@ int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms
 
 /* What the agent adds to a policy's own text. */
 struct ms_parse_opts {
-	/* Workloads discovery found (DESIGN.md section 12), labelled by the
+	/* Workloads discovery found (README, "Containers"), labelled by the
 	 * policy's autolabels: and host: and added after its own workloads. */
 	const struct ms_discovered *inventory;
 	size_t n_inventory;

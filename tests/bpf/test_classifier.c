@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * The real classifier, loaded into the kernel, on crafted well-formed frames
- * through BPF_PROG_TEST_RUN: one test per semantic rule of DESIGN.md
- * section 3 and per parsing case of section 6.
+ * through BPF_PROG_TEST_RUN: one test per semantic rule of
+ * docs/POLICY.md and per parsing case of README's "How a packet is decided".
  */
 #include <arpa/inet.h>
 #include <string.h>

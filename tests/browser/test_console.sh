@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-# The web console (DESIGN.md section 11) in a real headless Chromium against
+# The web console (README, "The web console") in a real headless Chromium against
 # a real agent on a veth pair with real traffic: the Map draws the graph's
 # nodes and edges (denied ones as denied, in pixels too), the Flows view
 # shows a new denial within 2 s, the Policy view has /v1/policy's hits, the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-# Discovery and interface globs (DESIGN.md section 12) with namespaces
+# Discovery and interface globs (README, "Containers") with namespaces
 # standing in for containers, each behind its own veth in the host
 # namespace, attached by the glob 'veth*': a "db" container listening on
 # tcp/5432 and a "web" one on tcp/8080 are discovered with their roles and

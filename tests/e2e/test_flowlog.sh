@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-# The flow log's JSON lines (DESIGN.md section 4): every key with its type,
+# The flow log's JSON lines (README, "The flow log"): every key with its type,
 # flow_new for log rules, flow_end with counts from the session sweep,
 # workloads by longest prefix, denies reported once, not per packet.
 . "$(dirname "$0")/lib.sh"

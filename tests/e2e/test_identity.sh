@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
-# Process identity in flows (DESIGN.md section 12): a listener started in a
+# Process identity in flows (README, "Containers"): a listener started in a
 # cgroup v2 child group of its own shows as dst_unit and dst_process on an
 # ingress flow (allowed and denied), a client in another group as src_unit
 # and src_process on an egress flow. The groups are the test's own, made and

@@ -179,7 +179,7 @@ check second-agent-exit-3 test "$rc" -eq 3
 check second-agent-reason grep -q 'another microsegd is running' "$E2E_TMP/second.log"
 check first-agent-alive daemon_alive
 
-# 6. SIGTERM without --keep-attached keeps DESIGN's contract, and removes
+# 6. SIGTERM without --keep-attached keeps the Signals contract, and removes
 # the pinned state too.
 daemon_stop KILL
 daemon_start "$E2E_TMP/policy.yaml" --pin-dir "$PIN" --session-max 1024 ||

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * Reference model of the classifier over packet sequences, written from
- * DESIGN.md section 3 and docs/POLICY.md as plainly as possible: a list of
+ * docs/POLICY.md as plainly as possible: a list of
  * flows, the reference evaluator for first packets, replies of allowed flows
  * pass, a denied packet decides nothing for the reverse flow, a revoked flow
  * stays dropped both ways. TCP and UDP in enforce mode; no timeouts.

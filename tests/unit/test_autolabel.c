@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * Labels of discovered workloads and the policy that names them
- * (DESIGN.md section 12): the shipped port table, the policy's autolabels:
+ * (README, "Containers"): the shipped port table, the policy's autolabels:
  * ahead of it, host: labels, and selectors that match nothing yet being
  * warnings while discovery is on.
  */
