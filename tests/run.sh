@@ -49,7 +49,8 @@ mkdir -p "$log_dir"
 # they recorded). The CPU-bound ones (the sanitized C tests) thus start
 # early instead of all together at the end.
 declare -A ESTIMATE=(
-	[test_deb]=82 [test_nftdiff]=62 [test_api]=42 [test_restart]=36 [test_faults]=33
+	[test_systemd]=100 [test_image]=90 [test_frames]=60 [test_web_suggest]=40
+	[test_web_guard]=35 [test_files]=20 [test_deb]=82 [test_nftdiff]=62 [test_api]=42 [test_restart]=36 [test_faults]=33
 	[test_console]=31 [test_classifier]=29 [test_differential]=28 [test_examples]=24
 	[test_flood]=23 [test_compile]=22 [test_discover]=21 [test_identity]=17
 	[test_learn]=17 [test_enforce]=15 [test_notify]=14 [test_anomaly]=13 [test_ctl]=13

@@ -133,7 +133,18 @@ def client(proto, addr, port, out, stop):
     end = time.monotonic() + DEADLINE
     f = open(out, 'w', buffering=1)
     if proto == 'tcp':
-        s = socket.create_connection((addr, int(port)), timeout=3)
+        # A loaded machine (suites run in parallel) may lose the first SYN's
+        # answer; a few bounded tries, each said on stderr, then give up.
+        for attempt in range(3):
+            try:
+                s = socket.create_connection((addr, int(port)), timeout=3)
+                break
+            except OSError as e:
+                print('client: connect %s:%s try %d: %s' % (addr, port, attempt + 1, e),
+                      file=sys.stderr)
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
     else:
         s = socket.socket(family(addr), socket.SOCK_DGRAM)
         s.connect((addr, int(port)))

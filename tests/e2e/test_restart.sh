@@ -91,7 +91,7 @@ client tcp6 tcp "$HOST6" 8080
 client udp4 udp "$HOST4" 8081
 client udp6 udp "$HOST6" 8081
 for name in tcp4 tcp6 udp4 udp6; do
-	check "pushed-before-$name" wait_for 5 has_msgs "$name" 3
+	check "pushed-before-$name" wait_for 12 has_msgs "$name" 3
 done
 bg_in "$NS_P" python3 "$PY" probe "$E2E_TMP/probe" "$STOP" "$HOST4" "$HOST6"
 
@@ -150,7 +150,7 @@ check no-denied-answered test "${answered:-1}" -eq 0
 # 3. A restart with a policy that denies the flow: adopted sessions are
 # reclassified with the new generation and revoked.
 bg_in "$NS_P" python3 "$PY" client tcp "$HOST4" 8080 "$E2E_TMP/c-rev" "$E2E_TMP/stop-rev"
-check revoke-pushed-before wait_for 5 has_msgs rev 2
+check revoke-pushed-before wait_for 12 has_msgs rev 2
 daemon_stop KILL
 daemon_start "$E2E_TMP/no-tcp.yaml" "${AGENT[@]}" || { fail daemon-restart-3 "exit $MS_RC"; exit 1; }
 check revoke-adopted log_wait 2 'adopted the state pinned in'
@@ -220,7 +220,7 @@ check glob-cleanup-names-empty-glob grep -q 'no interface matches nomatch\*' "$E
 daemon_start "$E2E_TMP/policy.yaml" --keep-attached --pin-dir none ||
 	{ fail daemon-start-unpinned "exit $MS_RC"; exit 1; }
 bg_in "$NS_P" python3 "$PY" client tcp "$HOST4" 8080 "$E2E_TMP/c-ctl" "$E2E_TMP/stop-ctl"
-check control-pushed-before wait_for 5 has_msgs ctl 2
+check control-pushed-before wait_for 12 has_msgs ctl 2
 daemon_stop KILL
 daemon_start "$E2E_TMP/policy.yaml" --keep-attached --pin-dir none ||
 	{ fail daemon-restart-unpinned "exit $MS_RC"; exit 1; }
