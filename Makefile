@@ -116,8 +116,10 @@ $(SKEL): $(BPF_OBJ)
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name microsegd_bpf > $@
 
-# Only the loader includes the skeleton; everything else builds without BPF.
-$(BUILD)/obj/agent/loader.o $(BUILD)/san/agent/loader.o: $(SKEL)
+# Only these parts of the loader include the skeleton; everything else,
+# hooks included, builds without BPF.
+SKEL_USERS := agent/loader agent/pins agent/install
+$(foreach o,$(SKEL_USERS),$(BUILD)/obj/$(o).o $(BUILD)/san/$(o).o): $(SKEL)
 
 $(BUILD)/obj/%.o: src/%.c Makefile
 	$(call msg,CC,$@)

@@ -67,7 +67,7 @@ size_t ms_flowline_print(char *buf, const struct ms_event_info *in, const char *
 
 	if (!name)
 		return 0;
-	/* The order of ms_event_info_cjson in events.c, the schema's. */
+	/* The order of ms_event_info_cjson in events_name.c, the schema's. */
 	o = PUT_LIT(o, "{\"time\":");
 	o = ms_json_put_str(o, time);
 	o = KEY(o, "event");
