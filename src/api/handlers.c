@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "counters.h"
 #include "discovery.h"
 #include "handlers.h"
 #include "history.h"
@@ -27,21 +28,6 @@
 #define CT_JSON "application/json"
 #define MS_XSTR(x) #x
 #define MS_STR(x) MS_XSTR(x)
-
-static const char *const counter_names[MS_CNT_MAX] = {
-	[MS_CNT_ALLOWED] = "allowed",
-	[MS_CNT_DENIED] = "denied",
-	[MS_CNT_AUDIT] = "audit",
-	[MS_CNT_NEW_FLOWS] = "new_flows",
-	[MS_CNT_EVENTS_LOST] = "events_lost",
-	[MS_CNT_MALFORMED] = "malformed",
-	[MS_CNT_PASSTHROUGH] = "passthrough",
-	[MS_CNT_REVOKED] = "revoked",
-	[MS_CNT_SESSION_FAIL] = "session_fail",
-	[MS_CNT_PASSING] = "passing_flows",
-	[MS_CNT_FRAG_DROPPED] = "fragments_dropped",
-	[MS_CNT_UNCLASSIFIABLE] = "unclassifiable",
-};
 
 void ms_api_resp_clear(struct ms_api_resp *resp)
 {
@@ -199,13 +185,9 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		ok = false;
 	}
 	cn = cJSON_AddObjectToObject(o, "counters");
-	for (int i = 0; cn && i < MS_CNT_MAX; i++) {
-		uint64_t v = c[i];
-
-		if (i == MS_CNT_EVENTS_LOST)
-			v += ms_events_lost(d->ev);
-		ok &= add_u64(cn, counter_names[i], v);
-	}
+	c[MS_CNT_EVENTS_LOST] += ms_events_lost(d->ev);
+	for (int i = 0; cn && i < MS_CNT_MAX; i++)
+		ok &= add_u64(cn, ms_counters[i].key, c[ms_counters[i].id]);
 	ok &= cn != NULL;
 	ok &= add_u64(o, "sessions", ms_events_sessions(d->ev));
 	ok &= add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
