@@ -16,6 +16,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "names.h"
 #include "observer.h"
 #include "policy_compile.h"
 #include "policy_parse.h"
@@ -96,23 +97,6 @@ static bool add_time(cJSON *o, const char *key, uint64_t ms)
 static double round_ms(double ms)
 {
 	return (double)(long long)(ms * 10 + 0.5) / 10;
-}
-
-static const char *action_name(uint8_t a)
-{
-	return a == MS_ACT_ALLOW ? "allow" : a == MS_ACT_DENY ? "deny" : "log";
-}
-
-static const char *verdict_name(uint8_t v)
-{
-	return v == MS_VERDICT_ALLOW ? "allow" : v == MS_VERDICT_DENY ? "deny" : "audit";
-}
-
-static const char *dir_name(uint8_t mask)
-{
-	return mask == MS_DIRMASK_INGRESS  ? "ingress"
-	       : mask == MS_DIRMASK_EGRESS ? "egress"
-					   : "any";
 }
 
 static bool add_proto(cJSON *o, const char *key, uint8_t proto)
@@ -289,8 +273,8 @@ static void h_policy(struct ms_daemon *d, struct ms_api_resp *resp)
 		ok &= add_u64(ro, "id", order[i]);
 		ok &= cJSON_AddStringToObject(ro, "name", r->name) != NULL;
 		ok &= add_u64(ro, "priority", (uint64_t)r->priority);
-		ok &= cJSON_AddStringToObject(ro, "action", action_name(r->action)) != NULL;
-		ok &= cJSON_AddStringToObject(ro, "direction", dir_name(r->dirmask)) != NULL;
+		ok &= cJSON_AddStringToObject(ro, "action", ms_action_name(r->action)) != NULL;
+		ok &= cJSON_AddStringToObject(ro, "direction", ms_dirmask_name(r->dirmask)) != NULL;
 		ok &= add_u64(ro, "hits", hits[order[i]]);
 	}
 	ok &= add_u64(o, "default_hits", hits[0]);
@@ -661,7 +645,7 @@ static int add_session(void *cls, const struct ms_session_key *k, const struct m
 	ok &= cJSON_AddStringToObject(o, "direction",
 				      s->direction == MS_DIR_EGRESS ? "egress" : "ingress") != NULL;
 	ok &= cJSON_AddStringToObject(o, "interface", in.ifname) != NULL;
-	ok &= cJSON_AddStringToObject(o, "verdict", verdict_name(s->verdict)) != NULL;
+	ok &= cJSON_AddStringToObject(o, "verdict", ms_verdict_name(s->verdict)) != NULL;
 	ok &= cJSON_AddStringToObject(o, "rule", in.rule) != NULL;
 	if (in.src_workload)
 		ok &= cJSON_AddStringToObject(o, "src_workload", in.src_workload) != NULL;

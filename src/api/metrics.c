@@ -8,6 +8,7 @@
 #include "loader.h"
 #include "discovery.h"
 #include "metrics.h"
+#include "names.h"
 #include "observer.h"
 
 void ms_metrics_label_value(FILE *f, const char *v)
@@ -37,11 +38,10 @@ static void one(FILE *f, const char *name, const char *type, const char *help, u
 
 static void by_verdict(FILE *f, const char *name, const char *help, const uint64_t v[3])
 {
-	static const char *const names[3] = { "allow", "deny", "audit" };
-
 	head(f, name, "counter", help);
 	for (int i = 0; i < 3; i++)
-		fprintf(f, "%s{verdict=\"%s\"} %" PRIu64 "\n", name, names[i], v[i]);
+		fprintf(f, "%s{verdict=\"%s\"} %" PRIu64 "\n", name, ms_verdict_name((uint8_t)i),
+			v[i]);
 }
 
 char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, size_t *len)

@@ -13,6 +13,7 @@
 #include "safefile.h"
 #include "jsonout.h"
 #include "microsegd_abi.h"
+#include "names.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -1434,20 +1435,15 @@ int ms_flowrec_from_json(const cJSON *j, struct ms_flowrec *r, char **errmsg)
 	if (!cJSON_IsObject(j) || !cJSON_IsString(ev))
 		return err_msg(errmsg, "not a flow-log event (no \"event\")");
 	e = ev->valuestring;
-	if (strcmp(e, "flow_new") && strcmp(e, "flow_deny") && strcmp(e, "flow_audit") &&
-	    strcmp(e, "flow_revoked") && strcmp(e, "flow_end"))
+	if (ms_event_type_parse(e) < 0)
 		return 0;
 	v = cJSON_GetObjectItemCaseSensitive(j, "verdict");
 	if (!cJSON_IsString(v))
 		return err_msg(errmsg, "missing \"verdict\"");
-	if (!strcmp(v->valuestring, "allow"))
-		r->verdict = MS_VERDICT_ALLOW;
-	else if (!strcmp(v->valuestring, "deny"))
-		r->verdict = MS_VERDICT_DENY;
-	else if (!strcmp(v->valuestring, "audit"))
-		r->verdict = MS_VERDICT_AUDIT;
-	else
+	p = ms_verdict_parse(v->valuestring);
+	if (p < 0)
 		return err_msg(errmsg, "invalid \"verdict\"");
+	r->verdict = (uint8_t)p;
 	p = get_proto(cJSON_GetObjectItemCaseSensitive(j, "proto"));
 	if (p < 0)
 		return err_msg(errmsg, "missing or invalid \"proto\"");
