@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "events.h"
 #include "flowline.h"
 #include "log.h"
@@ -126,21 +127,13 @@ const struct ms_policy *ms_events_policy(const struct ms_events *ev)
 	return ev->n_hist ? ev->hist[0].p : NULL;
 }
 
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 void ms_events_sync_clock(struct ms_events *ev)
 {
 	/* Bracket the realtime read with two monotonic ones; the midpoint is
 	 * within half the (tiny) interval of the true offset. */
-	uint64_t m0 = clock_ns(CLOCK_MONOTONIC);
-	uint64_t r = clock_ns(CLOCK_REALTIME);
-	uint64_t m1 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t m0 = ms_mono_ns();
+	uint64_t r = ms_clock_ns(CLOCK_REALTIME);
+	uint64_t m1 = ms_mono_ns();
 
 	ev->mono_to_real_ns = (int64_t)(r - (m0 + (m1 - m0) / 2));
 }
@@ -921,7 +914,7 @@ static int sweep_begin(struct ms_events *ev, bool final)
 	 * ring buffer or already written: drain it, then count. */
 	ms_events_drain(ev);
 	sweep_reset(sw);
-	sw->now = clock_ns(CLOCK_MONOTONIC);
+	sw->now = ms_mono_ns();
 	sw->final = final;
 	sw->passing = 0;
 	sw->seen = 0;

@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_perm.h"
+#include "clock.h"
 #include "loader.h"
 #include "log.h"
 #include "microsegd.skel.h"
@@ -1347,10 +1348,7 @@ static void zero_rule_hits(struct ms_dp *dp, uint32_t slot, uint32_t n_rules)
 
 static double mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)ms_mono_ns() / 1e6;
 }
 
 int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "daemon.h"
 #include "discovery.h"
 #include "events.h"
@@ -433,10 +434,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 static uint64_t mono_usec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+	return ms_mono_ns() / 1000;
 }
 
 static void notify_status(const struct ms_daemon *d)
