@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonadd.h"
 #include "names.h"
 #include "proto.h"
 #include "replay.h"
@@ -389,14 +390,6 @@ static void service(char *buf, size_t len, uint8_t proto, uint16_t port)
 		snprintf(buf, len, "%u", proto);
 }
 
-static bool add_u64(cJSON *o, const char *k, uint64_t v)
-{
-	char b[24];
-
-	snprintf(b, sizeof(b), "%" PRIu64, v);
-	return cJSON_AddRawToObject(o, k, b) != NULL;
-}
-
 cJSON *ms_replay_json(struct ms_replay *r, size_t top)
 {
 	cJSON *o, *arr;
@@ -406,12 +399,12 @@ cJSON *ms_replay_json(struct ms_replay *r, size_t top)
 		return NULL;
 	o = cJSON_CreateObject();
 	ok = o != NULL;
-	ok &= o && add_u64(o, "flows", r->n);
-	ok &= o && add_u64(o, "allowed", r->allowed);
-	ok &= o && add_u64(o, "denied", r->denied);
-	ok &= o && add_u64(o, "unchanged", r->unchanged);
-	ok &= o && add_u64(o, "newly_denied", r->newly_denied);
-	ok &= o && add_u64(o, "newly_allowed", r->newly_allowed);
+	ok &= o && ms_json_add_u64(o, "flows", r->n);
+	ok &= o && ms_json_add_u64(o, "allowed", r->allowed);
+	ok &= o && ms_json_add_u64(o, "denied", r->denied);
+	ok &= o && ms_json_add_u64(o, "unchanged", r->unchanged);
+	ok &= o && ms_json_add_u64(o, "newly_denied", r->newly_denied);
+	ok &= o && ms_json_add_u64(o, "newly_allowed", r->newly_allowed);
 	arr = o ? cJSON_AddArrayToObject(o, "changes") : NULL;
 	ok &= arr != NULL;
 	for (size_t i = 0; ok && i < r->n_ch && i < top; i++) {
@@ -430,12 +423,12 @@ cJSON *ms_replay_json(struct ms_replay *r, size_t top)
 		ok &= cJSON_AddStringToObject(e, "src", s) != NULL;
 		ok &= cJSON_AddStringToObject(e, "dst", d) != NULL;
 		ok &= pn ? cJSON_AddStringToObject(e, "proto", pn) != NULL
-			 : add_u64(e, "proto", c->proto);
-		ok &= add_u64(e, "port", c->port);
+			 : ms_json_add_u64(e, "proto", c->proto);
+		ok &= ms_json_add_u64(e, "port", c->port);
 		ok &= cJSON_AddStringToObject(e, "from", ms_verdict_name(c->from)) != NULL;
 		ok &= cJSON_AddStringToObject(e, "to", ms_verdict_name(c->to)) != NULL;
 		ok &= cJSON_AddStringToObject(e, "rule", rule_name(r, c->rule)) != NULL;
-		ok &= add_u64(e, "flows", c->flows);
+		ok &= ms_json_add_u64(e, "flows", c->flows);
 	}
 	if (!ok) {
 		cJSON_Delete(o);
