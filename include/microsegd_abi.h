@@ -12,6 +12,8 @@
 #include <linux/types.h>
 #endif
 
+#include "microsegd_counters.h"
+
 /* Action of a rule and verdict of a flow. */
 enum ms_action {
 	MS_ACT_ALLOW = 0,
@@ -39,25 +41,14 @@ enum ms_event_type {
 	MS_EV_FLOW_END = 5,	/* session expired or closed */
 };
 
-/* Per-CPU counters, index into the `counters` map. */
+/* Per-CPU counters, index into the `counters` map: one row each in
+ * microsegd_counters.h, which says what each counts. */
 enum ms_counter {
-	MS_CNT_ALLOWED = 0,  /* packets passed by policy or session */
-	MS_CNT_DENIED,	     /* packets dropped */
-	MS_CNT_AUDIT,	     /* packets passed only because of monitor mode */
-	MS_CNT_NEW_FLOWS,    /* flows classified (first packet or reclassified) */
-	MS_CNT_EVENTS_LOST,  /* ring-buffer reservations that failed */
-	MS_CNT_MALFORMED,    /* IP packets that could not be parsed */
-	MS_CNT_PASSTHROUGH,  /* non-IP, NDP and MLD */
-	MS_CNT_REVOKED,	     /* flows revoked after a policy swap */
-	MS_CNT_SESSION_FAIL, /* session inserts that failed */
-	MS_CNT_PASSING,	     /* sessions that began to pass traffic (allow or audit) */
-	MS_CNT_FRAG_DROPPED, /* non-first fragments dropped: first denied or never seen */
-	/* frames neither followed to an IP header nor known as non-IP (a VLAN
-	 * stack deeper than the parser's bound, MPLS, PPPoE, an unknown
-	 * ethertype): dropped, and counted in MS_CNT_MALFORMED too */
-	MS_CNT_UNCLASSIFIABLE,
-	MS_CNT_MAX,
+	MS_COUNTERS(MS_CNT_ENUM_) MS_CNT_MAX = 0 MS_COUNTERS(MS_CNT_ONE_),
 };
+/* Indexes 0..MS_CNT_MAX-1, each once: the pinned map's layout. */
+_Static_assert((0 MS_COUNTERS(MS_CNT_BIT_)) == (1ULL << MS_CNT_MAX) - 1,
+	       "counter indexes are dense and unique");
 
 #define MS_DENY_REPORT_NS (10ULL * 1000000000ULL)
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "discovery.h"
 #include "log.h"
@@ -100,10 +101,7 @@ out:
 
 static double now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)ms_mono_ns() / 1e6;
 }
 
 void ms_daemon_log_diag(const struct ms_diag *diag)

@@ -11,6 +11,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "events_int.h"
 #include "log.h"
 #include "safefile.h"
@@ -50,21 +51,13 @@ const struct ms_policy *ms_events_policy(const struct ms_events *ev)
 	return ev->n_hist ? ev->hist[0].p : NULL;
 }
 
-uint64_t ev_clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 void ms_events_sync_clock(struct ms_events *ev)
 {
 	/* Bracket the realtime read with two monotonic ones; the midpoint is
 	 * within half the (tiny) interval of the true offset. */
-	uint64_t m0 = ev_clock_ns(CLOCK_MONOTONIC);
-	uint64_t r = ev_clock_ns(CLOCK_REALTIME);
-	uint64_t m1 = ev_clock_ns(CLOCK_MONOTONIC);
+	uint64_t m0 = ms_mono_ns();
+	uint64_t r = ms_clock_ns(CLOCK_REALTIME);
+	uint64_t m1 = ms_mono_ns();
 
 	ev->mono_to_real_ns = (int64_t)(r - (m0 + (m1 - m0) / 2));
 }

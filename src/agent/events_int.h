@@ -67,7 +67,6 @@ void ev_flush_lines(struct ms_events *ev);
 void ev_sweep_free(struct sweep **sw);
 
 /* The time of clock id, in ns. */
-uint64_t ev_clock_ns(clockid_t id);
 
 /* A CLOCK_REALTIME time in ns as the flow log writes times, into buf
  * (events_name.c). */

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "events_int.h"
 #include "log.h"
 #include "shadow.h"
@@ -285,7 +286,7 @@ static int sweep_begin(struct ms_events *ev, bool final)
 	 * ring buffer or already written: drain it, then count. */
 	ms_events_drain(ev);
 	sweep_reset(sw);
-	sw->now = ev_clock_ns(CLOCK_MONOTONIC);
+	sw->now = ms_mono_ns();
 	sw->final = final;
 	sw->passing = 0;
 	sw->seen = 0;

@@ -4,39 +4,8 @@
 
 #include "flowline.h"
 #include "jsonout.h"
+#include "names.h"
 #include "proto.h"
-
-const char *ms_event_type_name(uint8_t t)
-{
-	switch (t) {
-	case MS_EV_FLOW_NEW:
-		return "flow_new";
-	case MS_EV_FLOW_DENY:
-		return "flow_deny";
-	case MS_EV_FLOW_AUDIT:
-		return "flow_audit";
-	case MS_EV_FLOW_REVOKED:
-		return "flow_revoked";
-	case MS_EV_FLOW_END:
-		return "flow_end";
-	default:
-		return NULL;
-	}
-}
-
-const char *ms_verdict_name(uint8_t v)
-{
-	switch (v) {
-	case MS_VERDICT_ALLOW:
-		return "allow";
-	case MS_VERDICT_DENY:
-		return "deny";
-	case MS_VERDICT_AUDIT:
-		return "audit";
-	default:
-		return NULL;
-	}
-}
 
 /* Everything but the strings: keys, punctuation, 20-digit numbers. */
 #define FIXED_MAX 640

@@ -13,11 +13,7 @@
 #include <stdint.h>
 
 #include "events.h"
-
-/* "flow_new", ... for the event types, NULL for others. */
-const char *ms_event_type_name(uint8_t type);
-/* "allow", "deny", "audit", NULL for others. */
-const char *ms_verdict_name(uint8_t verdict);
+#include "names.h"
 
 /* The most bytes ms_flowline_print writes for in (no newline, no NUL). */
 size_t ms_flowline_max(const struct ms_event_info *in, const char *time);

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "loader_int.h"
 #include "log.h"
 #include "microsegd.skel.h"
@@ -303,10 +304,7 @@ static void zero_rule_hits(struct ms_dp *dp, uint32_t slot, uint32_t n_rules)
 
 static double mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)ms_mono_ns() / 1e6;
 }
 
 int ms_dp_install(struct ms_dp *dp, struct ms_compiled **cp)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "discovery.h"
 #include "events.h"
 #include "history.h"
@@ -28,10 +29,7 @@
 
 static uint64_t mono_usec(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+	return ms_mono_ns() / 1000;
 }
 
 void ms_loop_notify_status(const struct ms_daemon *d)
@@ -64,13 +62,8 @@ static void sample_history(struct ms_daemon *d)
 
 	if (ms_dp_counters(d->dp, c))
 		return; /* a gap in the charts; the stats line says why */
-	v[MS_HIST_ALLOWED] = c[MS_CNT_ALLOWED];
-	v[MS_HIST_DENIED] = c[MS_CNT_DENIED];
-	v[MS_HIST_AUDIT] = c[MS_CNT_AUDIT];
-	v[MS_HIST_NEW_FLOWS] = c[MS_CNT_NEW_FLOWS];
-	v[MS_HIST_REVOKED] = c[MS_CNT_REVOKED];
-	v[MS_HIST_EVENTS_LOST] = c[MS_CNT_EVENTS_LOST] + ms_events_lost(d->ev);
-	v[MS_HIST_SESSIONS] = ms_events_sessions(d->ev);
+	c[MS_CNT_EVENTS_LOST] += ms_events_lost(d->ev);
+	ms_history_from_counters(c, ms_events_sessions(d->ev), v);
 	ms_history_add(d->hist, ms_time_now_ms(), v);
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "names.h"
 #include "observer.h"
 #include "proto.h"
 #include "timefmt.h"
@@ -217,10 +218,7 @@ static void emit_anomaly(void *cls, enum ms_anomaly_kind kind, const struct ms_f
 		ok &= ok && (pn ? add_str(j, "proto", pn)
 				: cJSON_AddNumberToObject(j, "proto", r->proto) != NULL);
 		ok &= ok && cJSON_AddNumberToObject(j, "port", r->port);
-		ok &= ok && add_str(j, "verdict",
-				    r->verdict == MS_VERDICT_ALLOW  ? "allow"
-				    : r->verdict == MS_VERDICT_DENY ? "deny"
-								    : "audit");
+		ok &= ok && add_str(j, "verdict", ms_verdict_name(r->verdict));
 		ok &= ok && add_str(j, "rule", r->rule);
 		log_warn("anomaly: new edge %s -> %s %s/%u, not in the baseline",
 			 r->src_workload ? r->src_workload : r->src,

@@ -5,25 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
 #include "log.h"
 #include "stats.h"
 
 char *ms_stats_format(const uint64_t *cnt, uint64_t sessions, uint64_t lost_user)
 {
 	char *s = NULL;
+	size_t len;
+	FILE *f = open_memstream(&s, &len);
 
-	if (asprintf(&s,
-		     "stats: allowed=%" PRIu64 " denied=%" PRIu64 " audit=%" PRIu64
-		     " new_flows=%" PRIu64 " sessions=%" PRIu64 " events_lost=%" PRIu64
-		     " revoked=%" PRIu64 " malformed=%" PRIu64 " passthrough=%" PRIu64
-		     " session_fail=%" PRIu64 " fragments_dropped=%" PRIu64
-		     " unclassifiable=%" PRIu64,
-		     cnt[MS_CNT_ALLOWED], cnt[MS_CNT_DENIED], cnt[MS_CNT_AUDIT],
-		     cnt[MS_CNT_NEW_FLOWS], sessions, cnt[MS_CNT_EVENTS_LOST] + lost_user,
-		     cnt[MS_CNT_REVOKED], cnt[MS_CNT_MALFORMED], cnt[MS_CNT_PASSTHROUGH],
-		     cnt[MS_CNT_SESSION_FAIL], cnt[MS_CNT_FRAG_DROPPED],
-		     cnt[MS_CNT_UNCLASSIFIABLE]) < 0)
+	if (!f)
 		return NULL;
+	fputs("stats:", f);
+	for (int i = 0; i < MS_CNT_MAX; i++) {
+		const struct ms_counter_desc *k = &ms_counters[i];
+
+		if (!k->line)
+			continue;
+		fprintf(f, " %s=%" PRIu64, k->key,
+			cnt[k->id] + (k->id == MS_CNT_EVENTS_LOST ? lost_user : 0));
+		/* The session count, no counter, has its place after new_flows. */
+		if (k->id == MS_CNT_NEW_FLOWS)
+			fprintf(f, " sessions=%" PRIu64, sessions);
+	}
+	if (fclose(f) || !s) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 

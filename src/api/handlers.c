@@ -9,12 +9,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "counters.h"
 #include "discovery.h"
 #include "handlers.h"
 #include "history.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "names.h"
 #include "observer.h"
 #include "policy_compile.h"
 #include "policy_parse.h"
@@ -27,21 +29,6 @@
 #define CT_JSON "application/json"
 #define MS_XSTR(x) #x
 #define MS_STR(x) MS_XSTR(x)
-
-static const char *const counter_names[MS_CNT_MAX] = {
-	[MS_CNT_ALLOWED] = "allowed",
-	[MS_CNT_DENIED] = "denied",
-	[MS_CNT_AUDIT] = "audit",
-	[MS_CNT_NEW_FLOWS] = "new_flows",
-	[MS_CNT_EVENTS_LOST] = "events_lost",
-	[MS_CNT_MALFORMED] = "malformed",
-	[MS_CNT_PASSTHROUGH] = "passthrough",
-	[MS_CNT_REVOKED] = "revoked",
-	[MS_CNT_SESSION_FAIL] = "session_fail",
-	[MS_CNT_PASSING] = "passing_flows",
-	[MS_CNT_FRAG_DROPPED] = "fragments_dropped",
-	[MS_CNT_UNCLASSIFIABLE] = "unclassifiable",
-};
 
 void ms_api_resp_clear(struct ms_api_resp *resp)
 {
@@ -110,23 +97,6 @@ static bool add_time(cJSON *o, const char *key, uint64_t ms)
 static double round_ms(double ms)
 {
 	return (double)(long long)(ms * 10 + 0.5) / 10;
-}
-
-static const char *action_name(uint8_t a)
-{
-	return a == MS_ACT_ALLOW ? "allow" : a == MS_ACT_DENY ? "deny" : "log";
-}
-
-static const char *verdict_name(uint8_t v)
-{
-	return v == MS_VERDICT_ALLOW ? "allow" : v == MS_VERDICT_DENY ? "deny" : "audit";
-}
-
-static const char *dir_name(uint8_t mask)
-{
-	return mask == MS_DIRMASK_INGRESS  ? "ingress"
-	       : mask == MS_DIRMASK_EGRESS ? "egress"
-					   : "any";
 }
 
 static bool add_proto(cJSON *o, const char *key, uint8_t proto)
@@ -199,13 +169,9 @@ static void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt,
 		ok = false;
 	}
 	cn = cJSON_AddObjectToObject(o, "counters");
-	for (int i = 0; cn && i < MS_CNT_MAX; i++) {
-		uint64_t v = c[i];
-
-		if (i == MS_CNT_EVENTS_LOST)
-			v += ms_events_lost(d->ev);
-		ok &= add_u64(cn, counter_names[i], v);
-	}
+	c[MS_CNT_EVENTS_LOST] += ms_events_lost(d->ev);
+	for (int i = 0; cn && i < MS_CNT_MAX; i++)
+		ok &= add_u64(cn, ms_counters[i].key, c[ms_counters[i].id]);
 	ok &= cn != NULL;
 	ok &= add_u64(o, "sessions", ms_events_sessions(d->ev));
 	ok &= add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
@@ -307,8 +273,8 @@ static void h_policy(struct ms_daemon *d, struct ms_api_resp *resp)
 		ok &= add_u64(ro, "id", order[i]);
 		ok &= cJSON_AddStringToObject(ro, "name", r->name) != NULL;
 		ok &= add_u64(ro, "priority", (uint64_t)r->priority);
-		ok &= cJSON_AddStringToObject(ro, "action", action_name(r->action)) != NULL;
-		ok &= cJSON_AddStringToObject(ro, "direction", dir_name(r->dirmask)) != NULL;
+		ok &= cJSON_AddStringToObject(ro, "action", ms_action_name(r->action)) != NULL;
+		ok &= cJSON_AddStringToObject(ro, "direction", ms_dirmask_name(r->dirmask)) != NULL;
 		ok &= add_u64(ro, "hits", hits[order[i]]);
 	}
 	ok &= add_u64(o, "default_hits", hits[0]);
@@ -679,7 +645,7 @@ static int add_session(void *cls, const struct ms_session_key *k, const struct m
 	ok &= cJSON_AddStringToObject(o, "direction",
 				      s->direction == MS_DIR_EGRESS ? "egress" : "ingress") != NULL;
 	ok &= cJSON_AddStringToObject(o, "interface", in.ifname) != NULL;
-	ok &= cJSON_AddStringToObject(o, "verdict", verdict_name(s->verdict)) != NULL;
+	ok &= cJSON_AddStringToObject(o, "verdict", ms_verdict_name(s->verdict)) != NULL;
 	ok &= cJSON_AddStringToObject(o, "rule", in.rule) != NULL;
 	if (in.src_workload)
 		ok &= cJSON_AddStringToObject(o, "src_workload", in.src_workload) != NULL;

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "counters.h"
 #include "loader.h"
 #include "discovery.h"
 #include "metrics.h"
+#include "names.h"
 #include "observer.h"
 
 void ms_metrics_label_value(FILE *f, const char *v)
@@ -36,11 +38,10 @@ static void one(FILE *f, const char *name, const char *type, const char *help, u
 
 static void by_verdict(FILE *f, const char *name, const char *help, const uint64_t v[3])
 {
-	static const char *const names[3] = { "allow", "deny", "audit" };
-
 	head(f, name, "counter", help);
 	for (int i = 0; i < 3; i++)
-		fprintf(f, "%s{verdict=\"%s\"} %" PRIu64 "\n", name, names[i], v[i]);
+		fprintf(f, "%s{verdict=\"%s\"} %" PRIu64 "\n", name, ms_verdict_name((uint8_t)i),
+			v[i]);
 }
 
 char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, size_t *len)
@@ -86,9 +87,11 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 		fprintf(f, "\"} %" PRIu64 "\n", hits[i]);
 	}
 	fprintf(f, "microsegd_rule_hits_total{rule=\"default\"} %" PRIu64 "\n", hits[0]);
-	one(f, "microsegd_new_flows_total", "counter",
-	    "Flows classified by the policy (first packets and reclassifications).",
-	    c[MS_CNT_NEW_FLOWS]);
+	c[MS_CNT_EVENTS_LOST] += ms_events_lost(d->ev);
+	for (int i = 0; i < MS_CNT_MAX; i++)
+		if (ms_counters[i].prom)
+			one(f, ms_counters[i].prom, "counter", ms_counters[i].help,
+			    c[ms_counters[i].id]);
 	one(f, "microsegd_sessions", "gauge", "Sessions in the session table at the last sweep.",
 	    ms_events_sessions(d->ev));
 	one(f, "microsegd_sessions_max", "gauge", "Capacity of the session table.",
@@ -100,11 +103,6 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 	    "Flows that ended without being seen (begun and evicted between two sweeps of a "
 	    "full session table, or their flow_end lost): in no graph or flow log.",
 	    ms_events_unseen(d->ev));
-	one(f, "microsegd_session_insert_failures_total", "counter",
-	    "Session table inserts that failed.", c[MS_CNT_SESSION_FAIL]);
-	one(f, "microsegd_events_lost_total", "counter",
-	    "Flow events lost: ring buffer full or flow log not writable.",
-	    c[MS_CNT_EVENTS_LOST] + ms_events_lost(d->ev));
 	one(f, "microsegd_policy_generation", "gauge", "Generation of the policy in force.",
 	    ms_dp_generation(d->dp));
 	one(f, "microsegd_policy_rules", "gauge", "Rules of the policy in force.",
@@ -133,19 +131,6 @@ char *ms_metrics_render(struct ms_daemon *d, const struct ms_api_counters *cnt, 
 		fprintf(f, "microsegd_discovery_reloads_total{result=\"failed\"} %" PRIu64 "\n",
 			d->discovery_failed);
 	}
-	one(f, "microsegd_malformed_packets_total", "counter",
-	    "Frames dropped (passed in monitor mode) because they could not be parsed: "
-	    "malformed IP and unclassifiable frames.",
-	    c[MS_CNT_MALFORMED]);
-	one(f, "microsegd_unclassifiable_frames_total", "counter",
-	    "Frames neither followed to an IP header nor known as non-IP (VLAN stacks past the "
-	    "parser's depth, MPLS, PPPoE, unknown ethertypes), counted as malformed too.",
-	    c[MS_CNT_UNCLASSIFIABLE]);
-	one(f, "microsegd_passthrough_packets_total", "counter",
-	    "Packets passed without policy: non-IP, neighbour discovery, non-first fragments.",
-	    c[MS_CNT_PASSTHROUGH]);
-	one(f, "microsegd_revoked_flows_total", "counter",
-	    "Allowed flows denied by a newer policy.", c[MS_CNT_REVOKED]);
 	head(f, "microsegd_anomalies_total", "counter", "Anomalies reported, by kind.");
 	for (int k = 0; k < MS_ANOMALY_KINDS; k++)
 		fprintf(f, "microsegd_anomalies_total{kind=\"%s\"} %" PRIu64 "\n",

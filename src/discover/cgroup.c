@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "clock.h"
 
 /* Walks stop this deep and this wide: a hierarchy is a tree of services,
  * not an adversary, but a runaway one must not stall the agent. */
@@ -40,10 +41,7 @@ struct ms_cgroups {
 
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return ms_mono_ns() / 1000000;
 }
 
 /* The cgroup2 mount point in mountinfo, prefixed with prefix. */

@@ -22,14 +22,21 @@ const char *ms_proto_name(uint8_t proto)
 	return NULL;
 }
 
-int ms_proto_parse(const char *s)
+int ms_proto_by_name(const char *s)
 {
-	char *end;
-	long v;
-
 	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
 		if (!strcmp(s, protos[i].name))
 			return protos[i].num;
+	return -1;
+}
+
+int ms_proto_parse(const char *s)
+{
+	char *end;
+	long v = ms_proto_by_name(s);
+
+	if (v >= 0)
+		return (int)v;
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	v = strtol(s, &end, 10);

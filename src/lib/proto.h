@@ -9,6 +9,9 @@
 /* "tcp", "udp", "sctp", "icmp", "icmpv6", or NULL for other numbers. */
 const char *ms_proto_name(uint8_t proto);
 
+/* Protocol number of a name above; -1 for anything else. */
+int ms_proto_by_name(const char *s);
+
 /* Protocol number of a name above or of a decimal 0-255; -1 if neither. */
 int ms_proto_parse(const char *s);
 

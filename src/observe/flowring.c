@@ -7,6 +7,7 @@
 #include "flowring.h"
 #include "microsegd_abi.h"
 #include "policy.h"
+#include "names.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -23,26 +24,6 @@ struct ms_flowring {
 	size_t n;
 	uint64_t total;
 };
-
-static const char *const event_names[] = {
-	[MS_EV_FLOW_NEW] = "flow_new",	   [MS_EV_FLOW_DENY] = "flow_deny",
-	[MS_EV_FLOW_AUDIT] = "flow_audit", [MS_EV_FLOW_REVOKED] = "flow_revoked",
-	[MS_EV_FLOW_END] = "flow_end",
-};
-
-static const char *const verdict_names[] = {
-	[MS_VERDICT_ALLOW] = "allow",
-	[MS_VERDICT_DENY] = "deny",
-	[MS_VERDICT_AUDIT] = "audit",
-};
-
-static int lookup_name(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (names[i] && !strcmp(names[i], s))
-			return (int)i;
-	return -1;
-}
 
 static int bad(char **errmsg, const char *key, const char *val, const char *want)
 {
@@ -86,15 +67,13 @@ int ms_flow_filter_parse(struct ms_flow_filter *f, const char *(*get)(void *cls,
 	ms_flow_filter_clear(f);
 	*errmsg = NULL;
 	if ((s = get(cls, "event"))) {
-		f->event =
-			lookup_name(event_names, sizeof(event_names) / sizeof(event_names[0]), s);
+		f->event = ms_event_type_parse(s);
 		if (f->event < 0)
 			return bad(errmsg, "event", s,
 				   "flow_new, flow_deny, flow_audit, flow_revoked or flow_end");
 	}
 	if ((s = get(cls, "verdict"))) {
-		f->verdict = lookup_name(verdict_names,
-					 sizeof(verdict_names) / sizeof(verdict_names[0]), s);
+		f->verdict = ms_verdict_parse(s);
 		if (f->verdict < 0)
 			return bad(errmsg, "verdict", s, "allow, deny or audit");
 	}

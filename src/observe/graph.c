@@ -13,6 +13,8 @@
 #include "safefile.h"
 #include "jsonout.h"
 #include "microsegd_abi.h"
+#include "jsonadd.h"
+#include "names.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -691,14 +693,6 @@ size_t ms_graph_max_edges(const struct ms_graph *g)
 	return g->max_edges;
 }
 
-static bool add_u64(cJSON *o, const char *key, uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return cJSON_AddRawToObject(o, key, buf) != NULL;
-}
-
 static bool add_time(cJSON *o, const char *key, uint64_t ms)
 {
 	char buf[MS_TIME_STRLEN];
@@ -754,7 +748,8 @@ static bool add_proto(cJSON *o, uint8_t proto)
 {
 	const char *n = ms_proto_name(proto);
 
-	return n ? cJSON_AddStringToObject(o, "proto", n) != NULL : add_u64(o, "proto", proto);
+	return n ? cJSON_AddStringToObject(o, "proto", n) != NULL
+		 : ms_json_add_u64(o, "proto", proto);
 }
 
 static cJSON *node_json(const struct node *n)
@@ -791,13 +786,13 @@ static cJSON *edge_json(const struct ms_graph *g, const struct edge *e)
 	ok &= cJSON_AddStringToObject(o, "src", g->nodes[e->src].id) != NULL;
 	ok &= cJSON_AddStringToObject(o, "dst", g->nodes[e->dst].id) != NULL;
 	ok &= add_proto(o, e->proto);
-	ok &= add_u64(o, "port", e->port);
-	ok &= add_u64(o, "flows", e->flows);
-	ok &= add_u64(o, "packets", e->packets);
-	ok &= add_u64(o, "bytes", e->bytes);
-	ok &= add_u64(o, "allowed", e->allowed);
-	ok &= add_u64(o, "denied", e->denied);
-	ok &= add_u64(o, "audit", e->audit);
+	ok &= ms_json_add_u64(o, "port", e->port);
+	ok &= ms_json_add_u64(o, "flows", e->flows);
+	ok &= ms_json_add_u64(o, "packets", e->packets);
+	ok &= ms_json_add_u64(o, "bytes", e->bytes);
+	ok &= ms_json_add_u64(o, "allowed", e->allowed);
+	ok &= ms_json_add_u64(o, "denied", e->denied);
+	ok &= ms_json_add_u64(o, "audit", e->audit);
 	rules = cJSON_AddArrayToObject(o, "rules");
 	ok &= rules != NULL;
 	for (int i = 0; rules && i < e->n_rules; i++)
@@ -827,8 +822,8 @@ cJSON *ms_graph_to_json_at(const struct ms_graph *g, uint64_t now_ms)
 	ok &= add_time(o, "generated", now_ms);
 	ok &= add_time(o, "since", g->since_ms);
 	ok &= cJSON_AddBoolToObject(o, "truncated", g->dropped > 0) != NULL;
-	ok &= add_u64(o, "dropped_edges", g->dropped);
-	ok &= add_u64(o, "max_edges", g->max_edges);
+	ok &= ms_json_add_u64(o, "dropped_edges", g->dropped);
+	ok &= ms_json_add_u64(o, "max_edges", g->max_edges);
 	nodes = cJSON_AddArrayToObject(o, "nodes");
 	edges = cJSON_AddArrayToObject(o, "edges");
 	ok &= nodes && edges;
@@ -1434,20 +1429,15 @@ int ms_flowrec_from_json(const cJSON *j, struct ms_flowrec *r, char **errmsg)
 	if (!cJSON_IsObject(j) || !cJSON_IsString(ev))
 		return err_msg(errmsg, "not a flow-log event (no \"event\")");
 	e = ev->valuestring;
-	if (strcmp(e, "flow_new") && strcmp(e, "flow_deny") && strcmp(e, "flow_audit") &&
-	    strcmp(e, "flow_revoked") && strcmp(e, "flow_end"))
+	if (ms_event_type_parse(e) < 0)
 		return 0;
 	v = cJSON_GetObjectItemCaseSensitive(j, "verdict");
 	if (!cJSON_IsString(v))
 		return err_msg(errmsg, "missing \"verdict\"");
-	if (!strcmp(v->valuestring, "allow"))
-		r->verdict = MS_VERDICT_ALLOW;
-	else if (!strcmp(v->valuestring, "deny"))
-		r->verdict = MS_VERDICT_DENY;
-	else if (!strcmp(v->valuestring, "audit"))
-		r->verdict = MS_VERDICT_AUDIT;
-	else
+	p = ms_verdict_parse(v->valuestring);
+	if (p < 0)
 		return err_msg(errmsg, "invalid \"verdict\"");
+	r->verdict = (uint8_t)p;
 	p = get_proto(cJSON_GetObjectItemCaseSensitive(j, "proto"));
 	if (p < 0)
 		return err_msg(errmsg, "missing or invalid \"proto\"");

@@ -15,16 +15,27 @@ struct ms_history {
 	size_t cap, head, n;
 };
 
+#define MS_HIST_NAME_(name, idx, key, line, chart, ...) MS_CNT_IF_##chart([MS_HIST_##name] = key, )
+#define MS_HIST_COUNTER_(name, idx, key, line, chart, ...) \
+	MS_CNT_IF_##chart([MS_HIST_##name] = MS_CNT_##name, )
+
 static const char *const field_names[MS_HIST_MAX] = {
-	[MS_HIST_ALLOWED] = "allowed",	 [MS_HIST_DENIED] = "denied",
-	[MS_HIST_AUDIT] = "audit",	 [MS_HIST_NEW_FLOWS] = "new_flows",
-	[MS_HIST_REVOKED] = "revoked",	 [MS_HIST_EVENTS_LOST] = "events_lost",
-	[MS_HIST_SESSIONS] = "sessions",
+	MS_COUNTERS(MS_HIST_NAME_)[MS_HIST_SESSIONS] = "sessions",
 };
+
+static const enum ms_counter field_counter[MS_HIST_SESSIONS] = { MS_COUNTERS(MS_HIST_COUNTER_) };
 
 const char *ms_history_field_name(enum ms_history_field f)
 {
 	return (unsigned int)f < MS_HIST_MAX ? field_names[f] : NULL;
+}
+
+void ms_history_from_counters(const uint64_t c[MS_CNT_MAX], uint64_t sessions,
+			      uint64_t v[MS_HIST_MAX])
+{
+	for (int f = 0; f < MS_HIST_SESSIONS; f++)
+		v[f] = c[field_counter[f]];
+	v[MS_HIST_SESSIONS] = sessions;
 }
 
 int ms_history_new(size_t cap, struct ms_history **out)

@@ -10,21 +10,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "microsegd_abi.h"
+
 #define MS_HISTORY_INTERVAL_SEC 5
 #define MS_HISTORY_SAMPLES 180 /* 15 minutes at 5 s */
 
-/* What one sample holds: cumulative counts since the agent started, and
- * the session table's occupancy then. */
+/* What one sample holds: cumulative counts since the agent started (the
+ * counters whose row in microsegd_counters.h says CHART), and the session
+ * table's occupancy then. */
+#define MS_HIST_FIELD_(name, idx, key, line, chart, ...) MS_CNT_IF_##chart(MS_HIST_##name, )
 enum ms_history_field {
-	MS_HIST_ALLOWED, /* packets */
-	MS_HIST_DENIED,
-	MS_HIST_AUDIT,
-	MS_HIST_NEW_FLOWS,
-	MS_HIST_REVOKED,
-	MS_HIST_EVENTS_LOST,
-	MS_HIST_SESSIONS,
+	MS_COUNTERS(MS_HIST_FIELD_) MS_HIST_SESSIONS,
 	MS_HIST_MAX,
 };
+
+/* One sample's values from the counters c (the daemon's own losses already
+ * added to events_lost) and the session count. */
+void ms_history_from_counters(const uint64_t c[MS_CNT_MAX], uint64_t sessions,
+			      uint64_t v[MS_HIST_MAX]);
 
 /* The field's name in the API. */
 const char *ms_history_field_name(enum ms_history_field f);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonadd.h"
+#include "names.h"
 #include "proto.h"
 #include "replay.h"
 #include "workload_index.h"
@@ -125,14 +127,13 @@ int ms_replay_add(struct ms_replay *r, const cJSON *j, char **errmsg)
 		*errmsg = NULL;
 	if (!ev)
 		return bad(errmsg, "not a flow-log event (no \"event\")");
-	if (strcmp(ev, "flow_new") && strcmp(ev, "flow_deny") && strcmp(ev, "flow_audit") &&
-	    strcmp(ev, "flow_revoked") && strcmp(ev, "flow_end"))
+	if (ms_event_type_parse(ev) < 0)
 		return 0;
 	v = str(j, "verdict");
 	d = str(j, "direction");
-	if (!v || (strcmp(v, "allow") && strcmp(v, "deny") && strcmp(v, "audit")))
+	if (ms_verdict_parse(v) < 0)
 		return bad(errmsg, "missing or invalid \"verdict\"");
-	if (!d || (strcmp(d, "ingress") && strcmp(d, "egress")))
+	if (ms_dir_parse(d) < 0)
 		return bad(errmsg, "missing or invalid \"direction\"");
 	pj = cJSON_GetObjectItemCaseSensitive(j, "proto");
 	ps = cJSON_IsString(pj) ? pj->valuestring : NULL;
@@ -148,7 +149,7 @@ int ms_replay_add(struct ms_replay *r, const cJSON *j, char **errmsg)
 		return bad(errmsg, "\"src\" and \"dst\" of different families");
 	f.family = v4s ? MS_FAMILY_IPV4 : MS_FAMILY_IPV6;
 	f.proto = (uint8_t)proto;
-	f.dir = !strcmp(d, "egress") ? MS_DIR_EGRESS : MS_DIR_INGRESS;
+	f.dir = (uint8_t)ms_dir_parse(d);
 	if (ms_proto_has_ports(f.proto)) {
 		if (num(j, "dport", 65535, &n))
 			return bad(errmsg, "missing or invalid \"dport\"");
@@ -356,11 +357,6 @@ uint64_t ms_replay_new_denies(const struct ms_replay *r)
 	return r->newly_denied;
 }
 
-static const char *verdict_name(uint8_t v)
-{
-	return v == MS_VERDICT_ALLOW ? "allow" : v == MS_VERDICT_DENY ? "deny" : "audit";
-}
-
 static void end_name(char *buf, size_t len, const char *wl, const uint8_t *addr)
 {
 	struct ms_cidr c = { .plen = 128 };
@@ -394,14 +390,6 @@ static void service(char *buf, size_t len, uint8_t proto, uint16_t port)
 		snprintf(buf, len, "%u", proto);
 }
 
-static bool add_u64(cJSON *o, const char *k, uint64_t v)
-{
-	char b[24];
-
-	snprintf(b, sizeof(b), "%" PRIu64, v);
-	return cJSON_AddRawToObject(o, k, b) != NULL;
-}
-
 cJSON *ms_replay_json(struct ms_replay *r, size_t top)
 {
 	cJSON *o, *arr;
@@ -411,12 +399,12 @@ cJSON *ms_replay_json(struct ms_replay *r, size_t top)
 		return NULL;
 	o = cJSON_CreateObject();
 	ok = o != NULL;
-	ok &= o && add_u64(o, "flows", r->n);
-	ok &= o && add_u64(o, "allowed", r->allowed);
-	ok &= o && add_u64(o, "denied", r->denied);
-	ok &= o && add_u64(o, "unchanged", r->unchanged);
-	ok &= o && add_u64(o, "newly_denied", r->newly_denied);
-	ok &= o && add_u64(o, "newly_allowed", r->newly_allowed);
+	ok &= o && ms_json_add_u64(o, "flows", r->n);
+	ok &= o && ms_json_add_u64(o, "allowed", r->allowed);
+	ok &= o && ms_json_add_u64(o, "denied", r->denied);
+	ok &= o && ms_json_add_u64(o, "unchanged", r->unchanged);
+	ok &= o && ms_json_add_u64(o, "newly_denied", r->newly_denied);
+	ok &= o && ms_json_add_u64(o, "newly_allowed", r->newly_allowed);
 	arr = o ? cJSON_AddArrayToObject(o, "changes") : NULL;
 	ok &= arr != NULL;
 	for (size_t i = 0; ok && i < r->n_ch && i < top; i++) {
@@ -435,12 +423,12 @@ cJSON *ms_replay_json(struct ms_replay *r, size_t top)
 		ok &= cJSON_AddStringToObject(e, "src", s) != NULL;
 		ok &= cJSON_AddStringToObject(e, "dst", d) != NULL;
 		ok &= pn ? cJSON_AddStringToObject(e, "proto", pn) != NULL
-			 : add_u64(e, "proto", c->proto);
-		ok &= add_u64(e, "port", c->port);
-		ok &= cJSON_AddStringToObject(e, "from", verdict_name(c->from)) != NULL;
-		ok &= cJSON_AddStringToObject(e, "to", verdict_name(c->to)) != NULL;
+			 : ms_json_add_u64(e, "proto", c->proto);
+		ok &= ms_json_add_u64(e, "port", c->port);
+		ok &= cJSON_AddStringToObject(e, "from", ms_verdict_name(c->from)) != NULL;
+		ok &= cJSON_AddStringToObject(e, "to", ms_verdict_name(c->to)) != NULL;
 		ok &= cJSON_AddStringToObject(e, "rule", rule_name(r, c->rule)) != NULL;
-		ok &= add_u64(e, "flows", c->flows);
+		ok &= ms_json_add_u64(e, "flows", c->flows);
 	}
 	if (!ok) {
 		cJSON_Delete(o);
@@ -472,7 +460,8 @@ void ms_replay_print(struct ms_replay *r, FILE *f, size_t top)
 		end_name(s, sizeof(s), c->src, c->src_addr);
 		end_name(d, sizeof(d), c->dst, c->dst_addr);
 		service(svc, sizeof(svc), c->proto, c->port);
-		snprintf(chg, sizeof(chg), "%s->%s", verdict_name(c->from), verdict_name(c->to));
+		snprintf(chg, sizeof(chg), "%s->%s", ms_verdict_name(c->from),
+			 ms_verdict_name(c->to));
 		fprintf(f, "%-7" PRIu64 "  %-12s  %-24s  %-24s  %-12s  %s\n", c->flows, chg, s, d,
 			svc, rule_name(r, c->rule));
 	}

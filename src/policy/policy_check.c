@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "policy_check.h"
 #include "policy_compile.h"
 #include "policy_lint.h"
@@ -32,7 +33,7 @@ static void print_summary(FILE *out, const char *path, const struct ms_policy *p
 	fprintf(out, "  version:   %d\n", p->version);
 	fprintf(out, "  mode:      %s%s\n", p->monitor ? "monitor" : "enforce",
 		mode_override ? " (from --mode)" : "");
-	fprintf(out, "  default:   %s\n", p->default_action == MS_ACT_ALLOW ? "allow" : "deny");
+	fprintf(out, "  default:   %s\n", ms_action_name(p->default_action));
 	fprintf(out, "  workloads: %zu (%zu addresses)\n", p->n_workloads, n_addrs);
 	fprintf(out, "  rules:     %zu (%zu allow, %zu deny, %zu log)\n", p->n_rules,
 		n_act[MS_ACT_ALLOW], n_act[MS_ACT_DENY], n_act[MS_ACT_LOG]);

@@ -14,6 +14,7 @@
 #include "autolabel.h"
 #include "policy_lint.h"
 #include "policy_parse.h"
+#include "proto.h"
 
 /* ---------------------------------------------------------------------- */
 /* Diagnostics */
@@ -1742,11 +1743,6 @@ struct proto_name {
 	uint8_t proto;
 };
 
-static const struct proto_name protos[] = {
-	{ "tcp", MS_PROTO_TCP },   { "udp", MS_PROTO_UDP },	  { "sctp", MS_PROTO_SCTP },
-	{ "icmp", MS_PROTO_ICMP }, { "icmpv6", MS_PROTO_ICMPV6 },
-};
-
 /* Names for the ICMP types people write policy for; numbers work for all. */
 static const struct proto_name icmp_types[] = {
 	{ "echo-reply", 0 },   { "destination-unreachable", 3 }, { "redirect", 5 },
@@ -1764,16 +1760,6 @@ static int lookup_name(const char *s, const struct proto_name *v, size_t n)
 		if (s[0] == v[i].name[0] && !strcmp(s, v[i].name))
 			return v[i].proto;
 	return -1;
-}
-
-static bool has_ports(uint8_t proto)
-{
-	return proto == MS_PROTO_TCP || proto == MS_PROTO_UDP || proto == MS_PROTO_SCTP;
-}
-
-static bool is_icmp(uint8_t proto)
-{
-	return proto == MS_PROTO_ICMP || proto == MS_PROTO_ICMPV6;
 }
 
 /* Decimal digits only, at most max; -1 when malformed, -2 when too big. */
@@ -1794,12 +1780,12 @@ static long parse_num(const char *s, size_t len, long max)
 
 static void proto_desc(uint8_t proto, char *buf, size_t len)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
-		if (protos[i].proto == proto) {
-			snprintf(buf, len, "%s", protos[i].name);
-			return;
-		}
-	snprintf(buf, len, "%u", proto);
+	const char *name = ms_proto_name(proto);
+
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%u", proto);
 }
 
 static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_portrange *out)
@@ -1814,9 +1800,7 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 		c->err = -ENOMEM;
 		return false;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(protos); i++)
-		if (!strcmp(pstr, protos[i].name))
-			proto = protos[i].proto;
+	proto = ms_proto_by_name(pstr);
 	if (proto < 0)
 		proto = parse_num(pstr, plen, 255);
 	if (proto < 0) {
@@ -1839,10 +1823,10 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 	}
 	free(pstr);
 	out->proto = (uint8_t)proto;
-	max = has_ports(out->proto) ? 65535 : is_icmp(out->proto) ? 255 : 0;
+	max = ms_proto_has_ports(out->proto) ? 65535 : ms_proto_is_icmp(out->proto) ? 255 : 0;
 	proto_desc(out->proto, pname, sizeof(pname));
 	if (!slash) {
-		if (n->plain && !has_ports(out->proto) && !is_icmp(out->proto))
+		if (n->plain && !ms_proto_has_ports(out->proto) && !ms_proto_is_icmp(out->proto))
 			pwarn(c, n->pos,
 			      "'%s' means every packet of IP protocol %s; for a "
 			      "port write tcp/%s or udp/%s (quote it to keep the "
@@ -1876,7 +1860,7 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 	lo = parse_num(rest, dash ? (size_t)(dash - rest) : strlen(rest), max);
 	hi = dash ? parse_num(dash + 1, strlen(dash + 1), max) : lo;
 	if (lo == -1 || hi == -1) {
-		if (is_icmp(out->proto))
+		if (ms_proto_is_icmp(out->proto))
 			perr(c, n->pos,
 			     "invalid ICMP type in '%s' (expected a number 0-255, a "
 			     "range or a type name such as echo-request)",
@@ -1888,7 +1872,7 @@ static bool parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_por
 	}
 	if (lo == -2 || hi == -2) {
 		perr(c, n->pos, "%s out of range in '%s' (0-%ld)",
-		     is_icmp(out->proto) ? "ICMP type" : "port", disp(c, n), max);
+		     ms_proto_is_icmp(out->proto) ? "ICMP type" : "port", disp(c, n), max);
 		return false;
 	}
 	if (lo > hi) {
