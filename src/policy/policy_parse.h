@@ -17,32 +17,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "diag.h"
 #include "policy.h"
-
-/* Collected diagnostics, in file order. Zero-initialise before first use. */
-struct ms_diag {
-	char **msgs; /* "FILE:LINE:COL: error: ..." or "FILE:LINE:COL: warning: ..." */
-	bool *is_error;
-	size_t n, n_errors, n_warnings;
-	struct ms_pos *pos; /* position of each message ({0, 0}: none), for ordering */
-};
-
-/* Free every message; leaves d zeroed and reusable. */
-void ms_diag_free(struct ms_diag *d);
-
-/*
- * Append one diagnostic "FILE:LINE:COL: error|warning: MESSAGE" (without the
- * position when pos.line is 0, and without "FILE:" when file is NULL).
- * Returns 0 or -ENOMEM.
- */
-int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* Sort d's messages by position, keeping insertion order among equals. */
-void ms_diag_sort(struct ms_diag *d);
-
-/* Write every message of d to f, one per line. */
-void ms_diag_print(const struct ms_diag *d, FILE *f);
 
 /*
  * Parse and validate the policy in path. Returns 0 and sets *out, or -EINVAL
