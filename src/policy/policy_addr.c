@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 static bool parse_cidr_node(struct pctx *c, const struct ynode *n, const char *what,
 			    struct ms_cidr *out)

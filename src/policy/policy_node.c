@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 bool pp_is_null(const struct ynode *n)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "policy_lint.h"
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 /* ---------------------------------------------------------------------- */
 /* Top level: version, mode, default */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 enum { R_NAME, R_PRIORITY, R_ACTION, R_DIRECTION, R_FROM, R_TO, R_PORTS, R_N };
 static const char *const rule_keys[] = { "name", "priority", "action", "direction",

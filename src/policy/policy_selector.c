@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
 
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 enum { S_CIDR, S_EXCEPT, S_WORKLOAD, S_WORKLOADS, S_LABELS, S_N };
 static const char *const sel_keys[] = { "cidr", "except", "workload", "workloads", "labels" };

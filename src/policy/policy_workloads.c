@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "autolabel.h"
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 static void do_labels(struct pctx *c, const struct ynode *n, struct ms_workload *w)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "policy_parse_internal.h"
+#include "parse_ctx.h"
 
 /* With discovery on, a selector that names no workload yet is a warning:
  * the container it means may not have started. */

@@ -7,8 +7,8 @@
  * policy_ports.c and policy_rules.c read one part of a policy each, and
  * policy_parse.c reads the top level and holds the entry points.
  */
-#ifndef MICROSEGD_POLICY_PARSE_INTERNAL_H
-#define MICROSEGD_POLICY_PARSE_INTERNAL_H
+#ifndef MICROSEGD_PARSE_CTX_H
+#define MICROSEGD_PARSE_CTX_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -188,4 +188,4 @@ bool pp_parse_port_spec(struct pctx *c, const struct ynode *n, struct ms_portran
 
 void pp_do_rules(struct pctx *c, const struct ynode *n);
 
-#endif /* MICROSEGD_POLICY_PARSE_INTERNAL_H */
+#endif /* MICROSEGD_PARSE_CTX_H */
