@@ -17,7 +17,6 @@
 
 #include "diag.h"
 #include "policy.h"
-#include "policy_parse.h"
 
 /*
  * The tree is built from libyaml events rather than with yaml_parser_load()

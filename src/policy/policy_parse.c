@@ -7,6 +7,7 @@
 
 #include "policy_lint.h"
 #include "parse_ctx.h"
+#include "policy_parse.h"
 
 /* ---------------------------------------------------------------------- */
 /* Top level: version, mode, default */

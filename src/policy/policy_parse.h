@@ -34,14 +34,8 @@ int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_dia
 int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
 			struct ms_diag *d);
 
-/* What the agent adds to a policy's own text. */
-struct ms_parse_opts {
-	/* Workloads discovery found (README, "Containers"), labelled by the
-	 * policy's autolabels: and host: and added after its own workloads. */
-	const struct ms_discovered *inventory;
-	size_t n_inventory;
-	bool discovery; /* --discover: as if the policy said discovery: true */
-};
+/* struct ms_parse_opts, what the agent adds to a policy's own text, is in
+ * policy.h. */
 
 /* Like ms_policy_parse_mem, with the agent's additions (o may be NULL). */
 int ms_policy_parse_mem_opts(const char *name, const void *buf, size_t len,
