@@ -8,7 +8,7 @@
 #include "timefmt.h"
 
 /* cJSON numbers are doubles; counters are written exactly instead. */
-bool add_u64(cJSON *o, const char *key, uint64_t v)
+bool api_add_u64(cJSON *o, const char *key, uint64_t v)
 {
 	char buf[24];
 
@@ -16,7 +16,7 @@ bool add_u64(cJSON *o, const char *key, uint64_t v)
 	return cJSON_AddRawToObject(o, key, buf) != NULL;
 }
 
-bool add_time(cJSON *o, const char *key, uint64_t ms)
+bool api_add_time(cJSON *o, const char *key, uint64_t ms)
 {
 	char buf[MS_TIME_STRLEN];
 
@@ -26,31 +26,31 @@ bool add_time(cJSON *o, const char *key, uint64_t ms)
 }
 
 /* Durations to a tenth of a millisecond: more digits are noise. */
-double round_ms(double ms)
+double api_round_ms(double ms)
 {
 	return (double)(long long)(ms * 10 + 0.5) / 10;
 }
 
-const char *action_name(uint8_t a)
+const char *api_action_name(uint8_t a)
 {
 	return a == MS_ACT_ALLOW ? "allow" : a == MS_ACT_DENY ? "deny" : "log";
 }
 
-const char *verdict_name(uint8_t v)
+const char *api_verdict_name(uint8_t v)
 {
 	return v == MS_VERDICT_ALLOW ? "allow" : v == MS_VERDICT_DENY ? "deny" : "audit";
 }
 
-const char *dir_name(uint8_t mask)
+const char *api_dir_name(uint8_t mask)
 {
 	return mask == MS_DIRMASK_INGRESS  ? "ingress"
 	       : mask == MS_DIRMASK_EGRESS ? "egress"
 					   : "any";
 }
 
-bool add_proto(cJSON *o, const char *key, uint8_t proto)
+bool api_add_proto(cJSON *o, const char *key, uint8_t proto)
 {
 	const char *n = ms_proto_name(proto);
 
-	return n ? cJSON_AddStringToObject(o, key, n) != NULL : add_u64(o, key, proto);
+	return n ? cJSON_AddStringToObject(o, key, n) != NULL : api_add_u64(o, key, proto);
 }

@@ -75,10 +75,10 @@ void h_flows(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_re
 	if (c.b.oom) {
 		free(c.b.s);
 		ms_flow_filter_clear(&f);
-		set_body(resp, 500, NULL, NULL);
+		ms_api_set_body(resp, 500, NULL, NULL);
 		return;
 	}
-	set_body(resp, 200, c.ndjson ? "application/x-ndjson" : CT_JSON, c.b.s);
+	ms_api_set_body(resp, 200, c.ndjson ? "application/x-ndjson" : CT_JSON, c.b.s);
 	if (f.follow) {
 		resp->follow = true;
 		resp->filter = f;
@@ -126,19 +126,19 @@ static int add_session(void *cls, const struct ms_session_key *k, const struct m
 	c->n++;
 	ok &= cJSON_AddStringToObject(o, "family", k->family == MS_FAMILY_IPV4 ? "ipv4" : "ipv6") !=
 	      NULL;
-	ok &= add_proto(o, "proto", k->proto);
+	ok &= api_add_proto(o, "proto", k->proto);
 	ok &= cJSON_AddStringToObject(o, "src", in.src) != NULL;
 	ok &= cJSON_AddStringToObject(o, "dst", in.dst) != NULL;
 	if (ms_proto_has_ports(k->proto)) {
-		ok &= add_u64(o, "sport", fe.sport);
-		ok &= add_u64(o, "dport", fe.dport);
+		ok &= api_add_u64(o, "sport", fe.sport);
+		ok &= api_add_u64(o, "dport", fe.dport);
 	} else if (ms_proto_is_icmp(k->proto)) {
-		ok &= add_u64(o, "icmp_type", s->cls_port);
+		ok &= api_add_u64(o, "icmp_type", s->cls_port);
 	}
 	ok &= cJSON_AddStringToObject(o, "direction",
 				      s->direction == MS_DIR_EGRESS ? "egress" : "ingress") != NULL;
 	ok &= cJSON_AddStringToObject(o, "interface", in.ifname) != NULL;
-	ok &= cJSON_AddStringToObject(o, "verdict", verdict_name(s->verdict)) != NULL;
+	ok &= cJSON_AddStringToObject(o, "verdict", api_verdict_name(s->verdict)) != NULL;
 	ok &= cJSON_AddStringToObject(o, "rule", in.rule) != NULL;
 	if (in.src_workload)
 		ok &= cJSON_AddStringToObject(o, "src_workload", in.src_workload) != NULL;
@@ -146,11 +146,11 @@ static int add_session(void *cls, const struct ms_session_key *k, const struct m
 		ok &= cJSON_AddStringToObject(o, "dst_workload", in.dst_workload) != NULL;
 	ok &= cJSON_AddStringToObject(o, "state",
 				      k->proto == MS_PROTO_TCP ? tcp_state(s) : "active") != NULL;
-	ok &= add_u64(o, "packets", s->packets[0] + s->packets[1]);
-	ok &= add_u64(o, "bytes", s->bytes[0] + s->bytes[1]);
-	ok &= add_time(o, "first_seen", ms_events_real_ms(c->d->ev, s->first_seen_ns));
-	ok &= add_time(o, "last_seen", ms_events_real_ms(c->d->ev, s->last_seen_ns));
-	ok &= add_u64(o, "generation", s->generation);
+	ok &= api_add_u64(o, "packets", s->packets[0] + s->packets[1]);
+	ok &= api_add_u64(o, "bytes", s->bytes[0] + s->bytes[1]);
+	ok &= api_add_time(o, "first_seen", ms_events_real_ms(c->d->ev, s->first_seen_ns));
+	ok &= api_add_time(o, "last_seen", ms_events_real_ms(c->d->ev, s->last_seen_ns));
+	ok &= api_add_u64(o, "generation", s->generation);
 	if (!ok) {
 		c->ok = false;
 		return -ENOMEM;
@@ -220,8 +220,8 @@ bool sessions_step(struct sessions_req *sr, struct ms_api_resp *resp)
 		return true;
 	}
 	if (sr->c.ok) {
-		sr->c.ok &= add_u64(sr->o, "count", sr->c.total);
-		sr->c.ok &= add_u64(sr->o, "max", ms_dp_session_max(sr->c.d->dp));
+		sr->c.ok &= api_add_u64(sr->o, "count", sr->c.total);
+		sr->c.ok &= api_add_u64(sr->o, "max", ms_dp_session_max(sr->c.d->dp));
 		sr->c.ok &= cJSON_AddItemToObject(sr->o, "sessions", sr->c.arr);
 		sr->c.arr = NULL;
 	}
@@ -233,7 +233,7 @@ void sessions_print(struct sessions_req *sr, struct ms_api_resp *resp)
 {
 	if (resp->status)
 		return; /* answered by sessions_step */
-	reply_json(resp, 200, sr->o, sr->c.ok);
+	ms_api_reply_json(resp, 200, sr->o, sr->c.ok);
 	sr->o = NULL;
 	sessions_clear(sr);
 }

@@ -20,10 +20,11 @@ void h_graph(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_re
 		return;
 	}
 	if (!fmt || !strcmp(fmt, "json")) {
-		set_body(resp, 200, CT_JSON, ms_observer_graph_text(d->obs, d->dp ? d->ev : NULL));
+		ms_api_set_body(resp, 200, CT_JSON,
+				ms_observer_graph_text(d->obs, d->dp ? d->ev : NULL));
 	} else if (!strcmp(fmt, "dot")) {
-		set_body(resp, 200, "text/vnd.graphviz; charset=utf-8",
-			 ms_observer_graph_dot(d->obs, d->dp ? d->ev : NULL));
+		ms_api_set_body(resp, 200, "text/vnd.graphviz; charset=utf-8",
+				ms_observer_graph_dot(d->obs, d->dp ? d->ev : NULL));
 	} else {
 		ms_api_error(resp, 400, "invalid format (json or dot)");
 	}
@@ -40,7 +41,7 @@ static void suggest_json(const struct check_env *env, char *yaml, struct ms_api_
 		chk = check_json(env, "suggested", yaml, strlen(yaml), true);
 	ok &= chk && cJSON_AddItemToObject(o, "check", chk);
 	free(yaml);
-	reply_json(resp, 200, o, ok);
+	ms_api_reply_json(resp, 200, o, ok);
 }
 
 /* The query of GET /v1/suggest; false with resp filled when it is invalid. */
@@ -87,11 +88,11 @@ void suggest_reply(const struct check_env *env, int err, char *yaml, bool json,
 							     "and was stopped: the flow graph is "
 							     "too large (see --graph-max-edges)");
 	else if (err)
-		set_body(resp, 500, NULL, NULL);
+		ms_api_set_body(resp, 500, NULL, NULL);
 	else if (json)
 		suggest_json(env, yaml, resp);
 	else
-		set_body(resp, 200, "application/yaml; charset=utf-8", yaml);
+		ms_api_set_body(resp, 200, "application/yaml; charset=utf-8", yaml);
 }
 
 void h_suggest(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_resp *resp)

@@ -34,22 +34,22 @@ void h_policy(struct ms_daemon *d, struct ms_api_resp *resp)
 	if (!ok)
 		goto out;
 	ok &= cJSON_AddStringToObject(o, "path", d->policy_path) != NULL;
-	ok &= add_u64(o, "generation", ms_dp_generation(d->dp));
+	ok &= api_add_u64(o, "generation", ms_dp_generation(d->dp));
 	ok &= cJSON_AddStringToObject(o, "mode", mode_of(d, p)) != NULL;
 	ok &= cJSON_AddStringToObject(o, "default",
 				      p->default_action == MS_ACT_ALLOW ? "allow" : "deny") != NULL;
-	ok &= add_time(o, "loaded", d->loaded_ms);
-	ok &= cJSON_AddNumberToObject(o, "load_ms", round_ms(d->load_took_ms)) != NULL;
-	ok &= add_u64(o, "reloads_ok", d->reloads_ok);
-	ok &= add_u64(o, "reloads_failed", d->reloads_failed);
+	ok &= api_add_time(o, "loaded", d->loaded_ms);
+	ok &= cJSON_AddNumberToObject(o, "load_ms", api_round_ms(d->load_took_ms)) != NULL;
+	ok &= api_add_u64(o, "reloads_ok", d->reloads_ok);
+	ok &= api_add_u64(o, "reloads_failed", d->reloads_failed);
 	if (d->last_reload_ms) {
 		cJSON *lr = cJSON_AddObjectToObject(o, "last_reload");
 
 		ok &= lr != NULL;
-		ok &= lr && add_time(lr, "time", d->last_reload_ms);
+		ok &= lr && api_add_time(lr, "time", d->last_reload_ms);
 		ok &= lr && cJSON_AddBoolToObject(lr, "ok", d->last_reload_ok) != NULL;
 		ok &= lr && cJSON_AddNumberToObject(lr, "took_ms",
-						    round_ms(d->last_reload_took_ms)) != NULL;
+						    api_round_ms(d->last_reload_took_ms)) != NULL;
 	} else {
 		ok &= cJSON_AddNullToObject(o, "last_reload") != NULL;
 	}
@@ -65,18 +65,18 @@ void h_policy(struct ms_daemon *d, struct ms_api_resp *resp)
 			ok = false;
 			break;
 		}
-		ok &= add_u64(ro, "id", order[i]);
+		ok &= api_add_u64(ro, "id", order[i]);
 		ok &= cJSON_AddStringToObject(ro, "name", r->name) != NULL;
-		ok &= add_u64(ro, "priority", (uint64_t)r->priority);
-		ok &= cJSON_AddStringToObject(ro, "action", action_name(r->action)) != NULL;
-		ok &= cJSON_AddStringToObject(ro, "direction", dir_name(r->dirmask)) != NULL;
-		ok &= add_u64(ro, "hits", hits[order[i]]);
+		ok &= api_add_u64(ro, "priority", (uint64_t)r->priority);
+		ok &= cJSON_AddStringToObject(ro, "action", api_action_name(r->action)) != NULL;
+		ok &= cJSON_AddStringToObject(ro, "direction", api_dir_name(r->dirmask)) != NULL;
+		ok &= api_add_u64(ro, "hits", hits[order[i]]);
 	}
-	ok &= add_u64(o, "default_hits", hits[0]);
+	ok &= api_add_u64(o, "default_hits", hits[0]);
 out:
 	free(hits);
 	free(order);
-	reply_json(resp, 200, o, ok);
+	ms_api_reply_json(resp, 200, o, ok);
 }
 
 /* {"line","col","severity","message"} for each diagnostic; the message
@@ -97,8 +97,8 @@ static cJSON *diag_json(const struct ms_diag *dg)
 			cJSON_Delete(a);
 			return NULL;
 		}
-		ok &= add_u64(o, "line", dg->pos[i].line);
-		ok &= add_u64(o, "col", dg->pos[i].col);
+		ok &= api_add_u64(o, "line", dg->pos[i].line);
+		ok &= api_add_u64(o, "col", dg->pos[i].col);
 		ok &= cJSON_AddStringToObject(o, "severity", sev) != NULL;
 		ok &= cJSON_AddStringToObject(o, "message", at ? at + strlen(tag) : m) != NULL;
 		if (!ok) {
@@ -206,15 +206,15 @@ cJSON *check_json(const struct check_env *env, const char *name, const char *tex
 	sum = cJSON_AddObjectToObject(o, "summary");
 	ok &= sum != NULL;
 	if (sum) {
-		ok &= add_u64(sum, "rules", p->n_rules);
-		ok &= add_u64(sum, "workloads", p->n_workloads);
+		ok &= api_add_u64(sum, "rules", p->n_rules);
+		ok &= api_add_u64(sum, "workloads", p->n_workloads);
 		ok &= cJSON_AddStringToObject(sum, "mode", p->monitor ? "monitor" : "enforce") !=
 		      NULL;
 		ok &= cJSON_AddStringToObject(sum, "default",
 					      p->default_action == MS_ACT_ALLOW ? "allow"
 										: "deny") != NULL;
-		ok &= add_u64(sum, "decision_entries", c->n_dec);
-		ok &= add_u64(sum, "map_bytes", ms_compiled_bytes(c));
+		ok &= api_add_u64(sum, "decision_entries", c->n_dec);
+		ok &= api_add_u64(sum, "map_bytes", ms_compiled_bytes(c));
 	}
 	if (replay) {
 		cJSON *rj;
@@ -245,7 +245,7 @@ void h_check(struct ms_daemon *d, const struct ms_api_req *req, struct ms_api_re
 	check_env_of(d, &env);
 	o = check_json(&env, "policy", req->body, req->body_len, rp && strcmp(rp, "0"));
 
-	reply_json(resp, 200, o, o != NULL);
+	ms_api_reply_json(resp, 200, o, o != NULL);
 }
 
 void h_reload(struct ms_daemon *d, struct ms_api_resp *resp)
@@ -266,8 +266,8 @@ void h_reload(struct ms_daemon *d, struct ms_api_resp *resp)
 		const struct ms_policy *p = ms_events_policy(d->ev);
 
 		ok &= cJSON_AddBoolToObject(o, "ok", !r) != NULL;
-		ok &= add_u64(o, "generation", ms_dp_generation(d->dp));
-		ok &= add_u64(o, "rules", p ? p->n_rules : 0);
+		ok &= api_add_u64(o, "generation", ms_dp_generation(d->dp));
+		ok &= api_add_u64(o, "rules", p ? p->n_rules : 0);
 		diags = diag_json(&dg);
 		ok &= diags && cJSON_AddItemToObject(o, "diagnostics", diags);
 		if (r)
@@ -278,5 +278,5 @@ void h_reload(struct ms_daemon *d, struct ms_api_resp *resp)
 						     "policy stays in force") != NULL;
 	}
 	ms_diag_free(&dg);
-	reply_json(resp, r ? (r == -ENOMEM ? 503 : 422) : 200, o, ok);
+	ms_api_reply_json(resp, r ? (r == -ENOMEM ? 503 : 422) : 200, o, ok);
 }

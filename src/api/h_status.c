@@ -53,9 +53,9 @@ void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms_
 	if (!ok)
 		goto out;
 	ok &= cJSON_AddStringToObject(o, "version", MS_VERSION) != NULL;
-	ok &= add_u64(o, "pid", (uint64_t)getpid());
-	ok &= add_time(o, "started", d->started_ms);
-	ok &= add_u64(o, "uptime_s", now > d->started_ms ? (now - d->started_ms) / 1000 : 0);
+	ok &= api_add_u64(o, "pid", (uint64_t)getpid());
+	ok &= api_add_time(o, "started", d->started_ms);
+	ok &= api_add_u64(o, "uptime_s", now > d->started_ms ? (now - d->started_ms) / 1000 : 0);
 	a = cJSON_AddArrayToObject(o, "interfaces");
 	ok &= a != NULL;
 	{
@@ -74,15 +74,15 @@ void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms_
 	pol = cJSON_AddObjectToObject(o, "policy");
 	if (pol) {
 		ok &= cJSON_AddStringToObject(pol, "path", d->policy_path) != NULL;
-		ok &= add_u64(pol, "generation", ms_dp_generation(d->dp));
-		ok &= add_u64(pol, "rules", p ? p->n_rules : 0);
-		ok &= add_u64(pol, "workloads", p ? p->n_workloads : 0);
+		ok &= api_add_u64(pol, "generation", ms_dp_generation(d->dp));
+		ok &= api_add_u64(pol, "rules", p ? p->n_rules : 0);
+		ok &= api_add_u64(pol, "workloads", p ? p->n_workloads : 0);
 		ok &= cJSON_AddStringToObject(
 			      pol, "default",
 			      p && p->default_action == MS_ACT_ALLOW ? "allow" : "deny") != NULL;
-		ok &= add_time(pol, "loaded", d->loaded_ms);
-		ok &= add_u64(pol, "reloads_ok", d->reloads_ok);
-		ok &= add_u64(pol, "reloads_failed", d->reloads_failed);
+		ok &= api_add_time(pol, "loaded", d->loaded_ms);
+		ok &= api_add_u64(pol, "reloads_ok", d->reloads_ok);
+		ok &= api_add_u64(pol, "reloads_failed", d->reloads_failed);
 	} else {
 		ok = false;
 	}
@@ -92,13 +92,13 @@ void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms_
 
 		if (i == MS_CNT_EVENTS_LOST)
 			v += ms_events_lost(d->ev);
-		ok &= add_u64(cn, counter_names[i], v);
+		ok &= api_add_u64(cn, counter_names[i], v);
 	}
 	ok &= cn != NULL;
-	ok &= add_u64(o, "sessions", ms_events_sessions(d->ev));
-	ok &= add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
-	ok &= add_u64(o, "sessions_evicted", ms_events_evicted(d->ev));
-	ok &= add_u64(o, "flows_unseen", ms_events_unseen(d->ev));
+	ok &= api_add_u64(o, "sessions", ms_events_sessions(d->ev));
+	ok &= api_add_u64(o, "sessions_max", ms_dp_session_max(d->dp));
+	ok &= api_add_u64(o, "sessions_evicted", ms_events_evicted(d->ev));
+	ok &= api_add_u64(o, "flows_unseen", ms_events_unseen(d->ev));
 	/* The data plane's identity: the program ids change with every start
 	 * (a restart really loads new programs), the pinned state may not. */
 	{
@@ -107,8 +107,10 @@ void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms_
 
 		ok &= dpo != NULL;
 		if (dpo) {
-			ok &= add_u64(dpo, "prog_id_ingress", ms_dp_prog_id(d->dp, MS_DIR_INGRESS));
-			ok &= add_u64(dpo, "prog_id_egress", ms_dp_prog_id(d->dp, MS_DIR_EGRESS));
+			ok &= api_add_u64(dpo, "prog_id_ingress",
+					  ms_dp_prog_id(d->dp, MS_DIR_INGRESS));
+			ok &= api_add_u64(dpo, "prog_id_egress",
+					  ms_dp_prog_id(d->dp, MS_DIR_EGRESS));
 			ok &= (pin ? cJSON_AddStringToObject(dpo, "pinned", pin)
 				   : cJSON_AddNullToObject(dpo, "pinned")) != NULL;
 			ok &= cJSON_AddBoolToObject(dpo, "adopted", ms_dp_adopted(d->dp)) != NULL;
@@ -116,23 +118,23 @@ void h_status(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms_
 	}
 	gr = cJSON_AddObjectToObject(o, "graph");
 	if (gr && g) {
-		ok &= add_u64(gr, "nodes", ms_graph_nodes(g));
-		ok &= add_u64(gr, "edges", ms_graph_edges(g));
-		ok &= add_u64(gr, "dropped_edges", ms_graph_dropped(g));
-		ok &= add_u64(gr, "max_edges", ms_graph_max_edges(g));
+		ok &= api_add_u64(gr, "nodes", ms_graph_nodes(g));
+		ok &= api_add_u64(gr, "edges", ms_graph_edges(g));
+		ok &= api_add_u64(gr, "dropped_edges", ms_graph_dropped(g));
+		ok &= api_add_u64(gr, "max_edges", ms_graph_max_edges(g));
 	}
 	ok &= gr != NULL;
 	api = cJSON_AddObjectToObject(o, "api");
 	if (api && cnt) {
-		ok &= add_u64(api, "connections", cnt->connections);
-		ok &= add_u64(api, "follow_clients", cnt->follow_clients);
-		ok &= add_u64(api, "follow_dropped", cnt->follow_dropped);
-		ok &= add_u64(api, "slow_cut", cnt->slow_cut);
-		ok &= add_u64(api, "requests", cnt->requests);
+		ok &= api_add_u64(api, "connections", cnt->connections);
+		ok &= api_add_u64(api, "follow_clients", cnt->follow_clients);
+		ok &= api_add_u64(api, "follow_dropped", cnt->follow_dropped);
+		ok &= api_add_u64(api, "slow_cut", cnt->slow_cut);
+		ok &= api_add_u64(api, "requests", cnt->requests);
 	}
 	ok &= api != NULL;
 out:
-	reply_json(resp, 200, o, ok);
+	ms_api_reply_json(resp, 200, o, ok);
 }
 
 void h_metrics(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms_api_resp *resp)
@@ -149,7 +151,7 @@ void h_metrics(struct ms_daemon *d, const struct ms_api_counters *cnt, struct ms
 		ms_api_error(resp, 503, "cannot read the data plane's counters");
 		return;
 	}
-	set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", s);
+	ms_api_set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", s);
 }
 
 void h_history(struct ms_daemon *d, struct ms_api_resp *resp)
@@ -164,7 +166,7 @@ void h_history(struct ms_daemon *d, struct ms_api_resp *resp)
 		return;
 	}
 	n = ms_history_len(d->hist);
-	ok &= add_u64(o, "interval_s", MS_HISTORY_INTERVAL_SEC);
+	ok &= api_add_u64(o, "interval_s", MS_HISTORY_INTERVAL_SEC);
 	a = cJSON_AddArrayToObject(o, "samples");
 	ok &= a != NULL;
 	for (size_t i = 0; ok && i < n; i++) {
@@ -177,9 +179,9 @@ void h_history(struct ms_daemon *d, struct ms_api_resp *resp)
 			ok = false;
 			break;
 		}
-		ok &= add_time(so, "time", t);
+		ok &= api_add_time(so, "time", t);
 		for (int f = 0; f < MS_HIST_MAX; f++)
-			ok &= add_u64(so, ms_history_field_name(f), v[f]);
+			ok &= api_add_u64(so, ms_history_field_name(f), v[f]);
 	}
-	reply_json(resp, 200, o, ok);
+	ms_api_reply_json(resp, 200, o, ok);
 }

@@ -28,8 +28,8 @@ static bool add_discovered(const struct ms_daemon *d, const char *name, cJSON *w
 				cJSON_Delete(lo);
 				return false;
 			}
-			ok &= add_proto(lo, "proto", l->proto);
-			ok &= add_u64(lo, "port", l->port);
+			ok &= api_add_proto(lo, "proto", l->proto);
+			ok &= api_add_u64(lo, "port", l->port);
 			ok &= (l->comm ? cJSON_AddStringToObject(lo, "process", l->comm)
 				       : cJSON_AddNullToObject(lo, "process")) != NULL;
 		}
@@ -72,5 +72,5 @@ void h_workloads(struct ms_daemon *d, struct ms_api_resp *resp)
 		if (w->discovered)
 			ok &= add_discovered(d, w->name, wo);
 	}
-	reply_json(resp, 200, o, ok);
+	ms_api_reply_json(resp, 200, o, ok);
 }

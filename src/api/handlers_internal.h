@@ -55,13 +55,13 @@ struct sessions_req {
 };
 
 /* JSON fields of the answers (api_json.c) */
-const char *action_name(uint8_t a);
-bool add_proto(cJSON *o, const char *key, uint8_t proto);
-bool add_time(cJSON *o, const char *key, uint64_t ms);
-bool add_u64(cJSON *o, const char *key, uint64_t v);
-const char *dir_name(uint8_t mask);
-double round_ms(double ms);
-const char *verdict_name(uint8_t v);
+const char *api_action_name(uint8_t a);
+bool api_add_proto(cJSON *o, const char *key, uint8_t proto);
+bool api_add_time(cJSON *o, const char *key, uint64_t ms);
+bool api_add_u64(cJSON *o, const char *key, uint64_t v);
+const char *api_dir_name(uint8_t mask);
+double api_round_ms(double ms);
+const char *api_verdict_name(uint8_t v);
 
 /* GET /v1/status, /metrics, /v1/history (h_status.c) */
 void h_history(struct ms_daemon *d, struct ms_api_resp *resp);

@@ -79,7 +79,7 @@ bool ms_api_defer(struct ms_daemon *d, const struct ms_api_req *req, struct ms_a
 		}
 		if (!j || (req->body_len && !j->body)) {
 			ms_api_job_free(&j);
-			set_body(resp, 500, NULL, NULL);
+			ms_api_set_body(resp, 500, NULL, NULL);
 			return true;
 		}
 		j->kind = JOB_CHECK;
@@ -94,7 +94,7 @@ bool ms_api_defer(struct ms_daemon *d, const struct ms_api_req *req, struct ms_a
 		memset(resp, 0, sizeof(*resp));
 		j = calloc(1, sizeof(*j));
 		if (!j) {
-			set_body(resp, 500, NULL, NULL);
+			ms_api_set_body(resp, 500, NULL, NULL);
 			return true;
 		}
 		j->kind = JOB_SESSIONS;
@@ -117,7 +117,7 @@ bool ms_api_defer(struct ms_daemon *d, const struct ms_api_req *req, struct ms_a
 	memset(resp, 0, sizeof(*resp));
 	j = calloc(1, sizeof(*j));
 	if (!j) {
-		set_body(resp, 500, NULL, NULL);
+		ms_api_set_body(resp, 500, NULL, NULL);
 		return true;
 	}
 	j->kind = suggest		       ? JOB_SUGGEST
@@ -260,15 +260,16 @@ void ms_api_job_run(struct ms_api_job *j, const atomic_bool *cancel)
 		break;
 	case JOB_GRAPH_JSON:
 		j->text = ms_graph_print_at(j->g, j->graph_ms);
-		set_body(&j->resp, 200, CT_JSON, j->text ? strdup(j->text) : NULL);
+		ms_api_set_body(&j->resp, 200, CT_JSON, j->text ? strdup(j->text) : NULL);
 		break;
 	case JOB_GRAPH_DOT:
-		set_body(&j->resp, 200, "text/vnd.graphviz; charset=utf-8", ms_graph_to_dot(j->g));
+		ms_api_set_body(&j->resp, 200, "text/vnd.graphviz; charset=utf-8",
+				ms_graph_to_dot(j->g));
 		break;
 	case JOB_CHECK: {
 		cJSON *o = check_json(&j->env, "policy", j->body, j->body_len, j->replay);
 
-		reply_json(&j->resp, 200, o, o != NULL);
+		ms_api_reply_json(&j->resp, 200, o, o != NULL);
 		break;
 	}
 	case JOB_SESSIONS:

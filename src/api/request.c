@@ -13,7 +13,7 @@ void ms_api_resp_clear(struct ms_api_resp *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
-void set_body(struct ms_api_resp *resp, unsigned int status, const char *ct, char *body)
+void ms_api_set_body(struct ms_api_resp *resp, unsigned int status, const char *ct, char *body)
 {
 	free(resp->body);
 	if (!body) {
@@ -37,14 +37,14 @@ void ms_api_error(struct ms_api_resp *resp, unsigned int status, const char *msg
 	if (o && cJSON_AddStringToObject(o, "error", msg))
 		s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	set_body(resp, status, CT_JSON, s);
+	ms_api_set_body(resp, status, CT_JSON, s);
 }
 
 /* Answer with j (taken over), or 500 when building it ran out of memory. */
-void reply_json(struct ms_api_resp *resp, unsigned int status, cJSON *j, bool ok)
+void ms_api_reply_json(struct ms_api_resp *resp, unsigned int status, cJSON *j, bool ok)
 {
 	char *s = ok && j ? cJSON_PrintUnformatted(j) : NULL;
 
 	cJSON_Delete(j);
-	set_body(resp, status, CT_JSON, s);
+	ms_api_set_body(resp, status, CT_JSON, s);
 }

@@ -54,9 +54,9 @@ void ms_api_error(struct ms_api_resp *resp, unsigned int status, const char *msg
 
 /* Answer body (taken over) with status and Content-Type ct; 500 with no body
  * when body is NULL (out of memory). */
-void set_body(struct ms_api_resp *resp, unsigned int status, const char *ct, char *body);
+void ms_api_set_body(struct ms_api_resp *resp, unsigned int status, const char *ct, char *body);
 
 /* Answer with j (taken over), or 500 when building it ran out of memory. */
-void reply_json(struct ms_api_resp *resp, unsigned int status, cJSON *j, bool ok);
+void ms_api_reply_json(struct ms_api_resp *resp, unsigned int status, cJSON *j, bool ok);
 
 #endif /* MICROSEGD_REQUEST_H */
