@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_lint.h"
 #include "parse_ctx.h"
+#include "policy_lint.h"
 #include "policy_parse.h"
 
 /* ---------------------------------------------------------------------- */
