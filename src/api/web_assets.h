@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "handlers.h"
+#include "request.h"
 
 struct ms_web_asset {
 	const char *path; /* URL path */

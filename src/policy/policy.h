@@ -98,6 +98,15 @@ struct ms_discovered {
 	size_t n_listeners;
 };
 
+/* What the agent adds to a policy's own text. */
+struct ms_parse_opts {
+	/* Workloads discovery found (README, "Containers"), labelled by the
+	 * policy's autolabels: and host: and added after its own workloads. */
+	const struct ms_discovered *inventory;
+	size_t n_inventory;
+	bool discovery; /* --discover: as if the policy said discovery: true */
+};
+
 /* autolabels: listening on a port of this range gives the role. */
 struct ms_autolabel {
 	uint8_t proto;

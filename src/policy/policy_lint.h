@@ -13,7 +13,7 @@
 #define MICROSEGD_POLICY_LINT_H
 
 #include "policy.h"
-#include "policy_parse.h"
+#include "diag.h"
 
 /* The shadow check compares every pair of rules; above this many rules it is
  * skipped to keep --check and reloads fast. */

@@ -17,32 +17,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "diag.h"
 #include "policy.h"
-
-/* Collected diagnostics, in file order. Zero-initialise before first use. */
-struct ms_diag {
-	char **msgs; /* "FILE:LINE:COL: error: ..." or "FILE:LINE:COL: warning: ..." */
-	bool *is_error;
-	size_t n, n_errors, n_warnings;
-	struct ms_pos *pos; /* position of each message ({0, 0}: none), for ordering */
-};
-
-/* Free every message; leaves d zeroed and reusable. */
-void ms_diag_free(struct ms_diag *d);
-
-/*
- * Append one diagnostic "FILE:LINE:COL: error|warning: MESSAGE" (without the
- * position when pos.line is 0, and without "FILE:" when file is NULL).
- * Returns 0 or -ENOMEM.
- */
-int ms_diag_add(struct ms_diag *d, const char *file, struct ms_pos pos, bool is_error,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* Sort d's messages by position, keeping insertion order among equals. */
-void ms_diag_sort(struct ms_diag *d);
-
-/* Write every message of d to f, one per line. */
-void ms_diag_print(const struct ms_diag *d, FILE *f);
 
 /*
  * Parse and validate the policy in path. Returns 0 and sets *out, or -EINVAL
@@ -58,14 +34,8 @@ int ms_policy_parse_file(const char *path, struct ms_policy **out, struct ms_dia
 int ms_policy_parse_mem(const char *name, const void *buf, size_t len, struct ms_policy **out,
 			struct ms_diag *d);
 
-/* What the agent adds to a policy's own text. */
-struct ms_parse_opts {
-	/* Workloads discovery found (README, "Containers"), labelled by the
-	 * policy's autolabels: and host: and added after its own workloads. */
-	const struct ms_discovered *inventory;
-	size_t n_inventory;
-	bool discovery; /* --discover: as if the policy said discovery: true */
-};
+/* struct ms_parse_opts, what the agent adds to a policy's own text, is in
+ * policy.h. */
 
 /* Like ms_policy_parse_mem, with the agent's additions (o may be NULL). */
 int ms_policy_parse_mem_opts(const char *name, const void *buf, size_t len,
