@@ -15,15 +15,7 @@ e2e_setup
 e2e_netns_add "$NS_Q" &&
 	e2e_link "$NS_H" veth2 198.18.1.1 2001:db8:1::1 "$NS_Q" veth3 198.18.1.2 2001:db8:1::2 ||
 	{ fail setup-second-link; exit 1; }
-cat >"$E2E_TMP/policy.yaml" <<'YAML'
-version: 1
-default: deny
-rules:
-  - name: web
-    action: allow
-    direction: ingress
-    ports: [tcp/8080]
-YAML
+fixture web-8080-ingress.yaml "$E2E_TMP/policy.yaml"
 serve "$NS_H" tcp/8080 tcp/9090 || { fail serve; exit 1; }
 lost() { grep -o 'events_lost=[0-9]*' "$MS_LOG" | tail -n 1 | cut -d= -f2; }
 denied_port() { ns_p python3 "$NETPY" tcp "$HOST4" "$1" >/dev/null; } # fails when denied

@@ -14,15 +14,7 @@ MNT=$E2E_TMP/full
 trap 'rc=$?; umount "$MNT" 2>/dev/null; (exit $rc); e2e_cleanup' EXIT
 
 e2e_setup
-cat >"$E2E_TMP/policy.yaml" <<'YAML'
-version: 1
-default: deny
-rules:
-  - name: web
-    action: allow
-    direction: ingress
-    ports: [tcp/8080]
-YAML
+fixture web-8080-ingress.yaml "$E2E_TMP/policy.yaml"
 # Another user must reach the directories the test shares with it.
 chmod 0711 "$E2E_TMP"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }

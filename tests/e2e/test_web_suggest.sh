@@ -16,15 +16,7 @@ FLOOD1=${FLOOD1:-20000}
 FLOOD2=${FLOOD2:-6000}
 
 e2e_setup
-cat >"$E2E_TMP/policy.yaml" <<'YAML'
-version: 1
-default: deny
-rules:
-  - name: web
-    action: allow
-    direction: ingress
-    ports: [tcp/8080]
-YAML
+fixture web-8080-ingress.yaml "$E2E_TMP/policy.yaml"
 daemon_start "$E2E_TMP/policy.yaml" --web "$HOST4:$WEB_PORT" --pin-dir none \
 	--ringbuf-size 1M || {
 	fail daemon-start "exit $MS_RC: $(tail -3 "$MS_LOG")"
