@@ -320,10 +320,9 @@ static __always_inline int is_link_control(__u16 proto)
 	}
 }
 
-static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
+/* An Ethernet frame from data to data_end, wherever the hook found it. */
+static __always_inline int parse_frame(void *data, void *data_end, struct pkt *p)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	__u32 off = ETH_HLEN_;
 	struct ethhdr *eth;
 	__be16 proto;

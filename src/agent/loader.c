@@ -45,7 +45,7 @@ int dp_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 }
 
 /*
- * The classifier reads CONFIG_HZ (now_ns() in bpf/microsegd.bpf.c). libbpf
+ * The classifier reads CONFIG_HZ (now_ns() in bpf/clock.h). libbpf
  * finds it in /boot/config-RELEASE or /proc/config.gz, and refuses to load
  * an object with a CONFIG_ extern when neither is there, weak or not; then
  * it is given as 0, and the classifier keeps the coarse clock.

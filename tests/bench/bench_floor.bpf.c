@@ -40,7 +40,7 @@ static __always_inline int floor_key(struct __sk_buff *skb, struct ms_session_ke
 	struct pkt p = {};
 	int lo;
 
-	if (parse_packet(skb, &p) != PARSE_OK)
+	if (parse_frame((void *)(long)skb->data, (void *)(long)skb->data_end, &p) != PARSE_OK)
 		return -1;
 	build_key(k, p.src, p.sport, p.dst, p.dport, p.proto, p.family, &lo);
 	return 0;
