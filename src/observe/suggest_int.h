@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * Inside suggest (suggest.h): the state its steps share. suggest.c runs
- * them in order and holds the helpers; suggest_nodes.c names the graph's
+ * them in order, suggest_util.c holds the helpers they share; suggest_nodes.c names the graph's
  * nodes as workloads, suggest_group.c groups them, suggest_rules.c builds
  * the rules, suggest_print.c writes the policy.
  */

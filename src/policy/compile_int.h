@@ -10,7 +10,8 @@
  *   compile_tables.c     the LPM entries and the dense port table
  *   compile_decisions.c  the decision table, wildcards resolved
  *   compile_eval.c       the userspace evaluator (tests, --check, replay)
- *   policy_compile.c     ms_compile itself, limits, memory estimate
+ *   compile_err.c        the one error path (mc_set_err)
+ *   compile.c            ms_compile itself, limits, memory estimate
  */
 #ifndef MICROSEGD_COMPILE_INT_H
 #define MICROSEGD_COMPILE_INT_H

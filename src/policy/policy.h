@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * The in-memory policy model. The YAML front end (policy_parse.c) produces
- * it, the compiler (policy_compile.c) turns it into lookup tables, and the
+ * it, the compiler (compile.c and its steps) turns it into lookup tables, and the
  * reference evaluator (ms_policy_eval, below) evaluates it linearly for the tests.
  *
  * Addresses are 128-bit: IPv4 is held IPv4-mapped (::ffff:a.b.c.d), an

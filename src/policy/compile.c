@@ -8,17 +8,6 @@
 
 #include "compile_int.h"
 
-int mc_set_err(char **errmsg, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(errmsg, fmt, ap) < 0)
-		*errmsg = NULL;
-	va_end(ap);
-	return -E2BIG;
-}
-
 void ms_limits_default(struct ms_limits *l)
 {
 	l->max_rules = MS_DEFAULT_MAX_RULES;
