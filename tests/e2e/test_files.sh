@@ -19,7 +19,8 @@ fixture web-8080-ingress.yaml "$E2E_TMP/policy.yaml"
 chmod 0711 "$E2E_TMP"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 
-# start_fail NAME ARGS...: the agent refuses to start (exit 3) and says why.
+# start_refused NAME PATTERN ARGS...: the agent refuses to start (exit 3) with a
+# message matching PATTERN.
 start_refused() {
 	local name=$1 pattern=$2
 	shift 2
